@@ -1,0 +1,167 @@
+"""The ``emodna`` command line: one sub-command per step of a user's day.
+
+Each sub-command is a small function ``cmd_<name>(args)``; errors a user can fix are
+:class:`~emodna.errors.EmodnaError` and print as one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from emodna.errors import CorpusError, EmodnaError
+
+EXAMPLES = {
+    "corpora": "example:\n  emodna corpora --corpora-dir ../shared/corpora",
+    "features": "examples:\n  emodna features --corpora-dir ../shared/corpora\n"
+    "  emodna features --corpora-dir DATA/ --corpus EMODB --corpus CASIA --cache /tmp/feats",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Shared options
+
+
+def add_corpora_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--corpora-dir",
+        type=Path,
+        default=os.environ.get("EMODNA_CORPORA_DIR"),
+        help="folder whose subfolders are named after corpora (EMODB, CASIA, ...), "
+        "case-insensitive; default $EMODNA_CORPORA_DIR",
+    )
+    p.add_argument(
+        "--corpus-path",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="one corpus at an explicit path, e.g. EMODB=/data/emodb (repeatable)",
+    )
+
+
+def add_feature_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="feature cache folder (default $EMODNA_CACHE or ~/.cache/emodna/features)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="processes for extraction (default: all cores)")
+    p.add_argument("--normalize", action="store_true", help="per-corpus mean/variance normalisation of the MFCCs")
+    p.add_argument("--mapping", type=Path, default=None, help="YAML file overriding the arousal/valence mapping")
+
+
+def load_corpora_from_args(args, names=None):
+    from emodna.corpora import load_corpora
+
+    paths = {}
+    for item in args.corpus_path:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise CorpusError(f"--corpus-path {item!r}: write it as NAME=PATH, e.g. EMODB=/data/emodb")
+        paths[name] = Path(path)
+    if args.corpora_dir is None and not paths:
+        raise CorpusError("no corpora given: pass --corpora-dir DIR (or --corpus-path NAME=PATH)")
+    return load_corpora(args.corpora_dir, paths=paths or None, names=names)
+
+
+def feature_settings_from_args(args):
+    from emodna.features import FeatureSettings
+
+    return FeatureSettings(normalize=args.normalize)
+
+
+# ---------------------------------------------------------------------------------------
+# Sub-commands
+
+
+def cmd_corpora(args) -> int:
+    import pandas as pd
+    import soundfile as sf
+
+    corpora = load_corpora_from_args(args, names=args.corpus or None)
+    rows = []
+    for name, corpus in corpora.items():
+        seconds, bad = 0.0, len(corpus.unparsed)
+        for utt in corpus.utterances:
+            try:
+                seconds += sf.info(str(utt.path)).duration
+            except Exception:
+                bad += 1
+        labels = pd.Series([u.emotion for u in corpus.utterances]).value_counts().sort_index()
+        rows.append(
+            {
+                "corpus": name,
+                "files": len(corpus.utterances),
+                "labels": ", ".join(f"{k} {v}" for k, v in labels.items()),
+                "speakers": len({u.speaker for u in corpus.utterances}),
+                "hours": round(seconds / 3600, 2),
+                "bad files": bad,
+            }
+        )
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def cmd_features(args) -> int:
+    from emodna.features import build_features
+    from emodna.labels import load_mapping
+
+    corpora = load_corpora_from_args(args, names=args.corpus or None)
+    settings = feature_settings_from_args(args)
+    mapping = load_mapping(args.mapping)
+    for name, corpus in corpora.items():
+        r = build_features(corpus, settings, args.cache, mapping=mapping, workers=args.workers)
+        state = "cache hit" if r.cache_hit else "cache miss"
+        print(f"{name}: {r.rows} rows, {r.seconds:.2f} s, {state}, {len(r.bad_files)} bad files -> {r.path}")
+        for path, reason in r.bad_files:
+            print(f"  skipped {path}: {reason}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emodna",
+        description="Cross-corpus speech emotion recognition with Emo-DNA.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_text):
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXAMPLES.get(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(func=globals()[f"cmd_{name}"])
+        return p
+
+    p = command("corpora", "list the corpora found: files, labels, speakers, hours, bad files")
+    add_corpora_options(p)
+    p.add_argument("--corpus", action="append", help="only this corpus (repeatable)")
+
+    p = command("features", "extract (or find cached) MFCC features, one Parquet file per corpus")
+    add_corpora_options(p)
+    add_feature_options(p)
+    p.add_argument("--corpus", action="append", help="only this corpus (repeatable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EmodnaError as exc:
+        print(f"emodna {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""MFCC features, computed once per corpus and cached as one Parquet file.
+
+The paper's input: 40 MFCCs from librosa at 22050 Hz, the waveform cut or zero-padded at
+both ends (centred) to a fixed number of samples per corpus. One Parquet file holds a
+corpus: the MFCCs as a fixed-shape tensor column ``mfcc`` of shape [n_mfcc, frames] plus
+path, label, arousal, valence, speaker, gender and duration.
+
+The file's name carries a hash of everything that changes its content: the settings, the
+label mapping, and every audio file's path, size and mtime. A second call with the same
+inputs finds that file and never opens the audio. Files are written to a temporary name
+and renamed, so a cache file is there whole or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import soundfile as sf
+from tqdm.auto import tqdm
+
+from emodna.corpora import Corpus
+from emodna.errors import FeatureError
+from emodna.labels import TASKS, encode, load_mapping, task_label
+
+# Bump when the extraction code changes in a way that changes the numbers.
+FEATURE_VERSION = 1
+
+# The authors' fixed lengths, in samples at 22050 Hz (DESIGN.md).
+PAPER_LENGTHS = {
+    "CASIA": 88000,
+    "EMODB": 96000,
+    "EMOVO": 96000,
+    "IEMOCAP": 310000,
+    "RAVDESS": 110000,
+    "SAVEE": 130000,
+}
+
+HOP_LENGTH = 512  # librosa's default; frames = 1 + length // HOP_LENGTH
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """What determines the features. ``lengths`` overrides the per-corpus sample count."""
+
+    sample_rate: int = 22050
+    n_mfcc: int = 40
+    lengths: dict[str, int] = field(default_factory=dict)
+    length_percentile: float = 95.0  # corpora without a paper length and no override
+    normalize: bool = False  # per-corpus, per-coefficient mean/variance normalisation
+
+    def length_for(self, corpus: str) -> int | None:
+        """The fixed length in samples, or None when it must come from the durations."""
+        if corpus in self.lengths:
+            return int(self.lengths[corpus])
+        if self.sample_rate == 22050 and corpus in PAPER_LENGTHS:
+            return PAPER_LENGTHS[corpus]
+        return None
+
+
+@dataclass
+class Features:
+    """One corpus's features: ``x`` [N, n_mfcc, frames] float32 and one meta row per clip."""
+
+    corpus: str
+    x: np.ndarray
+    meta: pd.DataFrame
+
+    def labels(self, task: str, mapping: dict | None = None) -> np.ndarray:
+        """Class indices (int64) for ``task``, from the emotion labels and a mapping."""
+        return encode(self.meta["label"].tolist(), task, mapping)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.x.nbytes)
+
+
+@dataclass
+class BuildResult:
+    """What :func:`build_features` did for one corpus."""
+
+    corpus: str
+    path: Path
+    rows: int
+    cache_hit: bool
+    seconds: float
+    bad_files: list[tuple[str, str]]  # (path, reason)
+
+
+# ---------------------------------------------------------------------------------------
+# Pure signal processing, one clip at a time
+
+
+def fix_length(y: np.ndarray, length: int) -> np.ndarray:
+    """Cut or zero-pad ``y`` to ``length`` samples, equally at both ends (centred)."""
+    n = len(y)
+    if n >= length:
+        start = (n - length) // 2
+        return y[start : start + length]
+    before = (length - n) // 2
+    return np.pad(y, (before, length - n - before))
+
+
+def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Mono float32 audio at ``sample_rate``; any rate or channel count soundfile reads.
+
+    Raises FeatureError (naming the file) for unreadable or empty audio.
+    """
+    import librosa  # slow to import; only the workers that decode audio need it
+
+    try:
+        y, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile's errors are not one class
+        raise FeatureError(f"{path}: cannot decode audio ({exc}); re-export it or delete it") from exc
+    if y.shape[0] == 0:
+        raise FeatureError(f"{path}: audio file holds no samples; re-export it or delete it")
+    y = y.mean(axis=1)
+    if sr != sample_rate:
+        y = librosa.resample(y, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
+    return y.astype(np.float32, copy=False)
+
+
+def mfcc(y: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+    """librosa MFCCs [n_mfcc, frames], librosa defaults otherwise."""
+    import librosa
+
+    return librosa.feature.mfcc(y=y, sr=settings.sample_rate, n_mfcc=settings.n_mfcc).astype(
+        np.float32
+    )
+
+
+def _extract_one(job: tuple[str, int, FeatureSettings]):
+    """Worker: (path, length, settings) -> (mfcc, duration seconds) or (None, reason)."""
+    path, length, settings = job
+    try:
+        y = read_audio(path, settings.sample_rate)
+    except FeatureError as exc:
+        return None, str(exc)
+    duration = len(y) / settings.sample_rate
+    return mfcc(fix_length(y, length), settings), duration
+
+
+# ---------------------------------------------------------------------------------------
+# The cache
+
+
+def cache_key(corpus: Corpus, settings: FeatureSettings, mapping: dict) -> str:
+    """A hash of the settings, the mapping and every file's (path, size, mtime)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([FEATURE_VERSION, corpus.name, asdict(settings), mapping], sort_keys=True).encode())
+    for utt in corpus.utterances:
+        st = os.stat(utt.path)
+        h.update(f"{utt.path}\0{st.st_size}\0{st.st_mtime_ns}\0{utt.emotion}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    """``$EMODNA_CACHE``, else ``~/.cache/emodna/features``."""
+    env = os.environ.get("EMODNA_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "emodna" / "features"
+
+
+def cache_path(corpus: Corpus, settings: FeatureSettings, mapping: dict, cache_dir: Path) -> Path:
+    return Path(cache_dir) / f"{corpus.name}-{cache_key(corpus, settings, mapping)}.parquet"
+
+
+def _percentile_length(corpus: Corpus, settings: FeatureSettings) -> int:
+    durations = []
+    for utt in corpus.utterances:
+        try:
+            durations.append(sf.info(str(utt.path)).duration)
+        except Exception:
+            continue  # reported as a bad file by the extraction pass
+    if not durations:
+        raise FeatureError(f"{corpus.root}: no file of corpus {corpus.name} can be decoded")
+    return int(np.percentile(durations, settings.length_percentile) * settings.sample_rate)
+
+
+def _process_map(workers: int) -> Callable[[Callable, Iterable], Iterable]:
+    """A map over ``workers`` processes (or in this process for 1), in input order."""
+    if workers <= 1:
+        return map
+
+    def pmap(fn, jobs):
+        jobs = list(jobs)
+        chunksize = max(1, len(jobs) // (workers * 8))
+        with ProcessPoolExecutor(workers) as pool:
+            yield from pool.map(fn, jobs, chunksize=chunksize)
+
+    return pmap
+
+
+def build_features(
+    corpus: Corpus,
+    settings: FeatureSettings | None = None,
+    cache_dir: str | Path | None = None,
+    *,
+    mapping: dict | None = None,
+    workers: int | None = None,
+    map_fn: Callable[[Callable, Iterable], Iterable] | None = None,
+    progress: bool = True,
+) -> BuildResult:
+    """Extract (or find in the cache) the features of one corpus; returns where they are.
+
+    ``map_fn(fn, jobs)`` replaces the process pool, e.g. with Ray tasks when Ray runs;
+    it must yield results in input order. Unreadable files are skipped and reported in
+    ``bad_files``; a corpus with no usable file raises FeatureError.
+    """
+    settings = settings or FeatureSettings()
+    mapping = load_mapping(None) if mapping is None else mapping
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    t0 = time.perf_counter()
+    path = cache_path(corpus, settings, mapping, cache_dir)
+    if path.exists():
+        rows = pq.read_metadata(path).num_rows
+        bad = json.loads(pq.read_schema(path).metadata.get(b"emodna.bad_files", b"[]"))
+        return BuildResult(corpus.name, path, rows, True, time.perf_counter() - t0, bad)
+
+    length = settings.length_for(corpus.name) or _percentile_length(corpus, settings)
+    jobs = [(str(u.path), length, settings) for u in corpus.utterances]
+    if map_fn is None:
+        map_fn = _process_map(workers or os.cpu_count() or 1)
+    results = tqdm(
+        map_fn(_extract_one, jobs),
+        total=len(jobs),
+        desc=f"MFCC {corpus.name}",
+        unit="file",
+        disable=not progress,
+        file=sys.stderr,
+    )
+    feats, rows, bad = [], [], []
+    for utt, (x, info) in zip(corpus.utterances, results, strict=True):
+        if x is None:
+            bad.append((str(utt.path), info))
+            continue
+        feats.append(x)
+        rows.append(
+            {
+                "path": str(utt.path),
+                "label": utt.emotion,
+                **{t: task_label(utt.emotion, t, mapping) for t in TASKS},
+                "speaker": utt.speaker,
+                "gender": utt.gender,
+                "duration": info,
+            }
+        )
+    if not feats:
+        raise FeatureError(
+            f"{corpus.root}: none of the {len(jobs)} files of {corpus.name} could be decoded "
+            f"(first: {bad[0][1]}); check the folder holds audio soundfile can read"
+        )
+    x = np.stack(feats)
+    if settings.normalize:
+        mean = x.mean(axis=(0, 2), keepdims=True)
+        std = x.std(axis=(0, 2), keepdims=True) + 1e-8
+        x = ((x - mean) / std).astype(np.float32)
+    _write_atomic(path, x, pd.DataFrame(rows), settings, bad)
+    return BuildResult(corpus.name, path, len(rows), False, time.perf_counter() - t0, bad)
+
+
+def _write_atomic(path: Path, x: np.ndarray, meta: pd.DataFrame, settings, bad) -> None:
+    table = pa.Table.from_pandas(meta, preserve_index=False)
+    table = table.append_column("mfcc", pa.FixedShapeTensorArray.from_numpy_ndarray(x))
+    table = table.replace_schema_metadata(
+        {
+            b"emodna.settings": json.dumps(asdict(settings)).encode(),
+            b"emodna.bad_files": json.dumps(bad).encode(),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        # one row group, so the tensor column reads back as one chunk, without a copy
+        pq.write_table(table, tmp, row_group_size=max(1, len(meta)))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_features(path: str | Path) -> Features:
+    """Read one corpus's Parquet file; ``x`` is a read-only view of Arrow's buffer."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+        column = table.column("mfcc").combine_chunks()  # no copy for a single chunk
+        x = column.to_numpy_ndarray()
+    except (OSError, KeyError, pa.ArrowException) as exc:
+        raise FeatureError(f"{path}: not a readable feature file ({exc}); delete it to rebuild") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        meta = table.drop_columns(["mfcc"]).to_pandas()
+    corpus = path.name.rsplit("-", 1)[0]
+    return Features(corpus=corpus, x=x, meta=meta)
+
+
+def corpus_features(
+    corpora: dict[str, Corpus],
+    settings: FeatureSettings | None = None,
+    cache_dir: str | Path | None = None,
+    **build_kwargs,
+) -> dict[str, Features]:
+    """Build (or find) and load the features of several corpora, by name."""
+    return {
+        name: load_features(build_features(corpus, settings, cache_dir, **build_kwargs).path)
+        for name, corpus in corpora.items()
+    }
