@@ -17,6 +17,10 @@ EXAMPLES = {
     "corpora": "example:\n  emodna corpora --corpora-dir ../shared/corpora",
     "features": "examples:\n  emodna features --corpora-dir ../shared/corpora\n"
     "  emodna features --corpora-dir DATA/ --corpus EMODB --corpus CASIA --cache /tmp/feats",
+    "train": "examples:\n"
+    "  emodna train --corpora-dir DATA/ --source EMODB --target CASIA --task arousal --epochs 2\n"
+    "  emodna train --corpora-dir DATA/ --config runs/NAME/best/EMODB-CASIA-arousal.yaml",
+    "methods": "example:\n  emodna methods",
 }
 
 
@@ -67,10 +71,10 @@ def load_corpora_from_args(args, names=None):
     return load_corpora(args.corpora_dir, paths=paths or None, names=names)
 
 
-def feature_settings_from_args(args):
+def feature_settings_from_args(args, normalize: bool = False):
     from emodna.features import FeatureSettings
 
-    return FeatureSettings(normalize=args.normalize)
+    return FeatureSettings(normalize=args.normalize or normalize)
 
 
 # ---------------------------------------------------------------------------------------
@@ -121,6 +125,53 @@ def cmd_features(args) -> int:
     return 0
 
 
+def cmd_methods(args) -> int:
+    from emodna.methods import METHODS
+
+    width = max(map(len, METHODS))
+    for name, method in METHODS.items():
+        print(f"{name:<{width}}  {method.summary}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    import json
+
+    from emodna.features import corpus_features
+    from emodna.labels import load_mapping
+    from emodna.runlog import RunLog
+    from emodna.train import Domain, TrainConfig, fit
+
+    overrides = {k: getattr(args, k) for k in ("source", "target", "task", "method", "epochs", "seed")}
+    if args.config is not None:
+        cfg = TrainConfig.from_yaml(args.config, **overrides)
+    else:
+        cfg = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None}, "command line")
+    if cfg.source == cfg.target:
+        raise CorpusError(f"source and target are both {cfg.source}: pick two different corpora")
+    mapping = load_mapping(args.mapping)
+    corpora = load_corpora_from_args(args, names=[cfg.source, cfg.target])
+    settings = feature_settings_from_args(args, normalize=cfg.normalize_features)
+    feats = corpus_features(corpora, settings, args.cache, mapping=mapping, workers=args.workers)
+    source, target = (
+        Domain(feats[name].x, feats[name].labels(cfg.task, mapping), name) for name in (cfg.source, cfg.target)
+    )
+    out = args.out or Path("runs") / "train" / f"{cfg.source}-{cfg.target}-{cfg.task}-{cfg.method}-s{cfg.seed}"
+    log = RunLog(out, cfg.to_dict())
+
+    def on_epoch(metrics):
+        log(metrics)
+        keys = ("loss", "target_war", "target_uar", "target_f1", "source_val_acc")
+        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics)
+        print(f"epoch {metrics['epoch']}/{cfg.epochs}: {shown}", file=sys.stderr)
+
+    final = fit(cfg, source, target, on_epoch=on_epoch, checkpoint_dir=out)
+    log.close(final)
+    print(json.dumps({"source": cfg.source, "target": cfg.target, "task": cfg.task,
+                      "method": cfg.method, "seed": cfg.seed, "out": str(out), **final}))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------
 
 
@@ -132,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name, help_text):
+    def command(name, help_text):  # one sub-parser, run by cmd_<name>
         p = sub.add_parser(
             name,
             help=help_text,
@@ -151,6 +202,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpora_options(p)
     add_feature_options(p)
     p.add_argument("--corpus", action="append", help="only this corpus (repeatable)")
+
+    p = command("methods", "list the training methods: Emo-DNA, its ablations and the baselines")
+
+    p = command("train", "train one scenario (source -> target) and print its final metrics as JSON")
+    add_corpora_options(p)
+    add_feature_options(p)
+    p.add_argument("--config", type=Path, help="YAML config, e.g. one a sweep exported; flags below override it")
+    p.add_argument("--source", help="labelled source corpus, e.g. EMODB")
+    p.add_argument("--target", help="unlabelled target corpus, e.g. CASIA")
+    p.add_argument("--task", choices=["arousal", "valence"])
+    p.add_argument("--method", help="training method (see `emodna methods`), default emodna")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", type=Path, help="run folder: TensorBoard events and checkpoint "
+                   "(default runs/train/SOURCE-TARGET-TASK-METHOD-sSEED); an existing one resumes")
     return parser
 
 

@@ -18,11 +18,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["EmoDNA", "Output", "Backbone", "TemporalBlock", "TCN", "CorpusEncoder", "ProjectionHead"]
+__all__ = [
+    "EmoDNA",
+    "Output",
+    "Backbone",
+    "TemporalBlock",
+    "TCN",
+    "CorpusEncoder",
+    "ProjectionHead",
+]
 
 
 @dataclass
@@ -43,7 +50,9 @@ class Backbone(nn.Sequential):
     ``[B, in_channels, T] -> [B, channels, T // 8]``; T must be at least 8.
     """
 
-    def __init__(self, in_channels: int = 40, channels: int = 64, dropout: float = 0.1, n_blocks: int = 3):
+    def __init__(
+        self, in_channels: int = 40, channels: int = 64, dropout: float = 0.1, n_blocks: int = 3
+    ):
         layers: list[nn.Module] = []
         for i in range(n_blocks):
             layers += [
@@ -74,7 +83,9 @@ class TemporalBlock(nn.Module):
     input (through a 1x1 conv when the channel count changes), then ReLU. Length is kept.
     """
 
-    def __init__(self, in_channels: int, channels: int, kernel_size: int, dilation: int, dropout: float):
+    def __init__(
+        self, in_channels: int, channels: int, kernel_size: int, dilation: int, dropout: float
+    ):
         super().__init__()
         pad = (kernel_size - 1) * dilation
         self.net = nn.Sequential(
@@ -89,7 +100,9 @@ class TemporalBlock(nn.Module):
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
         )
-        self.downsample = nn.Conv1d(in_channels, channels, 1) if in_channels != channels else nn.Identity()
+        self.downsample = (
+            nn.Conv1d(in_channels, channels, 1) if in_channels != channels else nn.Identity()
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(self.net(x) + self.downsample(x))
@@ -98,10 +111,15 @@ class TemporalBlock(nn.Module):
 class TCN(nn.Module):
     """Emotion encoder: TCN blocks with dilations ``2**i`` then a mean over time. ``[B, C, T] -> [B, C]``."""
 
-    def __init__(self, channels: int = 64, n_blocks: int = 5, kernel_size: int = 2, dropout: float = 0.1):
+    def __init__(
+        self, channels: int = 64, n_blocks: int = 5, kernel_size: int = 2, dropout: float = 0.1
+    ):
         super().__init__()
         self.blocks = nn.Sequential(
-            *(TemporalBlock(channels, channels, kernel_size, 2**i, dropout) for i in range(n_blocks))
+            *(
+                TemporalBlock(channels, channels, kernel_size, 2**i, dropout)
+                for i in range(n_blocks)
+            )
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -126,7 +144,9 @@ class ProjectionHead(nn.Module):
 
     def __init__(self, in_dim: int = 64, proj_dim: int = 64):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, proj_dim))
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, proj_dim)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return F.normalize(self.net(x), dim=1)
@@ -149,6 +169,7 @@ class EmoDNA(nn.Module):
         proj_dim: int = 64,
     ):
         super().__init__()
+        self.n_mfcc = n_mfcc
         self.n_classes = n_classes
         self.backbone = Backbone(n_mfcc, channels, dropout)
         self.emotion_encoder = TCN(channels, n_blocks=5, kernel_size=2, dropout=dropout)

@@ -1,0 +1,159 @@
+"""Methods are loss recipes over one model (DESIGN.md, decision 4).
+
+A :class:`Method` says which loss terms are on. :class:`Objective` holds the loss modules
+a method needs and, given a source batch (with labels) and a target batch (without),
+returns the weighted loss terms by name; ``emodna.train.fit`` sums and minimises them.
+
+Emo-DNA's total, Eq. (11)-(12)::
+
+    L = L_emotion (2) + L_corpus (3) + L_decouple (4)-(5)
+        + MK-MMD(E^S, E^T) (10) + alpha_1 * SupCon(g(E) of source + confident target) (9)
+
+The ablations switch terms off (paper Tables 4 and 6); the baselines (source only, DAN,
+DANN, JAN, CDAN, BSP) use the same backbone and TCN emotion encoder, with their own
+alignment term on the emotion features E, weighted by ``trade_off``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from emodna.losses import (
+    JMMD,
+    MKMMD,
+    AdaptiveThreshold,
+    BSPPenalty,
+    CDANLoss,
+    DANNLoss,
+    DomainDiscriminator,
+    PrototypeDecoupling,
+    SupConLoss,
+    corpus_ce,
+    emotion_ce,
+)
+
+
+@dataclass(frozen=True)
+class Method:
+    summary: str
+    corpus: bool = False  # corpus encoder trained by L_corpus (3)
+    decouple: bool = False  # prototype contrastive decoupling (4)-(5)
+    mmd: bool = False  # MK-MMD between source and target emotion features (10)
+    supcon: bool = False  # SupCon over source + pseudo-labelled target (9)
+    threshold: str = "adaptive"  # for supcon: "adaptive" (6)-(7), "fixed" (0.9) or "none" (all target)
+    adversary: str | None = None  # baselines: "dann", "jan", "cdan", "bsp" (BSP + DANN)
+
+
+METHODS: dict[str, Method] = {
+    "emodna": Method(
+        "Emo-DNA: decoupling, MK-MMD and SupCon with the adaptive threshold (the full method)",
+        corpus=True, decouple=True, mmd=True, supcon=True,
+    ),
+    # Table 4 ablations
+    "v2_corpus_encoder_only": Method(
+        "Table 4 V2: emotion and corpus encoders with their classifiers, no decoupling, no alignment",
+        corpus=True,
+    ),
+    "v3_no_decouple": Method(
+        "Table 4 V3: Emo-DNA without L_decouple", corpus=True, mmd=True, supcon=True
+    ),
+    "v4_no_align": Method("Table 4 V4: Emo-DNA without L_align", corpus=True, decouple=True),
+    "v5_no_decoupling": Method(
+        "Table 4 V5: alignment only (MK-MMD + SupCon), no corpus encoder and no decoupling",
+        mmd=True, supcon=True,
+    ),
+    # Table 6 ablations of the sample-level alignment
+    "no_scl": Method("Table 6: Emo-DNA without SupCon", corpus=True, decouple=True, mmd=True),
+    "no_threshold": Method(
+        "Table 6: SupCon over every target sample (no confidence threshold)",
+        corpus=True, decouple=True, mmd=True, supcon=True, threshold="none",
+    ),
+    "fixed_threshold": Method(
+        "Table 6: SupCon with a fixed confidence threshold (fixed_threshold, 0.9)",
+        corpus=True, decouple=True, mmd=True, supcon=True, threshold="fixed",
+    ),
+    # Baselines
+    "source_only": Method("baseline: emotion cross-entropy on the source only"),
+    "dan": Method("baseline DAN (Long 2015): MK-MMD on the emotion features", mmd=True),
+    "dann": Method("baseline DANN (Ganin 2016): domain adversary through gradient reversal", adversary="dann"),
+    "jan": Method("baseline JAN (Long 2017): joint MMD of features and predictions", adversary="jan"),
+    "cdan": Method("baseline CDAN (Long 2018): adversary on the features x predictions map", adversary="cdan"),
+    "bsp": Method("baseline BSP (Chen 2019): DANN plus batch spectral penalization", adversary="bsp"),
+}
+
+BSP_WEIGHT = 1e-4  # BSP's own default weight of the spectral penalty
+
+
+def grl_schedule(progress: float) -> float:
+    """DANN's warm-up of the reversal coefficient: 2 / (1 + exp(-10 p)) - 1, p in [0, 1]."""
+    return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+
+
+class Objective(nn.Module):
+    """The loss modules of one method; ``forward`` returns its weighted terms by name."""
+
+    def __init__(self, method: str, cfg, n_classes: int, feature_dim: int = 64):
+        super().__init__()
+        self.name = method
+        self.method = m = METHODS[method]
+        self.cfg = cfg
+        self.decouple = PrototypeDecoupling(cfg.tau_p, cfg.decouple_negative) if m.decouple else None
+        self.mmd = MKMMD(cfg.mmd_multipliers) if m.mmd else None
+        self.supcon = SupConLoss(cfg.tau_s) if m.supcon else None
+        self.threshold = None
+        if m.supcon:
+            fixed = {"adaptive": None, "fixed": cfg.fixed_threshold, "none": 0.0}[m.threshold]
+            self.threshold = AdaptiveThreshold(n_classes, cfg.ema_lambda, fixed=fixed)
+        self.adversary = self.bsp = None
+        if m.adversary in ("dann", "bsp"):
+            self.adversary = DANNLoss(DomainDiscriminator(feature_dim))
+        elif m.adversary == "cdan":
+            self.adversary = CDANLoss(DomainDiscriminator(feature_dim * n_classes))
+        elif m.adversary == "jan":
+            self.adversary = JMMD(cfg.mmd_multipliers)
+        if m.adversary == "bsp":
+            self.bsp = BSPPenalty(k=1)
+
+    def forward(self, model, xs, ys, xt, progress: float = 0.0) -> dict[str, torch.Tensor]:
+        m, cfg = self.method, self.cfg
+        # Source and target may differ in length, so they go through the model separately.
+        out_s, out_t = model(xs), model(xt)
+        terms = {"emotion": emotion_ce(out_s.logits_e, ys)}  # (2)
+        if m.corpus:
+            terms["corpus"] = corpus_ce(out_s.logits_c, out_t.logits_c)  # (3)
+        if m.decouple:
+            terms["decouple"] = self.decouple(out_s.proj_e, out_t.proj_e, out_s.proj_c, out_t.proj_c)  # (4)-(5)
+        if m.mmd:
+            terms["mmd"] = self.mmd(out_s.e, out_t.e)  # (10), first half of L_align
+        if m.supcon:
+            probs_t = F.softmax(out_t.logits_e.detach(), dim=1)
+            if self.training:
+                self.threshold.update(probs_t)  # (7)
+            confident, pseudo = self.threshold.mask(probs_t)  # (8)
+            features = torch.cat([out_s.proj_e, out_t.proj_e[confident]])
+            labels = torch.cat([ys, pseudo[confident]])
+            terms["supcon"] = cfg.alpha_1 * self.supcon(features, labels)  # (9), weighted as in (11)
+        if m.adversary in ("dann", "bsp", "cdan"):
+            self.adversary.grl.coeff = grl_schedule(progress)
+        if m.adversary in ("dann", "bsp"):
+            terms[m.adversary] = cfg.trade_off * self.adversary(out_s.e, out_t.e)
+        elif m.adversary == "cdan":
+            terms["cdan"] = cfg.trade_off * self.adversary(out_s.e, out_s.logits_e, out_t.e, out_t.logits_e)
+        elif m.adversary == "jan":
+            terms["jan"] = cfg.trade_off * self.adversary(out_s.e, out_s.logits_e, out_t.e, out_t.logits_e)
+        if self.bsp is not None:
+            terms["bsp_penalty"] = BSP_WEIGHT * self.bsp(out_s.e, out_t.e)
+        return terms
+
+    def threshold_value(self) -> float | None:
+        """The current confidence threshold tau_t, for methods that pseudo-label."""
+        return None if self.threshold is None else float(self.threshold.tau)
+
+
+def build_objective(cfg, n_classes: int) -> Objective:
+    return Objective(cfg.method, cfg, n_classes)

@@ -1,0 +1,38 @@
+"""Shared fixtures."""
+
+from pathlib import Path
+
+import pytest
+
+# The real corpora live next to the project, not in it: <repo>/../shared/corpora.
+CORPORA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+
+
+@pytest.fixture(scope="session")
+def corpora_dir() -> Path:
+    """The folder of real corpora; tests that use it are skipped where it is absent."""
+    if not CORPORA_DIR.is_dir():
+        pytest.skip(f"real corpora not found at {CORPORA_DIR}; tests that need them are skipped")
+    return CORPORA_DIR
+
+
+@pytest.fixture(scope="session")
+def real_corpora(corpora_dir):
+    """The four shipped corpora, read once per test session."""
+    from emodna.corpora import load_corpora
+
+    return load_corpora(corpora_dir)
+
+
+@pytest.fixture(scope="session")
+def feature_cache(tmp_path_factory) -> Path:
+    """A feature cache private to this test session (cold at its start)."""
+    return tmp_path_factory.mktemp("feature-cache")
+
+
+@pytest.fixture(scope="session")
+def real_features(real_corpora, feature_cache):
+    """MFCCs of the four shipped corpora at the paper's lengths, built once per session."""
+    from emodna.features import corpus_features
+
+    return corpus_features(real_corpora, cache_dir=feature_cache, workers=2, progress=False)

@@ -1,0 +1,193 @@
+"""The MFCC feature store: padding, decoding, the Parquet cache, bad files, real corpora."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+from emodna.corpora import read_corpus
+from emodna.errors import FeatureError
+from emodna.features import (
+    FeatureSettings,
+    build_features,
+    fix_length,
+    load_features,
+    read_audio,
+)
+
+
+def write_tone(path, seconds=0.5, sr=16000, channels=1, freq=220.0):
+    t = np.arange(int(seconds * sr)) / sr
+    y = 0.3 * np.sin(2 * np.pi * freq * t)
+    if channels > 1:
+        y = np.stack([y] * channels, axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, y, sr)
+
+
+@pytest.fixture
+def tiny_emodb(tmp_path):
+    """An EMODB-shaped tree with four real (generated) clips of different lengths."""
+    root = tmp_path / "EMODB"
+    for i, (name, secs) in enumerate(
+        [("03a01Wa", 0.4), ("03a01Fa", 0.7), ("08a02Tb", 0.5), ("10b01Nc", 0.3)]
+    ):
+        write_tone(root / "wav" / f"{name}.wav", seconds=secs, freq=200 + 50 * i)
+    return root
+
+
+def test_fix_length_pads_and_cuts_at_both_ends():
+    y = np.arange(1, 6, dtype=np.float32)  # [1 2 3 4 5]
+    assert fix_length(y, 9).tolist() == [0, 0, 1, 2, 3, 4, 5, 0, 0]
+    assert fix_length(y, 8).tolist() == [0, 1, 2, 3, 4, 5, 0, 0]  # odd remainder goes to the end
+    assert fix_length(y, 3).tolist() == [2, 3, 4]
+    assert fix_length(y, 2).tolist() == [2, 3]
+    assert fix_length(y, 5).tolist() == [1, 2, 3, 4, 5]
+
+
+def test_read_audio_resamples_and_downmixes(tmp_path):
+    write_tone(tmp_path / "hi.wav", seconds=1.0, sr=96000, channels=2)
+    y = read_audio(tmp_path / "hi.wav", 22050)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(len(y) - 22050) <= 1
+    # a 220 Hz tone keeps its frequency through the resampler
+    spectrum = np.abs(np.fft.rfft(y))
+    assert abs(np.argmax(spectrum) * 22050 / len(y) - 220) < 2
+
+
+def test_read_audio_names_the_file_for_empty_and_truncated(tmp_path):
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0), 16000)
+    with pytest.raises(FeatureError, match="empty.wav.*no samples"):
+        read_audio(empty, 22050)
+    write_tone(tmp_path / "ok.flac", seconds=1.0)
+    truncated = tmp_path / "cut.flac"
+    truncated.write_bytes((tmp_path / "ok.flac").read_bytes()[:60])
+    with pytest.raises(FeatureError, match="cut.flac.*cannot decode"):
+        read_audio(truncated, 22050)
+
+
+def test_build_writes_one_parquet_with_fixed_shape_tensor(tiny_emodb, tmp_path):
+    corpus = read_corpus("EMODB", tiny_emodb)
+    settings = FeatureSettings(lengths={"EMODB": 11025})
+    result = build_features(corpus, settings, tmp_path / "cache", workers=1, progress=False)
+    assert not result.cache_hit and result.rows == 4 and result.bad_files == []
+    assert result.path.parent == tmp_path / "cache" and result.path.name.startswith("EMODB-")
+    feats = load_features(result.path)
+    # 11025 samples -> 1 + 11025 // 512 = 22 frames
+    assert feats.x.shape == (4, 40, 22) and feats.x.dtype == np.float32
+    assert not feats.x.flags.writeable  # a view of Arrow's buffer, not a copy
+    assert feats.corpus == "EMODB"
+    assert list(feats.meta.columns) == [
+        "path", "label", "arousal", "valence", "speaker", "gender", "duration",
+    ]
+    row = feats.meta.set_index(feats.meta["path"].map(lambda p: os.path.basename(p))).loc["03a01Wa.wav"]
+    assert (row["label"], row["arousal"], row["valence"]) == ("anger", "high", "negative")
+    assert row["speaker"] == "03" and row["gender"] == "male"
+    assert row["duration"] == pytest.approx(0.4, abs=1e-3)
+    assert feats.labels("arousal").tolist() == [
+        {"anger": 1, "happiness": 1, "sadness": 0, "neutral": 0}[lab] for lab in feats.meta["label"]
+    ]
+    schema = pq.read_schema(result.path)
+    assert "fixed_shape_tensor" in str(schema.field("mfcc").type)
+    assert not list((tmp_path / "cache").glob(".*tmp"))  # nothing half-written left over
+
+
+def test_features_match_librosa_on_the_centred_clip(tiny_emodb, tmp_path):
+    import librosa
+
+    corpus = read_corpus("EMODB", tiny_emodb)
+    feats = load_features(
+        build_features(corpus, FeatureSettings(lengths={"EMODB": 22050}), tmp_path, workers=2, progress=False).path
+    )
+    i = feats.meta["path"].tolist().index(str(corpus.utterances[0].path))
+    y, _ = librosa.load(corpus.utterances[0].path, sr=22050)
+    y = np.pad(y, ((22050 - len(y)) // 2, 22050 - len(y) - (22050 - len(y)) // 2))
+    expected = librosa.feature.mfcc(y=y, sr=22050, n_mfcc=40)
+    np.testing.assert_allclose(feats.x[i], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_cache_hit_does_not_touch_audio_and_invalidates_on_change(tiny_emodb, tmp_path):
+    corpus = read_corpus("EMODB", tiny_emodb)
+    settings = FeatureSettings(lengths={"EMODB": 11025})
+    first = build_features(corpus, settings, tmp_path, workers=1, progress=False)
+    x_first = np.array(load_features(first.path).x)
+
+    # Overwrite one clip with garbage of the same size and mtime: a hit never decodes it.
+    victim = corpus.utterances[0].path
+    st = os.stat(victim)
+    victim.write_bytes(b"\0" * st.st_size)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    second = build_features(corpus, settings, tmp_path, workers=1, progress=False)
+    assert second.cache_hit and second.path == first.path
+    np.testing.assert_array_equal(load_features(second.path).x, x_first)
+
+    # A new mtime, or other settings, is a miss (and the garbage clip is now reported).
+    os.utime(victim)
+    third = build_features(corpus, settings, tmp_path, workers=1, progress=False)
+    assert not third.cache_hit and third.path != first.path
+    assert [os.path.basename(p) for p, _ in third.bad_files] == [victim.name]
+    assert third.rows == 3
+    other = build_features(corpus, FeatureSettings(lengths={"EMODB": 11025}, normalize=True), tmp_path,
+                           workers=1, progress=False)
+    assert not other.cache_hit
+    x = load_features(other.path).x
+    np.testing.assert_allclose(x.mean(axis=(0, 2)), 0, atol=1e-4)
+    np.testing.assert_allclose(x.std(axis=(0, 2)), 1, atol=1e-3)
+
+
+def test_bad_files_are_skipped_and_reported_but_a_dead_corpus_fails(tiny_emodb, tmp_path):
+    wav = tiny_emodb / "wav"
+    sf.write(wav / "11a01Wd.wav", np.zeros(0), 16000)  # zero-length
+    (wav / "12a01Le.flac").write_bytes(b"fLaC\0\0\0\x22")  # truncated FLAC
+    corpus = read_corpus("EMODB", tiny_emodb)
+    result = build_features(corpus, FeatureSettings(lengths={"EMODB": 11025}), tmp_path / "c",
+                            workers=1, progress=False)
+    assert result.rows == 4
+    reasons = dict((os.path.basename(p), r) for p, r in result.bad_files)
+    assert set(reasons) == {"11a01Wd.wav", "12a01Le.flac"}
+    assert "no samples" in reasons["11a01Wd.wav"] and "cannot decode" in reasons["12a01Le.flac"]
+    # the report survives a cache hit
+    again = build_features(corpus, FeatureSettings(lengths={"EMODB": 11025}), tmp_path / "c",
+                           workers=1, progress=False)
+    assert again.cache_hit and len(again.bad_files) == 2
+
+    for utt in corpus.utterances:
+        utt.path.write_bytes(b"not audio at all")
+    with pytest.raises(FeatureError, match=r"EMODB.*none of the 6 files"):
+        build_features(read_corpus("EMODB", tiny_emodb), FeatureSettings(lengths={"EMODB": 11025}),
+                       tmp_path / "d", workers=1, progress=False)
+    assert not list((tmp_path / "d").glob("*.parquet"))
+
+
+def test_percentile_length_for_corpora_without_a_paper_length(tmp_path):
+    root = tmp_path / "CREMA-D"
+    for i, secs in enumerate([0.2, 0.4, 0.6, 0.8, 1.0]):
+        write_tone(root / "AudioWAV" / f"100{i + 1}_DFA_ANG_XX.wav", seconds=secs)
+    corpus = read_corpus("CREMA-D", root)
+    settings = FeatureSettings(length_percentile=50.0)
+    feats = load_features(build_features(corpus, settings, tmp_path / "c", workers=1, progress=False).path)
+    # median duration 0.6 s -> 13230 samples -> 1 + 13230 // 512 = 26 frames
+    assert feats.x.shape == (5, 40, 26)
+
+
+def test_unreadable_cache_file_names_the_fix(tmp_path):
+    bad = tmp_path / "EMODB-0000.parquet"
+    bad.write_bytes(b"PAR1 broken")
+    with pytest.raises(FeatureError, match="EMODB-0000.parquet.*delete it"):
+        load_features(bad)
+
+
+@pytest.mark.corpora
+def test_real_corpora_features(real_features):
+    """All four shipped corpora, at the paper's lengths (built once per test session)."""
+    expected = {"EMODB": (535, 188), "CASIA": (1200, 172), "EMOVO": (588, 188), "RAVDESS": (1440, 215)}
+    for name, (rows, frames) in expected.items():
+        feats = real_features[name]
+        assert feats.x.shape == (rows, 40, frames)
+        assert np.isfinite(feats.x).all()
+        assert feats.meta["label"].notna().all()

@@ -1,0 +1,103 @@
+"""The Emo-DNA network: shapes, normalisation, determinism, causality and where gradients go."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emodna.losses import corpus_ce, emotion_ce
+from emodna.model import TCN, EmoDNA, Output
+
+torch.set_num_threads(1)
+
+NAMES = (
+    "backbone",
+    "emotion_encoder",
+    "corpus_encoder",
+    "projection",
+    "emotion_classifier",
+    "corpus_classifier",
+)
+
+
+@pytest.fixture(scope="module")
+def model() -> EmoDNA:
+    torch.manual_seed(0)
+    return EmoDNA(n_mfcc=40, n_classes=3)
+
+
+def test_output_shapes_and_unit_projections(model):
+    model.train()
+    out = model(torch.randn(5, 40, 64))
+    assert isinstance(out, Output)
+    assert out.e.shape == (5, 64) and out.c.shape == (5, 64)
+    assert out.logits_e.shape == (5, 3) and out.logits_c.shape == (5, 2)
+    assert out.proj_e.shape == (5, 64) and out.proj_c.shape == (5, 64)
+    assert torch.allclose(out.proj_e.norm(dim=1), torch.ones(5), atol=1e-5)
+    assert torch.allclose(out.proj_c.norm(dim=1), torch.ones(5), atol=1e-5)
+
+
+def test_source_and_target_may_differ_in_length(model):
+    model.train()
+    src, tgt = model(torch.randn(4, 40, 172)), model(torch.randn(6, 40, 40))
+    assert src.e.shape == (4, 64) and tgt.e.shape == (6, 64)
+    assert src.proj_c.shape[1] == tgt.proj_c.shape[1]
+
+
+def test_eval_is_deterministic_and_features_match_forward(model):
+    model.eval()
+    x = torch.randn(3, 40, 48)
+    with torch.no_grad():
+        a, b = model(x), model(x)
+        e_only = model.features(x)
+        logits = model.predict_logits(x)
+    assert torch.equal(a.logits_e, b.logits_e) and torch.equal(a.proj_c, b.proj_c)
+    assert torch.allclose(e_only, a.e) and torch.allclose(logits, a.logits_e)
+
+
+def test_submodule_names_are_stable(model):
+    assert {name for name, _ in model.named_children()} == set(NAMES)
+    prefixes = {k.split(".")[0] for k in model.state_dict()}
+    assert prefixes == set(NAMES)
+
+
+def test_tcn_is_causal():
+    torch.manual_seed(0)
+    tcn = TCN(channels=8).eval()
+    x = torch.randn(2, 8, 40)
+    y = x.clone()
+    y[:, :, 25:] = torch.randn(2, 8, 15)  # change only the future of frame 24
+    with torch.no_grad():
+        hx, hy = tcn.blocks(x), tcn.blocks(y)
+    assert torch.allclose(hx[:, :, :25], hy[:, :, :25])
+    assert not torch.allclose(hx[:, :, 25:], hy[:, :, 25:])
+
+
+def _touched(model: EmoDNA) -> dict[str, bool]:
+    return {
+        name: any(
+            p.grad is not None and p.grad.abs().sum() > 0 for p in getattr(model, name).parameters()
+        )
+        for name in NAMES
+    }
+
+
+def test_emotion_ce_reaches_emotion_branch_only():
+    torch.manual_seed(1)
+    model = EmoDNA(n_classes=2).train()
+    out = model(torch.randn(4, 40, 32))
+    emotion_ce(out.logits_e, torch.tensor([0, 1, 0, 1])).backward()
+    touched = _touched(model)
+    assert touched["backbone"] and touched["emotion_encoder"] and touched["emotion_classifier"]
+    assert not touched["corpus_encoder"] and not touched["corpus_classifier"]
+    assert not touched["projection"]
+
+
+def test_corpus_ce_reaches_corpus_branch_only():
+    torch.manual_seed(2)
+    model = EmoDNA(n_classes=2).train()
+    out_s, out_t = model(torch.randn(3, 40, 32)), model(torch.randn(5, 40, 24))
+    corpus_ce(out_s.logits_c, out_t.logits_c).backward()
+    touched = _touched(model)
+    assert touched["backbone"] and touched["corpus_encoder"] and touched["corpus_classifier"]
+    assert not touched["emotion_encoder"] and not touched["emotion_classifier"]

@@ -1,0 +1,374 @@
+"""ScenarioSearcher: driven by hand (real Optuna SQLite storage), then once through Ray Tune."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import pickle
+import statistics
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+from emodna.errors import ConfigError
+from sweep.search import SAMPLERS, ScenarioSearcher, make_sampler, unit_key
+from sweep.space import load_space, parse_space
+
+SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE_TEXT = """\
+method: emodna
+metric: target_uar
+mode: max
+epochs: 2
+seeds: [0, 1]
+scenarios:
+  corpora: [EMODB, CASIA]
+  tasks: [arousal, valence]
+fixed:
+  batch_size: 64
+params:
+  tau_p: {type: float, low: 0.001, high: 1.0, log: true}
+  mmd_multipliers: {type: list, length: 3, low: 0.125, high: 8.0, log: true}
+"""
+
+
+@pytest.fixture
+def space():
+    return parse_space(SPACE_TEXT, "test.yaml")
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+_ids = itertools.count()
+
+
+def new_id() -> str:
+    return f"t{next(_ids):05d}"
+
+
+def searcher_for(space, storage, **kw) -> ScenarioSearcher:
+    kw.setdefault("budget", 2)
+    kw.setdefault("seed", 0)
+    kw.setdefault("study_name", "s")
+    return ScenarioSearcher(space, space.scenarios(["EMODB", "CASIA"]), storage=storage, **kw)
+
+
+def unit_of(config: dict) -> str:
+    return unit_key(config, config["seed"])
+
+
+def score(config: dict) -> float:
+    """A deterministic synthetic metric per (config, unit)."""
+    offset = {"arousal": 0.1, "valence": -0.05}[config["task"]] + 0.01 * config["seed"]
+    return 0.5 + 0.2 * math.log10(config["tau_p"]) / 3 + offset + 0.02 * (config["source"] == "EMODB")
+
+
+def study_of(s: ScenarioSearcher) -> optuna.Study:
+    return optuna.load_study(study_name=s.study_name, storage=s.storage)
+
+
+# ----------------------------------------------------------------------------- by hand
+
+
+def test_units_expand_and_aggregate_is_the_mean(space, storage):
+    s = searcher_for(space, storage, budget=2, prune=False)
+    n_units = 2 * 2 * 2  # ordered pairs x tasks x seeds
+    issued = {}
+    for _ in range(2 * n_units):
+        tid = new_id()
+        cfg = s.suggest(tid)
+        assert isinstance(cfg, dict)
+        issued[tid] = cfg
+    # budget used, nothing told yet: wait
+    assert s.suggest(new_id()) is None
+    by_config = {}
+    for tid, cfg in issued.items():
+        by_config.setdefault(cfg["config_id"], []).append(cfg)
+    assert sorted(by_config) == [0, 1]
+    expected_units = {unit_key(sc, seed) for sc in space.scenarios(["EMODB", "CASIA"]) for seed in (0, 1)}
+    for cid, cfgs in by_config.items():
+        assert {unit_of(c) for c in cfgs} == expected_units
+        # hyperparameters identical across the units of one config
+        hp = {k: v for k, v in cfgs[0].items() if k not in ("source", "target", "task", "seed")}
+        for c in cfgs:
+            assert {k: v for k, v in c.items() if k not in ("source", "target", "task", "seed")} == hp
+        assert hp["method"] == "emodna" and hp["epochs"] == 2 and hp["batch_size"] == 64
+        assert len(hp["mmd_multipliers"]) == 3
+
+    for tid, cfg in issued.items():
+        assert s.suggest(new_id()) is None or s.is_finished()
+        s.on_trial_complete(tid, result={"target_uar": score(cfg)})
+    assert s.suggest(new_id()) == Searcher.FINISHED
+
+    study = study_of(s)
+    trials = study.get_trials()
+    assert len(trials) == 2 and all(t.state == TrialState.COMPLETE for t in trials)
+    for t in trials:
+        hand = [score(c) for c in by_config[t.number]]
+        assert t.value == pytest.approx(statistics.mean(hand))
+        assert t.user_attrs["unit_values"] == {unit_of(c): pytest.approx(score(c)) for c in by_config[t.number]}
+        assert t.user_attrs["config"]["tau_p"] == by_config[t.number][0]["tau_p"]
+        assert t.params["tau_p"] == by_config[t.number][0]["tau_p"]
+
+
+def test_failed_units(space, storage):
+    s = searcher_for(space, storage, budget=2, prune=False)
+    issued = [(tid, s.suggest(tid)) for tid in (new_id() for _ in range(16))]
+    values = []
+    for i, (tid, cfg) in enumerate(issued):
+        if cfg["config_id"] == 0:  # every unit of config 0 fails
+            s.on_trial_complete(tid, error=True)
+        elif i % 3 == 0:  # some of config 1 report no metric
+            s.on_trial_complete(tid, result={"other": 1.0})
+        else:
+            s.on_trial_complete(tid, result={"target_uar": score(cfg)})
+            values.append(score(cfg))
+    study = study_of(s)
+    t0, t1 = study.get_trials()
+    assert t0.state == TrialState.FAIL
+    assert t1.state == TrialState.COMPLETE and t1.value == pytest.approx(statistics.mean(values))
+    assert len(t1.user_attrs["failed_units"]) == 8 - len(values)
+    assert s.suggest(new_id()) == Searcher.FINISHED
+
+
+def test_clearly_worse_config_is_pruned(tmp_path):
+    text = SPACE_TEXT.replace("corpora: [EMODB, CASIA]", "corpora: [EMODB, CASIA, EMOVO]")
+    space = parse_space(text, "t.yaml")  # 6 pairs x 2 tasks x 2 seeds = 24 units
+    s = ScenarioSearcher(
+        space, space.scenarios(["EMODB", "CASIA", "EMOVO"]), storage=f"sqlite:///{tmp_path}/p.db",
+        budget=3, seed=1, p_threshold=0.1,
+    )
+    n_units = len(s.units)
+    assert n_units == 24
+
+    def value(cfg):  # config 1 is 0.3 below config 0 on every unit
+        base = 0.8 if cfg["config_id"] != 1 else 0.5
+        return base + 0.01 * (hash(unit_of(cfg)) % 7)
+
+    # config 0: all units, one at a time
+    for _ in range(n_units):
+        tid = new_id()
+        cfg = s.suggest(tid)
+        assert cfg["config_id"] == 0
+        s.on_trial_complete(tid, {"target_uar": value(cfg)})
+    # config 1: sequential units until pruned
+    done = 0
+    while True:
+        tid = new_id()
+        cfg = s.suggest(tid)
+        if cfg["config_id"] != 1:
+            break
+        s.on_trial_complete(tid, {"target_uar": value(cfg)})
+        done += 1
+        assert done < n_units
+    # one-sided Wilcoxon with all differences negative: p = 2^-n < 0.1 from n = 4 on
+    assert done == 4
+    assert s.pruned_config_ids == [1]
+    assert cfg["config_id"] == 2  # the next suggestion moved on to a new config
+    t1 = study_of(s).trials[1]
+    assert t1.state == TrialState.PRUNED and t1.user_attrs["pruned_after"] == 4
+    assert len(t1.intermediate_values) == 4 and len(t1.user_attrs["unit_values"]) == 4
+
+
+def test_running_units_of_a_pruned_config_do_not_change_it(tmp_path):
+    text = SPACE_TEXT.replace("corpora: [EMODB, CASIA]", "corpora: [EMODB, CASIA, EMOVO]")
+    space = parse_space(text, "t.yaml")
+    s = ScenarioSearcher(space, space.scenarios(["EMODB", "CASIA", "EMOVO"]), storage=f"sqlite:///{tmp_path}/p.db", budget=2)
+    first = [(tid, s.suggest(tid)) for tid in (new_id() for _ in range(24))]
+    for tid, cfg in first:
+        s.on_trial_complete(tid, {"target_uar": 0.9})
+    running = [(tid, s.suggest(tid)) for tid in (new_id() for _ in range(8))]  # 8 in flight
+    for tid, _ in running[:4]:
+        s.on_trial_complete(tid, {"target_uar": 0.1})
+    assert s.pruned_config_ids == [1]
+    assert s.suggest(new_id()) == Searcher.FINISHED  # budget used, nothing left to issue
+    for tid, _ in running[4:]:  # the rest finish afterwards: recorded, outcome unchanged
+        s.on_trial_complete(tid, {"target_uar": 0.95})
+    t1 = study_of(s).trials[1]
+    assert t1.state == TrialState.PRUNED and t1.user_attrs["pruned_after"] == 4
+
+
+def _half_run(s, n_issue, n_complete):
+    issued = [(tid, s.suggest(tid)) for tid in (new_id() for _ in range(n_issue))]
+    for tid, cfg in issued[:n_complete]:
+        s.on_trial_complete(tid, {"target_uar": score(cfg)})
+    return issued
+
+
+def test_save_restore_reissues_exactly_the_missing_units(space, storage, tmp_path):
+    s = searcher_for(space, storage, budget=1)
+    issued = _half_run(s, n_issue=5, n_complete=3)
+    ckpt = tmp_path / "searcher.pkl"
+    s.save(str(ckpt))
+    # after the save, before the "crash": one more unit completes (it reaches the study)
+    s.on_trial_complete(issued[3][0], {"target_uar": score(issued[3][1])})
+    del s
+
+    r = searcher_for(space, storage, budget=1)
+    r.restore(str(ckpt))
+    reissued = []
+    while True:
+        tid = new_id()
+        cfg = r.suggest(tid)
+        if not isinstance(cfg, dict):
+            break
+        reissued.append((tid, cfg))
+    assert cfg is None  # waiting for the re-issued units
+    done = {unit_of(c) for _, c in issued[:4]}
+    all_units = {unit_of(c) for c in [c for _, c in issued]} | {unit_of(c) for _, c in reissued}
+    assert len(all_units) == 8
+    assert {unit_of(c) for _, c in reissued} == all_units - done
+    assert len(reissued) == 4 and all(c["config_id"] == 0 for _, c in reissued)
+    assert all(c["tau_p"] == issued[0][1]["tau_p"] for _, c in reissued)
+    for tid, cfg in reissued:
+        r.on_trial_complete(tid, {"target_uar": score(cfg)})
+    # the old, in-flight trial comes back late (Tune resumed it): ignored as a duplicate
+    r.on_trial_complete(issued[4][0], {"target_uar": -1.0})
+    assert r.suggest(new_id()) == Searcher.FINISHED
+    (t,) = study_of(r).get_trials()
+    assert t.state == TrialState.COMPLETE
+    everything = [c for _, c in issued[:4]] + [c for _, c in reissued]
+    assert t.value == pytest.approx(statistics.mean(score(c) for c in everything))
+
+
+def test_restore_without_reissue_waits_for_resumed_trials(space, storage, tmp_path):
+    s = searcher_for(space, storage, budget=1)
+    issued = _half_run(s, n_issue=5, n_complete=3)
+    ckpt = tmp_path / "searcher.pkl"
+    s.save(str(ckpt))
+    r = pickle.loads(pickle.dumps(s))  # how Tune revives the searcher from tuner.pkl
+    r.reissue_unfinished = False
+    r.restore(str(ckpt))
+    fresh = [(tid, r.suggest(tid)) for tid in (new_id() for _ in range(3))]
+    assert r.suggest(new_id()) is None
+    assert {unit_of(c) for _, c in fresh}.isdisjoint({unit_of(c) for _, c in issued})
+    for tid, cfg in issued[3:] + fresh:  # Tune resumes the two in-flight trials
+        r.on_trial_complete(tid, {"target_uar": score(cfg)})
+    assert r.suggest(new_id()) == Searcher.FINISHED
+    (t,) = study_of(r).get_trials()
+    assert t.value == pytest.approx(statistics.mean(score(c) for _, c in issued + fresh))
+
+
+def test_restore_adopts_a_config_asked_after_the_save(space, storage, tmp_path):
+    s = searcher_for(space, storage, budget=2)
+    _half_run(s, n_issue=8, n_complete=8)  # config 0 complete
+    ckpt = tmp_path / "searcher.pkl"
+    s.save(str(ckpt))
+    s.suggest(new_id())  # config 1 asked after the save
+    r = searcher_for(space, storage, budget=2)
+    r.restore(str(ckpt))
+    got = [(tid, r.suggest(tid)) for tid in (new_id() for _ in range(8))]
+    assert {c["config_id"] for _, c in got} == {1}
+    assert r.suggest(new_id()) is None
+    for tid, cfg in got:
+        r.on_trial_complete(tid, {"target_uar": score(cfg)})
+    assert r.suggest(new_id()) == Searcher.FINISHED
+    assert len(study_of(r).get_trials()) == 2
+
+
+def test_two_objectives_per_task_use_nsga2(space, tmp_path):
+    storage = str(tmp_path / "study.jsonl")  # journal file storage
+    s = searcher_for(space, storage, budget=2, directions=["max", "max"])
+    assert s.sampler_name == "nsga2" and not s.prune
+    assert isinstance(s.study.sampler, optuna.samplers.NSGAIISampler)
+    issued = [(tid, s.suggest(tid)) for tid in (new_id() for _ in range(16))]
+    for tid, cfg in issued:
+        s.on_trial_complete(tid, {"target_uar": score(cfg)})
+    study = optuna.load_study(
+        study_name="s",
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage)),
+    )
+    for t in study.get_trials():
+        mine = [c for _, c in issued if c["config_id"] == t.number]
+        want = [statistics.mean(score(c) for c in mine if c["task"] == task) for task in ("arousal", "valence")]
+        assert t.values == pytest.approx(want)
+
+
+def test_make_sampler_names():
+    with pytest.raises(ConfigError) as err:
+        make_sampler("tpee", 0, 1)
+    msg = str(err.value)
+    assert "did you mean 'tpe'" in msg and all(n in msg for n in SAMPLERS)
+    assert isinstance(make_sampler("tpe", 0, 1), optuna.samplers.TPESampler)
+    assert isinstance(make_sampler("random", 0, 1), optuna.samplers.RandomSampler)
+    assert isinstance(make_sampler("nsga2", 0, 2), optuna.samplers.NSGAIISampler)
+    assert isinstance(make_sampler("gp", 0, 1), optuna.samplers.GPSampler)
+    try:
+        assert isinstance(make_sampler("cmaes", 0, 1), optuna.samplers.CmaEsSampler)
+    except ConfigError as exc:
+        assert "pip install cmaes" in str(exc)
+    with pytest.raises(ConfigError, match="grid needs"):
+        make_sampler("grid", 0, 1)
+
+
+def test_grid_sampler_visits_each_baseline_once(tmp_path):
+    space = load_space(SPACES / "baselines.yaml")
+    s = ScenarioSearcher(space, space.scenarios(["EMODB", "CASIA"]), storage=str(tmp_path / "g.db"), budget=50, prune=False)
+    assert s.budget == 7
+    methods = set()
+    while True:
+        tid = new_id()
+        cfg = s.suggest(tid)
+        if not isinstance(cfg, dict):
+            break
+        methods.add(cfg["method"])
+        s.on_trial_complete(tid, {"target_uar": 0.5})
+    assert cfg == Searcher.FINISHED and methods == set(space.methods)
+
+
+def test_study_with_other_directions_is_refused(space, storage):
+    searcher_for(space, storage)
+    with pytest.raises(ConfigError, match="optimises"):
+        searcher_for(space, storage, directions=["min"])
+
+
+# ----------------------------------------------------------------------------- Ray Tune
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_tuner_end_to_end(ray_local, tmp_path):
+    from ray import tune
+    from ray.tune import RunConfig, TuneConfig, Tuner
+
+    space = load_space(SPACES / "smoke.yaml")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    searcher = ScenarioSearcher(space, space.scenarios(["EMODB", "CASIA"]), study_name="it", storage=storage, budget=3, seed=0)
+
+    def trainable(config):
+        # a cheap synthetic score of the config and the scenario, reported per epoch
+        final = 0.6 + 0.1 * math.log10(config["tau_p"]) / 3 - 0.05 * math.log10(config["lr"] * 1e3)
+        final += 0.03 if config["source"] == "EMODB" else -0.02
+        for epoch in range(config["epochs"]):
+            tune.report({"target_uar": final * (epoch + 1) / config["epochs"], "epoch": epoch})
+
+    tuner = Tuner(
+        trainable,
+        tune_config=TuneConfig(search_alg=searcher, num_samples=-1, metric="target_uar", mode="max", max_concurrent_trials=2),
+        run_config=RunConfig(storage_path=str(tmp_path / "ray"), name="it", verbose=0),
+    )
+    grid = tuner.fit()
+    df = grid.get_dataframe()
+    assert len(df) == 3 * 2
+    study = optuna.load_study(study_name="it", storage=storage)
+    trials = study.get_trials()
+    assert len(trials) == 3 and all(t.state == TrialState.COMPLETE for t in trials)
+    means = df.groupby("config/config_id")["target_uar"].mean()
+    for t in trials:
+        assert t.value == pytest.approx(means[t.number])
+        assert len(t.user_attrs["unit_values"]) == 2

@@ -1,0 +1,291 @@
+"""Search-space files: the shipped ones parse, suggest() stays in range, errors name file+line+key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import optuna
+import pytest
+
+from emodna.errors import ConfigError, EmodnaError
+from sweep.space import TASKS, SearchSpace, load_space, parse_space
+
+SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
+CORPORA4 = ["EMODB", "CASIA", "EMOVO", "RAVDESS"]
+METHODS = ["source_only", "dan", "dann", "jan", "cdan", "bsp", "emodna"]
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _sample(space: SearchSpace, n: int = 30) -> list[dict]:
+    study = optuna.create_study(
+        sampler=optuna.samplers.RandomSampler(seed=0), direction=space.mode + "imize"
+    )
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append(space.suggest(trial))
+        study.tell(trial, 0.0)
+    return out
+
+
+# ----------------------------------------------------------------------------- shipped files
+
+
+def test_emodna_space_parses_and_suggests_in_range():
+    space = load_space(SPACES / "emodna.yaml", known_methods=METHODS)
+    assert space.method == "emodna" and space.metric == "target_uar" and space.mode == "max"
+    assert space.epochs == 30 and space.seeds == [0, 1, 2] and space.fixed == {"batch_size": 64}
+    assert set(space.params) == {"tau_p", "tau_s", "ema_lambda", "alpha_1", "mmd_multipliers", "lr"}
+    for cfg in _sample(space):
+        assert cfg["method"] == "emodna" and cfg["epochs"] == 30 and cfg["batch_size"] == 64
+        for name in ("tau_p", "tau_s", "alpha_1", "lr", "ema_lambda"):
+            p = space.params[name]
+            assert isinstance(cfg[name], float) and p.low <= cfg[name] <= p.high
+        mult = cfg["mmd_multipliers"]
+        assert isinstance(mult, list) and len(mult) == 5
+        assert all(isinstance(m, float) and 0.125 <= m <= 8.0 for m in mult)
+        assert mult == sorted(mult)
+
+
+def test_baselines_space_searches_the_method():
+    space = load_space(SPACES / "baselines.yaml", known_methods=METHODS)
+    assert space.methods == METHODS and space.sampler == "grid"
+    assert space.grid() == {"method": METHODS}
+    seen = {cfg["method"] for cfg in _sample(space, 60)}
+    assert seen == set(METHODS)
+
+
+def test_smoke_space_is_small():
+    space = load_space(SPACES / "smoke.yaml", known_methods=METHODS)
+    assert space.epochs == 2 and space.seeds == [0] and 1 <= len(space.params) <= 3
+    scenarios = space.scenarios(CORPORA4)
+    assert scenarios == [
+        dict(source="EMODB", target="CASIA", task="arousal"),
+        dict(source="CASIA", target="EMODB", task="arousal"),
+    ]
+
+
+def test_int_and_categorical_types():
+    space = parse_space(
+        "method: emodna\n"
+        "params:\n"
+        "  layers: {type: int, low: 1, high: 4}\n"
+        "  width: {type: int, low: 16, high: 256, log: true}\n"
+        "  hop: {type: float, low: 0.0, high: 1.0, step: 0.25}\n"
+        "  act: {type: categorical, choices: [relu, gelu]}\n"
+        "  u: {type: list, length: 3, low: -1.0, high: 1.0, sorted: false}\n"
+    )
+    for cfg in _sample(space):
+        assert type(cfg["layers"]) is int and 1 <= cfg["layers"] <= 4
+        assert type(cfg["width"]) is int and 16 <= cfg["width"] <= 256
+        assert cfg["hop"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+        assert cfg["act"] in ("relu", "gelu")
+        assert len(cfg["u"]) == 3 and all(-1 <= x <= 1 for x in cfg["u"])
+
+
+def test_config_from_params_matches_suggest():
+    space = load_space(SPACES / "emodna.yaml")
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    cfg = space.suggest(trial)
+    assert space.config_from_params(trial.params) == cfg
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+def test_scenarios_all_corpora_both_tasks():
+    space = load_space(SPACES / "emodna.yaml")
+    scenarios = space.scenarios(CORPORA4)
+    assert len(scenarios) == 4 * 3 * 2 == 24
+    assert all(s["source"] != s["target"] for s in scenarios)
+    assert {s["task"] for s in scenarios} == set(TASKS)
+    assert len({(s["source"], s["target"], s["task"]) for s in scenarios}) == 24
+
+
+def test_scenarios_listed_corpora_case_insensitive():
+    space = parse_space("method: emodna\nscenarios:\n  corpora: [emodb, CASIA]\n  tasks: [valence]\n")
+    assert space.scenarios(CORPORA4) == [
+        dict(source="EMODB", target="CASIA", task="valence"),
+        dict(source="CASIA", target="EMODB", task="valence"),
+    ]
+
+
+def test_scenarios_absent_corpus_names_it_and_lists_present(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("method: emodna\nscenarios:\n  corpora:\n    - EMODB\n    - SAVEE\n")
+    space = load_space(path)
+    with pytest.raises(ConfigError) as err:
+        space.scenarios(CORPORA4)
+    msg = str(err.value)
+    assert str(path) in msg and "line 5" in msg and "SAVEE" in msg
+    for c in CORPORA4:
+        assert c in msg
+
+
+def test_scenarios_list_with_absent_corpus(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "method: emodna\nscenarios:\n  list:\n"
+        "    - {source: EMODB, target: CASIA, task: arousal}\n"
+        "    - {source: EMODB, target: SAVEE, task: arousal}\n"
+    )
+    with pytest.raises(ConfigError, match=r"line 5: key 'scenarios\.list\.1\.target'.*SAVEE"):
+        load_space(path).scenarios(CORPORA4)
+
+
+# ----------------------------------------------------------------------------- validation
+
+GOOD_HEAD = "method: emodna\nmetric: target_uar\nmode: max\n"
+
+BAD = [
+    # (id, text, line, key, words that must be in the message)
+    ("unknown top-level key", GOOD_HEAD + "epoks: 3\n", 4, "epoks", ["did you mean 'epochs'"]),
+    (
+        "unknown param field",
+        GOOD_HEAD + "params:\n  lr:\n    type: float\n    low: 0.001\n    hihg: 0.1\n",
+        8,
+        "params.lr.hihg",
+        ["did you mean 'high'"],
+    ),
+    (
+        "empty range",
+        GOOD_HEAD + "params:\n  lr: {type: float, low: 0.1, high: 0.01}\n",
+        5,
+        "params.lr.low",
+        ["empty range", "low=0.1 >= high=0.01"],
+    ),
+    (
+        "equal bounds",
+        GOOD_HEAD + "params:\n  k:\n    type: int\n    low: 3\n    high: 3\n",
+        7,
+        "params.k.low",
+        ["empty range"],
+    ),
+    (
+        "log with low <= 0",
+        GOOD_HEAD + "params:\n  lr:\n    type: float\n    log: true\n    low: 0.0\n    high: 1.0\n",
+        8,
+        "params.lr.low",
+        ["log scale needs low > 0"],
+    ),
+    (
+        "missing type",
+        GOOD_HEAD + "fixed:\n  batch_size: 64\nparams:\n  tau_p: {low: 0.1, high: 1.0}\n",
+        7,
+        "params.tau_p",
+        ["missing field 'type'", "float, int, categorical, list"],
+    ),
+    (
+        "unknown type",
+        GOOD_HEAD + "params:\n  tau_p: {type: flaot, low: 0.1, high: 1.0}\n",
+        5,
+        "params.tau_p.type",
+        ["unknown type 'flaot'", "did you mean 'float'"],
+    ),
+    (
+        "field of another type",
+        GOOD_HEAD + "params:\n  tau_p: {type: float, low: 0.1, high: 1.0, choices: [1]}\n",
+        5,
+        "params.tau_p.choices",
+        ["does not apply to type float"],
+    ),
+    (
+        "list without length",
+        GOOD_HEAD + "params:\n  m: {type: list, low: 0.1, high: 1.0}\n",
+        5,
+        "params.m",
+        ["needs 'length'"],
+    ),
+    (
+        "bad mode",
+        "method: emodna\nmode: maximum\n",
+        2,
+        "mode",
+        ["'max' or 'min'"],
+    ),
+    (
+        "unknown task",
+        GOOD_HEAD + "scenarios:\n  corpora: all\n  tasks: [arousal, valance]\n",
+        6,
+        "scenarios.tasks.1",
+        ["did you mean 'valence'"],
+    ),
+    (
+        "fixed and searched",
+        GOOD_HEAD + "fixed:\n  lr: 0.001\nparams:\n  lr: {type: float, low: 0.0001, high: 0.01}\n",
+        5,
+        "fixed.lr",
+        ["both fixed and searched"],
+    ),
+    (
+        "duplicate key",
+        GOOD_HEAD + "params:\n  lr: {type: float, low: 0.0001, high: 0.01}\n  lr: {type: float, low: 0.1, high: 1.0}\n",
+        6,
+        "params.lr",
+        ["appears twice"],
+    ),
+    (
+        "reserved key",
+        GOOD_HEAD + "fixed:\n  seed: 3\n",
+        5,
+        "fixed.seed",
+        ["set by the sweep"],
+    ),
+]
+
+
+@pytest.mark.parametrize("text,line,key,words", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_validation_errors_name_file_line_and_key(tmp_path, text, line, key, words):
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_space(path)
+    msg = str(err.value)
+    assert isinstance(err.value, EmodnaError)
+    assert "\n" not in msg
+    assert msg.startswith(f"{path}: line {line}: key '{key}'"), msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_yaml_syntax_error_reports_yamls_line(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(GOOD_HEAD + "params:\n  lr: {type: float, low: 0.1, high: 1.0\n  tau_p: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_space(path)
+    msg = str(err.value)
+    m = re.match(rf"{re.escape(str(path))}: line (\d+): YAML syntax error", msg)
+    assert m, msg
+    assert int(m.group(1)) in (5, 6)  # the flow mapping opened on 5 is still open on 6
+    assert "\n" not in msg
+
+
+def test_yaml_syntax_error_bad_indentation(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("method: emodna\nparams:\n  lr: {type: float, low: 0.1, high: 1.0}\n bad: 1\n")
+    with pytest.raises(ConfigError, match=r"space\.yaml: line 4: YAML syntax error"):
+        load_space(path)
+
+
+def test_known_methods_hook(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("# a comment\nmethod: emodan\n")
+    assert load_space(path).method == "emodan"  # not checked without known_methods
+    with pytest.raises(ConfigError) as err:
+        load_space(path, known_methods=METHODS)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: line 2: key 'method'") and "did you mean 'emodna'" in msg
+
+    path.write_text("params:\n  method: {type: categorical, choices: [dan, jann]}\n")
+    with pytest.raises(ConfigError, match=r"line 2: key 'params\.method\.choices\.1'.*'jann'"):
+        load_space(path, known_methods=METHODS)
+
+
+def test_missing_method_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"line 1: key 'method': missing key 'method'"):
+        parse_space("metric: target_uar\n", "x.yaml")
+    with pytest.raises(ConfigError, match="no such search-space file"):
+        load_space(tmp_path / "nope.yaml")
