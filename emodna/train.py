@@ -260,7 +260,7 @@ def predict_proba(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities [N, n_classes] of the emotion classifier, in eval mode."""
     model.eval()
     out = [
-        torch.softmax(model.predict_logits(torch.from_numpy(x[i : i + batch_size])), dim=1)
+        torch.softmax(model.predict_logits(torch.from_numpy(np.array(x[i : i + batch_size]))), dim=1)
         for i in range(0, len(x), batch_size)
     ]
     return torch.cat(out).numpy()
