@@ -1,0 +1,273 @@
+"""Run a sweep: Optuna proposes configs, Ray Tune trains one trial per (config, scenario, seed).
+
+On one machine (an embedded local Ray is started when none is running)::
+
+    python sweep/run.py --corpora-dir DATA/ --space search_spaces/emodna.yaml --budget 50 --out runs/emodna
+
+On a Ray cluster, the same file, unchanged::
+
+    ray submit cluster/cluster.yaml sweep/run.py -- --corpora-dir /data/corpora --space ...
+
+The flow, top to bottom: read the space; find the corpora; build (or find cached) MFCCs
+and put each corpus into Ray's object store once; create the searcher over the Optuna
+study in ``--storage`` (SQLite in the sweep folder by default); run the Tuner with
+callbacks that append every finished trial to ``trials.parquet`` and write each config's
+aggregate to TensorBoard. ``--resume`` continues a sweep whose driver died: Tune restores
+the trials and the searcher, Optuna's study is in its storage, and nothing done is redone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+# `python sweep/run.py` and `ray submit` run this file as a script: make the checkout
+# importable even where the package was not installed (the cluster files install it).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
+from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner  # noqa: E402
+
+from emodna.errors import ConfigError, EmodnaError  # noqa: E402
+from sweep.search import ScenarioSearcher  # noqa: E402
+from sweep.space import load_space  # noqa: E402
+from sweep.trainable import put_corpora, train_scenario  # noqa: E402
+
+SETTINGS = "sweep.json"  # the arguments of the first run, reused by --resume
+TRIALS = "trials.parquet"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python sweep/run.py",
+        description="Search Emo-DNA hyperparameters across cross-corpus scenarios with Ray Tune and Optuna.",
+        epilog="examples:\n"
+        "  python sweep/run.py --corpora-dir ../shared/corpora --space search_spaces/smoke.yaml --budget 2\n"
+        "  python sweep/run.py --corpora-dir DATA/ --space search_spaces/emodna.yaml --budget 50 --out runs/emodna\n"
+        "  python sweep/run.py --out runs/emodna --resume\n"
+        "  tensorboard --logdir runs/emodna",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--corpora-dir", type=Path, help="folder with one subfolder per corpus (EMODB, CASIA, ...)")
+    ap.add_argument("--space", type=Path, default=Path("search_spaces/emodna.yaml"), help="search-space YAML")
+    ap.add_argument("--budget", type=int, default=20, help="number of configs Optuna proposes (default 20)")
+    ap.add_argument("--out", type=Path, help="sweep folder (default runs/<space name>)")
+    ap.add_argument("--storage", help="Optuna storage: an RDB URL, or a .log journal file for clusters "
+                    "(default sqlite:///<out>/study.db)")
+    ap.add_argument("--sampler", help="tpe (default), gp, cmaes, random, nsga2 (two objectives)")
+    ap.add_argument("--objectives", choices=["mean", "per-task"], default="mean",
+                    help="one objective (mean over all scenarios) or one per task (arousal, valence)")
+    ap.add_argument("--no-prune", action="store_true", help="never stop a config early across scenarios")
+    ap.add_argument("--scheduler", choices=["fifo", "asha"], default="fifo", help="within-trial early stopping")
+    ap.add_argument("--cpus-per-trial", type=float, default=1.0)
+    ap.add_argument("--gpus-per-trial", type=float, default=0.0)
+    ap.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: as CPUs allow)")
+    ap.add_argument("--max-failures", type=int, default=2, help="retries of a failing trial (from its checkpoint)")
+    ap.add_argument("--address", default=None, help="Ray cluster to join; 'local' always starts an embedded "
+                    "Ray (default: join the running cluster if there is one, as under `ray submit`)")
+    ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)")
+    ap.add_argument("--cache", type=Path, default=None, help="feature cache folder")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the sampler")
+    ap.add_argument("--resume", action="store_true", help="continue the sweep in --out after its driver died")
+    return ap.parse_args(argv)
+
+
+# ---------------------------------------------------------------------------------------
+# Callbacks: files a user can open while the sweep runs
+
+
+def trial_row(trial, status: str) -> dict:
+    """One row of trials.parquet: the config, the scenario, the final metrics, the status."""
+    config = dict(trial.config)
+    result = trial.last_result or {}
+    row = {"trial_id": trial.trial_id, "config_id": config.pop("config_id", None), "status": status}
+    row.update({k: config.pop(k, None) for k in ("source", "target", "task", "seed", "method")})
+    row.update({f"hp_{k}": (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in sorted(config.items())})
+    metrics = {k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    for key in ("config_id", "seed", "training_iteration", "timestamp", "pid", "time_this_iter_s",
+                "time_since_restore", "iterations_since_restore", "done"):
+        metrics.pop(key, None)
+    row.update(metrics)
+    row["epochs_run"] = result.get("epoch", 0)
+    row["wall_s"] = result.get("time_total_s")
+    error = ""
+    if status == "error" and trial.error_file and os.path.exists(trial.error_file):
+        lines = [ln for ln in Path(trial.error_file).read_text().splitlines() if ln.strip()]
+        error = lines[-1] if lines else "unknown error"
+    row["error"] = error
+    return row
+
+
+class TrialTable(tune.Callback):
+    """Append each finished or failed trial to trials.parquet, at once (atomic rewrite)."""
+
+    def __init__(self, path: Path, metric: str, units_per_config: int):
+        self.path = Path(path)
+        self.metric = metric
+        self.units_per_config = units_per_config
+        self.writer = None
+
+    def append(self, trial, status: str) -> None:
+        rows = pd.read_parquet(self.path).to_dict("records") if self.path.exists() else []
+        rows = [r for r in rows if r["trial_id"] != trial.trial_id] + [trial_row(trial, status)]
+        table = pd.DataFrame(rows)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, self.path)
+        self.write_aggregate(table, trial.config.get("config_id"))
+
+    def write_aggregate(self, table: pd.DataFrame, config_id) -> None:
+        """Once every unit of a config is in, one TensorBoard scalar for its aggregate."""
+        done = table[(table["config_id"] == config_id) & (table["status"] == "completed")]
+        if len(done) != self.units_per_config or self.metric not in done:
+            return
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.path.parent / "tensorboard-configs"))
+        self.writer.add_scalar(f"config/{self.metric}_mean", float(done[self.metric].mean()), int(config_id))
+        self.writer.flush()
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.append(trial, "completed")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.append(trial, "error")
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def trial_dirname(trial) -> str:
+    """Short, sortable trial folders: 0003-EMODB-CASIA-arousal-s0-<id>."""
+    c = trial.config
+    return f"{c['config_id']:04d}-{c['source']}-{c['target']}-{c['task']}-s{c['seed']}-{trial.trial_id}"
+
+
+def connect(address: str | None, num_cpus: int | None) -> None:
+    """Join a running Ray cluster (as under ``ray submit``), else start an embedded one."""
+    if ray.is_initialized():
+        return
+    if address != "local":
+        try:
+            ray.init(address=address or "auto")
+            print(f"joined the Ray cluster: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
+            return
+        except ConnectionError:
+            if address:
+                raise
+    ray.init(num_cpus=num_cpus, include_dashboard=False)
+    print(f"started a local Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
+
+
+def check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{out}: output folder is not writable ({exc.strerror}); pick another --out") from exc
+
+
+def prepare(args) -> tuple:
+    """Space, scenarios and the features of the corpora the scenarios need, in Ray."""
+    from emodna.corpora import load_corpora
+    from emodna.features import FeatureSettings, corpus_features
+    from emodna.methods import METHODS
+
+    space = load_space(args.space, known_methods=list(METHODS))
+    if args.corpora_dir is None:
+        raise ConfigError("--corpora-dir is required: a folder with one subfolder per corpus")
+    corpora = load_corpora(args.corpora_dir)
+    scenarios = space.scenarios(list(corpora))
+    needed = sorted({s["source"] for s in scenarios} | {s["target"] for s in scenarios})
+    normalize = bool(space.fixed.get("normalize_features", False))
+    features = corpus_features({n: corpora[n] for n in needed}, FeatureSettings(normalize=normalize), args.cache)
+    refs = put_corpora(features)
+    mb = sum(f.nbytes for f in features.values()) / 2**20
+    print(f"{len(scenarios)} scenarios x {len(space.seeds)} seeds; features in the object store: {mb:.0f} MiB")
+    return space, scenarios, refs
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = (args.out or Path("runs") / args.space.stem).resolve()
+    settings_file = out / SETTINGS
+    if args.resume:
+        if not Tuner.can_restore(str(out)) or not settings_file.exists():
+            raise ConfigError(f"{out}: holds no sweep to resume; start one without --resume")
+        saved = json.loads(settings_file.read_text())
+        args = argparse.Namespace(**{**vars(args), **{k: v for k, v in saved.items() if k != "resume"}})
+        args.corpora_dir = Path(args.corpora_dir) if args.corpora_dir else None
+        args.space, args.cache = Path(args.space), (Path(args.cache) if args.cache else None)
+    check_writable(out)
+    connect(args.address, args.num_cpus)
+    space, scenarios, refs = prepare(args)
+    trainable = tune.with_resources(
+        tune.with_parameters(train_scenario, corpora=refs),
+        {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
+    )
+    n_units = len(scenarios) * len(space.seeds)
+    callbacks = [TrialTable(out / TRIALS, space.metric, n_units)]
+
+    if args.resume:
+        print(f"resuming {out}")
+        tuner = Tuner.restore(str(out), trainable=trainable, resume_errored=True)
+    else:
+        settings_file.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
+                                             for k, v in vars(args).items()}, indent=2))
+        directions = [space.mode] * (2 if args.objectives == "per-task" else 1)
+        searcher = ScenarioSearcher(
+            space,
+            scenarios,
+            study_name=out.name,
+            storage=args.storage or f"sqlite:///{out / 'study.db'}",
+            sampler=args.sampler,
+            budget=args.budget,
+            seed=args.seed,
+            prune=not args.no_prune,
+            directions=directions,
+        )
+        scheduler = None
+        if args.scheduler == "asha":
+            scheduler = tune.schedulers.ASHAScheduler(time_attr="epoch", max_t=space.epochs, grace_period=1)
+        tuner = Tuner(
+            trainable,
+            tune_config=TuneConfig(
+                search_alg=searcher,
+                scheduler=scheduler,
+                metric=space.metric,
+                mode=space.mode,
+                num_samples=-1,  # the searcher says when the budget is used up
+                max_concurrent_trials=args.max_concurrent,
+                trial_dirname_creator=trial_dirname,
+            ),
+            run_config=RunConfig(
+                name=out.name,
+                storage_path=str(out.parent),
+                failure_config=FailureConfig(max_failures=args.max_failures),
+                checkpoint_config=CheckpointConfig(num_to_keep=1),
+                callbacks=callbacks,
+            ),
+        )
+    t0 = time.perf_counter()
+    results = tuner.fit()
+    errors = sum(1 for r in results if r.error)
+    print(f"sweep done in {time.perf_counter() - t0:.0f} s: {len(results)} trials, {errors} failed for good")
+    print(f"trials: {out / TRIALS}\nTensorBoard: tensorboard --logdir {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except EmodnaError as exc:
+        print(f"sweep: error: {exc}", file=sys.stderr)
+        sys.exit(2)
