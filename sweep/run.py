@@ -72,6 +72,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--address", default=None, help="Ray cluster to join; 'local' always starts an embedded "
                     "Ray (default: join the running cluster if there is one, as under `ray submit`)")
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)")
+    ap.add_argument("--object-store-memory", type=int, default=None, metavar="BYTES",
+                    help="object store size of the embedded local Ray (default: Ray's, 30%% of RAM)")
     ap.add_argument("--cache", type=Path, default=None, help="feature cache folder")
     ap.add_argument("--seed", type=int, default=0, help="seed of the sampler")
     ap.add_argument("--resume", action="store_true", help="continue the sweep in --out after its driver died")
@@ -150,7 +152,7 @@ def trial_dirname(trial) -> str:
     return f"{c['config_id']:04d}-{c['source']}-{c['target']}-{c['task']}-s{c['seed']}-{trial.trial_id}"
 
 
-def connect(address: str | None, num_cpus: int | None) -> None:
+def connect(address: str | None, num_cpus: int | None, object_store_memory: int | None = None) -> None:
     """Join a running Ray cluster (as under ``ray submit``), else start an embedded one."""
     if ray.is_initialized():
         return
@@ -162,8 +164,20 @@ def connect(address: str | None, num_cpus: int | None) -> None:
         except ConnectionError:
             if address:
                 raise
-    ray.init(num_cpus=num_cpus, include_dashboard=False)
+    ray.init(num_cpus=num_cpus, object_store_memory=object_store_memory, include_dashboard=False)
     print(f"started a local Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
+
+
+def check_object_store(nbytes: int) -> None:
+    """Fail before any trial if the features cannot fit into the object store."""
+    capacity = ray.cluster_resources().get("object_store_memory", 0)
+    needed = int(nbytes * 1.1) + 2**20  # the labels and Ray's own headers ride along
+    if capacity < needed:
+        raise ConfigError(
+            f"the features need {needed / 2**20:.0f} MiB of Ray's object store but it has "
+            f"{capacity / 2**20:.0f} MiB: raise --object-store-memory (embedded Ray) or "
+            "`ray start --object-store-memory` on the nodes, or sweep fewer corpora"
+        )
 
 
 def check_writable(out: Path) -> None:
@@ -190,6 +204,7 @@ def prepare(args) -> tuple:
     needed = sorted({s["source"] for s in scenarios} | {s["target"] for s in scenarios})
     normalize = bool(space.fixed.get("normalize_features", False))
     features = corpus_features({n: corpora[n] for n in needed}, FeatureSettings(normalize=normalize), args.cache)
+    check_object_store(sum(f.nbytes for f in features.values()))
     refs = put_corpora(features)
     mb = sum(f.nbytes for f in features.values()) / 2**20
     print(f"{len(scenarios)} scenarios x {len(space.seeds)} seeds; features in the object store: {mb:.0f} MiB")
@@ -208,7 +223,7 @@ def main(argv=None) -> int:
         args.corpora_dir = Path(args.corpora_dir) if args.corpora_dir else None
         args.space, args.cache = Path(args.space), (Path(args.cache) if args.cache else None)
     check_writable(out)
-    connect(args.address, args.num_cpus)
+    connect(args.address, args.num_cpus, args.object_store_memory)
     space, scenarios, refs = prepare(args)
     trainable = tune.with_resources(
         tune.with_parameters(train_scenario, corpora=refs),
