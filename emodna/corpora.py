@@ -477,6 +477,8 @@ def read_corpus(name: str, root: str | Path) -> Corpus:
     root = Path(root).expanduser()
     if not root.is_dir():
         raise CorpusError(f"{name} folder {root} does not exist; expected {LAYOUTS[name]}")
+    # Absolute paths: the feature cache is keyed by them, whatever the working directory.
+    root = root.resolve()
     corpus = READERS[name](root)
     if not corpus.utterances:
         if corpus.unparsed:
