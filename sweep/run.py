@@ -249,6 +249,8 @@ def main(argv=None) -> int:
             seed=args.seed,
             prune=not args.no_prune,
             directions=directions,
+            # Tune resumes in-flight trials from their checkpoints; the searcher waits for them
+            reissue_unfinished=False,
         )
         scheduler = None
         if args.scheduler == "asha":

@@ -18,6 +18,16 @@ result that still arrives for one of them is recorded too -- the first result of
 and a later duplicate is ignored. Pair it with ``Tuner.restore(..., resume_unfinished=False)``
 to avoid running those units twice; with ``reissue_unfinished=False`` the searcher waits for
 Tune to resume them (``resume_unfinished=True``).
+
+What each Optuna trial (config) carries, for summaries:
+- ``params``: Optuna's view (a list parameter ``m`` appears as ``m_0 .. m_{k-1}``);
+- user attr ``config``: the hyperparameters as the trainable receives them (lists rebuilt,
+  fixed values, ``method``, ``epochs``);
+- user attr ``unit_values``: ``{"EMODB-CASIA-arousal/seed0": 0.71, ...}`` for units done
+  while the config was running; ``failed_units``: units that raised or reported no metric;
+- ``intermediate_values``: the same values keyed by the unit's index (pruning only);
+- state PRUNED with user attrs ``pruned_after`` (units done) and ``partial_mean``;
+- user attrs ``searcher_uid`` and ``n_units``.
 """
 
 from __future__ import annotations
@@ -294,6 +304,8 @@ class ScenarioSearcher(Searcher):
             )
         )
         self.prune = bool(prune) and self.n_objectives == 1
+        if prune and not self.prune:
+            logger.info("ScenarioSearcher: no pruning with %d objectives", self.n_objectives)
         self.p_threshold = p_threshold
         self.n_startup_steps = n_startup_steps
         self.shuffle_units = shuffle_units

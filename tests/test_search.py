@@ -68,7 +68,9 @@ def unit_of(config: dict) -> str:
 def score(config: dict) -> float:
     """A deterministic synthetic metric per (config, unit)."""
     offset = {"arousal": 0.1, "valence": -0.05}[config["task"]] + 0.01 * config["seed"]
-    return 0.5 + 0.2 * math.log10(config["tau_p"]) / 3 + offset + 0.02 * (config["source"] == "EMODB")
+    return (
+        0.5 + 0.2 * math.log10(config["tau_p"]) / 3 + offset + 0.02 * (config["source"] == "EMODB")
+    )
 
 
 def study_of(s: ScenarioSearcher) -> optuna.Study:
@@ -90,16 +92,20 @@ def test_units_expand_and_aggregate_is_the_mean(space, storage):
     # budget used, nothing told yet: wait
     assert s.suggest(new_id()) is None
     by_config = {}
-    for tid, cfg in issued.items():
+    for cfg in issued.values():
         by_config.setdefault(cfg["config_id"], []).append(cfg)
     assert sorted(by_config) == [0, 1]
-    expected_units = {unit_key(sc, seed) for sc in space.scenarios(["EMODB", "CASIA"]) for seed in (0, 1)}
-    for cid, cfgs in by_config.items():
+    expected_units = {
+        unit_key(sc, seed) for sc in space.scenarios(["EMODB", "CASIA"]) for seed in (0, 1)
+    }
+    for cfgs in by_config.values():
         assert {unit_of(c) for c in cfgs} == expected_units
         # hyperparameters identical across the units of one config
         hp = {k: v for k, v in cfgs[0].items() if k not in ("source", "target", "task", "seed")}
         for c in cfgs:
-            assert {k: v for k, v in c.items() if k not in ("source", "target", "task", "seed")} == hp
+            assert {
+                k: v for k, v in c.items() if k not in ("source", "target", "task", "seed")
+            } == hp
         assert hp["method"] == "emodna" and hp["epochs"] == 2 and hp["batch_size"] == 64
         assert len(hp["mmd_multipliers"]) == 3
 
@@ -114,7 +120,9 @@ def test_units_expand_and_aggregate_is_the_mean(space, storage):
     for t in trials:
         hand = [score(c) for c in by_config[t.number]]
         assert t.value == pytest.approx(statistics.mean(hand))
-        assert t.user_attrs["unit_values"] == {unit_of(c): pytest.approx(score(c)) for c in by_config[t.number]}
+        assert t.user_attrs["unit_values"] == {
+            unit_of(c): pytest.approx(score(c)) for c in by_config[t.number]
+        }
         assert t.user_attrs["config"]["tau_p"] == by_config[t.number][0]["tau_p"]
         assert t.params["tau_p"] == by_config[t.number][0]["tau_p"]
 
@@ -143,15 +151,19 @@ def test_clearly_worse_config_is_pruned(tmp_path):
     text = SPACE_TEXT.replace("corpora: [EMODB, CASIA]", "corpora: [EMODB, CASIA, EMOVO]")
     space = parse_space(text, "t.yaml")  # 6 pairs x 2 tasks x 2 seeds = 24 units
     s = ScenarioSearcher(
-        space, space.scenarios(["EMODB", "CASIA", "EMOVO"]), storage=f"sqlite:///{tmp_path}/p.db",
-        budget=3, seed=1, p_threshold=0.1,
+        space,
+        space.scenarios(["EMODB", "CASIA", "EMOVO"]),
+        storage=f"sqlite:///{tmp_path}/p.db",
+        budget=3,
+        seed=1,
+        p_threshold=0.1,
     )
     n_units = len(s.units)
     assert n_units == 24
 
     def value(cfg):  # config 1 is 0.3 below config 0 on every unit
         base = 0.8 if cfg["config_id"] != 1 else 0.5
-        return base + 0.01 * (hash(unit_of(cfg)) % 7)
+        return base + 0.01 * (sum(map(ord, unit_of(cfg))) % 7)
 
     # config 0: all units, one at a time
     for _ in range(n_units):
@@ -181,9 +193,14 @@ def test_clearly_worse_config_is_pruned(tmp_path):
 def test_running_units_of_a_pruned_config_do_not_change_it(tmp_path):
     text = SPACE_TEXT.replace("corpora: [EMODB, CASIA]", "corpora: [EMODB, CASIA, EMOVO]")
     space = parse_space(text, "t.yaml")
-    s = ScenarioSearcher(space, space.scenarios(["EMODB", "CASIA", "EMOVO"]), storage=f"sqlite:///{tmp_path}/p.db", budget=2)
+    s = ScenarioSearcher(
+        space,
+        space.scenarios(["EMODB", "CASIA", "EMOVO"]),
+        storage=f"sqlite:///{tmp_path}/p.db",
+        budget=2,
+    )
     first = [(tid, s.suggest(tid)) for tid in (new_id() for _ in range(24))]
-    for tid, cfg in first:
+    for tid, _ in first:
         s.on_trial_complete(tid, {"target_uar": 0.9})
     running = [(tid, s.suggest(tid)) for tid in (new_id() for _ in range(8))]  # 8 in flight
     for tid, _ in running[:4]:
@@ -288,7 +305,10 @@ def test_two_objectives_per_task_use_nsga2(space, tmp_path):
     )
     for t in study.get_trials():
         mine = [c for _, c in issued if c["config_id"] == t.number]
-        want = [statistics.mean(score(c) for c in mine if c["task"] == task) for task in ("arousal", "valence")]
+        want = [
+            statistics.mean(score(c) for c in mine if c["task"] == task)
+            for task in ("arousal", "valence")
+        ]
         assert t.values == pytest.approx(want)
 
 
@@ -311,7 +331,13 @@ def test_make_sampler_names():
 
 def test_grid_sampler_visits_each_baseline_once(tmp_path):
     space = load_space(SPACES / "baselines.yaml")
-    s = ScenarioSearcher(space, space.scenarios(["EMODB", "CASIA"]), storage=str(tmp_path / "g.db"), budget=50, prune=False)
+    s = ScenarioSearcher(
+        space,
+        space.scenarios(["EMODB", "CASIA"]),
+        storage=str(tmp_path / "g.db"),
+        budget=50,
+        prune=False,
+    )
     assert s.budget == 7
     methods = set()
     while True:
@@ -348,7 +374,14 @@ def test_tuner_end_to_end(ray_local, tmp_path):
 
     space = load_space(SPACES / "smoke.yaml")
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    searcher = ScenarioSearcher(space, space.scenarios(["EMODB", "CASIA"]), study_name="it", storage=storage, budget=3, seed=0)
+    searcher = ScenarioSearcher(
+        space,
+        space.scenarios(["EMODB", "CASIA"]),
+        study_name="it",
+        storage=storage,
+        budget=3,
+        seed=0,
+    )
 
     def trainable(config):
         # a cheap synthetic score of the config and the scenario, reported per epoch
@@ -359,7 +392,13 @@ def test_tuner_end_to_end(ray_local, tmp_path):
 
     tuner = Tuner(
         trainable,
-        tune_config=TuneConfig(search_alg=searcher, num_samples=-1, metric="target_uar", mode="max", max_concurrent_trials=2),
+        tune_config=TuneConfig(
+            search_alg=searcher,
+            num_samples=-1,
+            metric="target_uar",
+            mode="max",
+            max_concurrent_trials=2,
+        ),
         run_config=RunConfig(storage_path=str(tmp_path / "ray"), name="it", verbose=0),
     )
     grid = tuner.fit()

@@ -106,7 +106,9 @@ def test_scenarios_all_corpora_both_tasks():
 
 
 def test_scenarios_listed_corpora_case_insensitive():
-    space = parse_space("method: emodna\nscenarios:\n  corpora: [emodb, CASIA]\n  tasks: [valence]\n")
+    space = parse_space(
+        "method: emodna\nscenarios:\n  corpora: [emodb, CASIA]\n  tasks: [valence]\n"
+    )
     assert space.scenarios(CORPORA4) == [
         dict(source="EMODB", target="CASIA", task="valence"),
         dict(source="CASIA", target="EMODB", task="valence"),
@@ -222,7 +224,8 @@ BAD = [
     ),
     (
         "duplicate key",
-        GOOD_HEAD + "params:\n  lr: {type: float, low: 0.0001, high: 0.01}\n  lr: {type: float, low: 0.1, high: 1.0}\n",
+        GOOD_HEAD
+        + "params:\n  lr: {type: float, low: 0.0001, high: 0.01}\n  lr: {type: float, low: 0.1, high: 1.0}\n",
         6,
         "params.lr",
         ["appears twice"],
