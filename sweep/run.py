@@ -37,7 +37,7 @@ from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tun
 from emodna.errors import ConfigError, EmodnaError  # noqa: E402
 from sweep.search import ScenarioSearcher  # noqa: E402
 from sweep.space import load_space  # noqa: E402
-from sweep.trainable import put_corpora, train_scenario  # noqa: E402
+from sweep.trainable import TRAIN_KEYS, put_corpora, train_scenario  # noqa: E402
 
 SETTINGS = "sweep.json"  # the arguments of the first run, reused by --resume
 TRIALS = "trials.parquet"
@@ -196,7 +196,7 @@ def prepare(args) -> tuple:
     from emodna.features import FeatureSettings, corpus_features
     from emodna.methods import METHODS
 
-    space = load_space(args.space, known_methods=list(METHODS))
+    space = load_space(args.space, known_methods=list(METHODS), known_params=sorted(TRAIN_KEYS))
     if args.corpora_dir is None:
         raise ConfigError("--corpora-dir is required: a folder with one subfolder per corpus")
     corpora = load_corpora(args.corpora_dir)

@@ -40,6 +40,7 @@ import optuna
 import yaml
 
 from emodna.errors import ConfigError
+from emodna.labels import TASKS
 
 TOP_LEVEL_KEYS = (
     "method",
@@ -63,7 +64,6 @@ PARAM_FIELDS = {
 ALL_PARAM_FIELDS = tuple(sorted({f for fields in PARAM_FIELDS.values() for f in fields}))
 SCENARIO_KEYS = ("corpora", "tasks", "list")
 SCENARIO_ITEM_KEYS = ("source", "target", "task")
-TASKS = ("arousal", "valence")
 # Keys that the searcher puts into every trial config: a space may not define them.
 RESERVED_KEYS = ("source", "target", "task", "seed", "config_id", "epochs")
 DEFAULTS = {"metric": "target_uar", "mode": "max", "epochs": 30, "seeds": [0, 1, 2]}
@@ -562,7 +562,10 @@ def _parse_scenarios(spec: Any, where: _Where) -> dict:
 
 
 def parse_space(
-    text: str, path: str | Path | None = None, known_methods: Sequence[str] | None = None
+    text: str,
+    path: str | Path | None = None,
+    known_methods: Sequence[str] | None = None,
+    known_params: Sequence[str] | None = None,
 ) -> SearchSpace:
     """Parse the text of a space file (``path`` is used in messages only)."""
     path = Path(path) if path is not None else None
@@ -645,6 +648,17 @@ def parse_space(
                 raise where.error(
                     ("fixed", k), f"'{k}' clashes with the searched list '{pname}'", "rename it"
                 )
+
+    if known_params is not None:
+        for section, names in (("params", params), ("fixed", fixed)):
+            for k in names:
+                if k != "method" and k not in known_params:
+                    hint = _did_you_mean(k, known_params)
+                    raise where.error(
+                        (section, k),
+                        f"unknown hyperparameter {k!r}",
+                        (f"{hint} " if hint else "") + f"known: {', '.join(known_params)}",
+                    )
 
     method = data.get("method")
     if "method" in params:
@@ -757,7 +771,11 @@ def parse_space(
     )
 
 
-def load_space(path: str | Path, known_methods: Sequence[str] | None = None) -> SearchSpace:
+def load_space(
+    path: str | Path,
+    known_methods: Sequence[str] | None = None,
+    known_params: Sequence[str] | None = None,
+) -> SearchSpace:
     """Read and validate a search-space YAML file.
 
     ``known_methods``: if given, a method name (fixed or among searched choices) that is
@@ -774,4 +792,4 @@ def load_space(path: str | Path, known_methods: Sequence[str] | None = None) -> 
         raise ConfigError(
             f"{path}: cannot read the search-space file ({exc.strerror}); check the path and its permissions"
         ) from None
-    return parse_space(text, path, known_methods=known_methods)
+    return parse_space(text, path, known_methods=known_methods, known_params=known_params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -292,3 +293,18 @@ def test_missing_method_and_missing_file(tmp_path):
         parse_space("metric: target_uar\n", "x.yaml")
     with pytest.raises(ConfigError, match="no such search-space file"):
         load_space(tmp_path / "nope.yaml")
+
+
+def test_unknown_hyperparameter_names_key_line_and_close_match(tmp_path):
+    from emodna.train import TrainConfig
+
+    known = [f.name for f in dataclasses.fields(TrainConfig)]
+    path = tmp_path / "typo.yaml"
+    path.write_text("method: emodna\nparams:\n  tau_pp: {type: float, low: 0.01, high: 1.0}\n")
+    with pytest.raises(ConfigError, match=r"typo.yaml: line 3.*unknown hyperparameter 'tau_pp'.*did you mean 'tau_p'"):
+        load_space(path, known_params=known)
+    path.write_text("method: emodna\nfixed:\n  batch_sise: 32\n")
+    with pytest.raises(ConfigError, match=r"line 3.*'batch_sise'.*'batch_size'"):
+        load_space(path, known_params=known)
+    for shipped in ("emodna", "baselines", "smoke"):
+        load_space(Path(__file__).resolve().parents[1] / "search_spaces" / f"{shipped}.yaml", known_params=known)
