@@ -21,6 +21,11 @@ EXAMPLES = {
     "  emodna train --corpora-dir DATA/ --source EMODB --target CASIA --task arousal --epochs 2\n"
     "  emodna train --corpora-dir DATA/ --config runs/NAME/best/EMODB-CASIA-arousal.yaml",
     "methods": "example:\n  emodna methods",
+    "summarize": "examples:\n  emodna summarize runs/emodna\n"
+    "  emodna summarize runs/emodna --metric target_f1 --top 5",
+    "predict": "examples:\n  emodna predict --model runs/NAME/best/EMODB-CASIA-arousal.yaml clip1.wav clip2.wav\n"
+    "  emodna predict --model best/EMODB-CASIA-arousal.yaml --model best/EMODB-CASIA-valence.yaml *.wav\n"
+    "  emodna predict --model runs/train/EMODB-CASIA-arousal-emodna-s0 my.wav   # an `emodna train` folder",
 }
 
 
@@ -172,6 +177,22 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_summarize(args) -> int:
+    from sweep.summarize import print_summary, summarize  # reads files only; no Ray
+
+    result = summarize(args.sweep, args.metric, args.mode, top=args.top,
+                       export=not args.no_export, plots=not args.no_plots)
+    print_summary(result)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from emodna.predict import run
+
+    return run(args.model, args.audio, args.checkpoint, length=args.length,
+               normalize_self=args.normalize_self, as_json=args.json)
+
+
 # ---------------------------------------------------------------------------------------
 
 
@@ -217,6 +238,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--out", type=Path, help="run folder: TensorBoard events and checkpoint "
                    "(default runs/train/SOURCE-TARGET-TASK-METHOD-sSEED); an existing one resumes")
+
+    p = command("summarize", "rank a sweep's configs across scenarios, export the best, write summary.md")
+    p.add_argument("sweep", type=Path, help="sweep folder, e.g. runs/emodna (holds trials.parquet)")
+    p.add_argument("--metric", help="metric to rank by (default: the space's, e.g. target_uar)")
+    p.add_argument("--mode", choices=["max", "min"], help="max or min (default: the space's)")
+    p.add_argument("--top", type=int, default=3, help="top configs in the paper-style tables (default 3)")
+    p.add_argument("--no-export", action="store_true", help="do not write best/*.yaml and checkpoints")
+    p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
+
+    p = command("predict", "predict arousal/valence of audio files with an exported model")
+    p.add_argument("audio", nargs="+", type=Path, help="audio files (any format soundfile reads)")
+    p.add_argument("--model", action="append", required=True, type=Path,
+                   help="exported config (best/SCENARIO.yaml), a checkpoint .pt or an `emodna train` "
+                   "folder; twice for arousal and valence")
+    p.add_argument("--checkpoint", action="append", type=Path,
+                   help="checkpoint of the --model at the same position (default: the .pt beside the .yaml)")
+    p.add_argument("--length", type=int, help="fixed length in samples when the export does not record it")
+    p.add_argument("--normalize-self", action="store_true",
+                   help="normalise the files by their own statistics when the export lacks the corpus's")
+    p.add_argument("--json", action="store_true", help="one JSON object per file, with every class's probability")
     return parser
 
 

@@ -56,6 +56,7 @@ SETTINGS = "sweep.json"
 SCORES = ("target_war", "target_uar", "target_f1")
 SIGNALS = ("source_val_acc", "target_entropy")
 TASK_ORDER = ("arousal", "valence")
+TIE_DECIMALS = 10  # scores equal to 10 decimals tie (means of the same values in another order)
 SHORT = {"target_war": "WAR", "target_uar": "UAR", "target_f1": "F1"}
 
 # Nemenyi critical values q_alpha (Demsar 2006, Table 5a): the studentized range statistic
@@ -104,7 +105,10 @@ def decode_value(value):
 def _plain(value):
     """numpy / pandas scalars -> Python ones (YAML, JSON); NaN -> None."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {
+            (_plain(k) if isinstance(k, int | np.integer) else str(k)): _plain(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple | np.ndarray):
         return [_plain(v) for v in value]
     if isinstance(value, np.generic):
@@ -135,7 +139,9 @@ def prepare_trials(trials: pd.DataFrame, origin: str = "trials") -> pd.DataFrame
     need = {"config_id", "status", "source", "target", "task", "seed"}
     missing = sorted(need - set(trials.columns))
     if missing:
-        raise ConfigError(f"{origin}: columns {', '.join(missing)} missing; not a sweep's trials table")
+        raise ConfigError(
+            f"{origin}: columns {', '.join(missing)} missing; not a sweep's trials table"
+        )
     trials = trials.copy()
     if "method" not in trials:
         trials["method"] = "emodna"
@@ -144,7 +150,8 @@ def prepare_trials(trials: pd.DataFrame, origin: str = "trials") -> pd.DataFrame
     trials["config_id"] = trials["config_id"].astype("int64")
     trials["seed"] = trials["seed"].astype("int64")
     trials["scenario"] = [
-        scenario_name(s, t, k) for s, t, k in zip(trials["source"], trials["target"], trials["task"], strict=True)
+        scenario_name(s, t, k)
+        for s, t, k in zip(trials["source"], trials["target"], trials["task"], strict=True)
     ]
     return trials
 
@@ -153,7 +160,9 @@ def completed_units(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Completed rows with a finite metric, one per (config, scenario, seed) (the first)."""
     if metric not in trials:
         return trials.iloc[0:0]
-    ok = (trials["status"] == "completed") & np.isfinite(pd.to_numeric(trials[metric], errors="coerce"))
+    ok = (trials["status"] == "completed") & np.isfinite(
+        pd.to_numeric(trials[metric], errors="coerce")
+    )
     return trials[ok].drop_duplicates(["config_id", "scenario", "seed"], keep="first")
 
 
@@ -190,8 +199,22 @@ def scenario_scores(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
         row["_seeds"] = [int(x) for x in g["seed"]]
         rows.append(row)
     if not rows:
-        return pd.DataFrame(columns=["config_id", "scenario", "source", "target", "task", "method",
-                                     "n_seeds", "seeds", "_vals", "_trials", "_seeds", metric])
+        return pd.DataFrame(
+            columns=[
+                "config_id",
+                "scenario",
+                "source",
+                "target",
+                "task",
+                "method",
+                "n_seeds",
+                "seeds",
+                "_vals",
+                "_trials",
+                "_seeds",
+                metric,
+            ]
+        )
     return pd.DataFrame(rows)
 
 
@@ -226,8 +249,8 @@ def rank_matrix(matrix: pd.DataFrame, mode: str = "max") -> pd.DataFrame:
         v = matrix[col].dropna()
         if v.empty:
             continue
-        key = -v.to_numpy() if mode == "max" else v.to_numpy()
-        ranks.loc[v.index, col] = stats.rankdata(key, method="average")
+        key = np.round(v.to_numpy(dtype=float), TIE_DECIMALS)  # float noise is not a difference
+        ranks.loc[v.index, col] = stats.rankdata(-key if mode == "max" else key, method="average")
     return ranks
 
 
@@ -265,8 +288,6 @@ def rank_configs(
     pruned_after = pruned_after or {}
     scores = scenario_scores(trials, metric)
     all_scen = sort_scenarios(list(trials["scenario"]) + list(scenarios or []))
-    if scenarios is not None:
-        all_scen = sort_scenarios(scenarios)
     configs = sorted(set(int(c) for c in trials["config_id"]) | set(states))
     matrix = score_matrix(scores, metric, configs, all_scen)
     ranks = rank_matrix(matrix, mode)
@@ -279,14 +300,18 @@ def rank_configs(
     for cid in configs:
         mine = trials[trials["config_id"] == cid]
         units = int((done["config_id"] == cid).sum())
-        errors = int(((mine["status"] == "error")).sum())
+        errors = int((mine["status"] == "error").sum())
         state = states.get(cid)
         row_m = matrix.loc[cid]
         covered = row_m.dropna()
         if state == "pruned":
             status = "pruned"
             after = pruned_after.get(cid)
-            note = f"pruned after {after} units" if after is not None else "pruned"
+            note = (
+                f"pruned after {after} unit{'s' if after != 1 else ''}"
+                if after is not None
+                else "pruned"
+            )
         elif units >= expected:
             status, note = "complete", ""
         else:
@@ -330,15 +355,20 @@ def rank_configs(
         return table
     sign = -1.0 if mode == "max" else 1.0
     table["_group"] = (table["status"] != "complete").astype(int)
-    table["_score"] = sign * table["mean_metric"]
-    table = table.sort_values(["_group", "mean_rank", "_score", "config_id"], na_position="last", kind="mergesort")
+    table["_score"] = sign * table["mean_metric"].round(TIE_DECIMALS)
+    table = table.sort_values(
+        ["_group", "mean_rank", "_score", "config_id"], na_position="last", kind="mergesort"
+    )
     table = table.drop(columns=["_group", "_score"]).reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table
 
 
 def _tasks_of(scenarios) -> list[str]:
-    tasks = sorted({_split_scenario(s)[2] for s in scenarios}, key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else 9, t))
+    tasks = sorted(
+        {_split_scenario(s)[2] for s in scenarios},
+        key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else 9, t),
+    )
     return tasks
 
 
@@ -357,11 +387,19 @@ def friedman(values, mode: str = "max") -> dict:
     if x.ndim != 2 or np.isnan(x).any():
         raise ValueError("friedman needs a full 2-D matrix of scenarios x configs")
     n, k = x.shape
-    ranks = np.vstack([stats.rankdata(-r if mode == "max" else r, method="average") for r in x])
+    xr = np.round(x, TIE_DECIMALS)
+    ranks = np.vstack([stats.rankdata(-r if mode == "max" else r, method="average") for r in xr])
     mean_ranks = ranks.mean(axis=0)
     if k < 3 or n < 2:
-        return dict(k=k, n=n, mean_ranks=mean_ranks, statistic=float("nan"), pvalue=float("nan"),
-                    f_statistic=float("nan"), f_pvalue=float("nan"))
+        return dict(
+            k=k,
+            n=n,
+            mean_ranks=mean_ranks,
+            statistic=float("nan"),
+            pvalue=float("nan"),
+            f_statistic=float("nan"),
+            f_pvalue=float("nan"),
+        )
     ties = 0.0
     for r in ranks:
         _, counts = np.unique(r, return_counts=True)
@@ -373,8 +411,15 @@ def friedman(values, mode: str = "max") -> dict:
     denom = n * (k - 1) - chi2
     ff = (n - 1) * chi2 / denom if math.isfinite(chi2) and denom > 0 else float("nan")
     p_ff = float(stats.f.sf(ff, k - 1, (k - 1) * (n - 1))) if math.isfinite(ff) else float("nan")
-    return dict(k=k, n=n, mean_ranks=mean_ranks, statistic=float(chi2), pvalue=p,
-                f_statistic=float(ff), f_pvalue=p_ff)
+    return dict(
+        k=k,
+        n=n,
+        mean_ranks=mean_ranks,
+        statistic=float(chi2),
+        pvalue=p,
+        f_statistic=float(ff),
+        f_pvalue=p_ff,
+    )
 
 
 def q_alpha(k: int, alpha: float = 0.05) -> float:
@@ -442,8 +487,7 @@ def _resolve(path_text, folder: Path) -> Path | None:
 
 
 def _open_storage(text: str):
-    import optuna
-
+    """An Optuna storage from a URL, a journal file or an SQLite file path (as sweep/run.py)."""
     if "://" in text:
         return text
     p = Path(text).expanduser()
@@ -451,7 +495,6 @@ def _open_storage(text: str):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(str(p)))
-    del optuna
     return f"sqlite:///{p.resolve()}"
 
 
@@ -480,7 +523,9 @@ def read_study(folder: Path, settings: dict):
         return None, f"study not readable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
 
 
-def sweep_info(folder: str | Path, trials: pd.DataFrame, metric: str | None = None, mode: str | None = None) -> SweepInfo:
+def sweep_info(
+    folder: str | Path, trials: pd.DataFrame, metric: str | None = None, mode: str | None = None
+) -> SweepInfo:
     """Read sweep.json, the space file and the study; decide whether the sweep is partial."""
     folder = Path(folder).resolve()
     info = SweepInfo(folder=folder)
@@ -491,7 +536,9 @@ def sweep_info(folder: str | Path, trials: pd.DataFrame, metric: str | None = No
         except ValueError:
             info.settings = {}
     info.corpora_dir = _resolve(info.settings.get("corpora_dir"), folder)
-    info.cache = _resolve(info.settings.get("cache"), folder) if info.settings.get("cache") else None
+    info.cache = (
+        _resolve(info.settings.get("cache"), folder) if info.settings.get("cache") else None
+    )
     space_path = _resolve(info.settings.get("space"), folder)
     if space_path is not None:
         try:
@@ -506,8 +553,13 @@ def sweep_info(folder: str | Path, trials: pd.DataFrame, metric: str | None = No
     if study is not None:
         from optuna.trial import TrialState
 
-        names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
-                 TrialState.RUNNING: "running", TrialState.WAITING: "running", TrialState.FAIL: "failed"}
+        names = {
+            TrialState.COMPLETE: "complete",
+            TrialState.PRUNED: "pruned",
+            TrialState.RUNNING: "running",
+            TrialState.WAITING: "running",
+            TrialState.FAIL: "failed",
+        }
         study_trials = study.get_trials(deepcopy=False)
         for t in study_trials:
             info.states[t.number] = names.get(t.state, "failed")
@@ -545,7 +597,9 @@ def sweep_info(folder: str | Path, trials: pd.DataFrame, metric: str | None = No
     # is the sweep still running (or stopped before its end)?
     running = sorted(c for c, s in info.states.items() if s == "running")
     if running:
-        info.partial.append(f"{len(running)} config(s) still running ({', '.join(map(str, running[:8]))})")
+        info.partial.append(
+            f"{len(running)} config(s) still running ({', '.join(map(str, running[:8]))})"
+        )
     if info.budget is not None and info.n_configs is not None and info.n_configs < info.budget:
         info.partial.append(f"{info.n_configs} of {info.budget} configs proposed so far")
     expected = info.n_units
@@ -553,8 +607,11 @@ def sweep_info(folder: str | Path, trials: pd.DataFrame, metric: str | None = No
         units = trials[["scenario", "seed"]].drop_duplicates()
         expected = len(units)
     rows = trials.drop_duplicates(["config_id", "scenario", "seed"]).groupby("config_id").size()
-    lagging = [int(c) for c, n in rows.items()
-               if n < expected and info.states.get(int(c)) not in ("pruned", "running")]
+    lagging = [
+        int(c)
+        for c, n in rows.items()
+        if n < expected and info.states.get(int(c)) not in ("pruned", "running")
+    ]
     if lagging:
         info.partial.append(
             f"{len(lagging)} config(s) with units not yet in {TRIALS} ({', '.join(map(str, lagging[:8]))})"
@@ -567,7 +624,7 @@ def sweep_info(folder: str | Path, trials: pd.DataFrame, metric: str | None = No
 
 def _choose(values: pd.Series, mode: str, order: list[int]):
     """The config with the best value (ties: the better overall position)."""
-    v = values.dropna()
+    v = values.dropna().astype(float).round(TIE_DECIMALS)
     if v.empty:
         return None
     best = v.max() if mode == "max" else v.min()
@@ -576,7 +633,9 @@ def _choose(values: pd.Series, mode: str, order: list[int]):
     return min(tied, key=lambda c: pos.get(c, len(pos)))
 
 
-def best_per_scenario(scores: pd.DataFrame, ranking: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
+def best_per_scenario(
+    scores: pd.DataFrame, ranking: pd.DataFrame, metric: str, mode: str
+) -> pd.DataFrame:
     """The oracle: per scenario the config with the best mean metric (ties: better rank)."""
     order = list(ranking["config_id"])
     rows = []
@@ -626,20 +685,26 @@ def honest_selection(
                 sub = rank_configs(rest, metric, mode, states=states)
                 ran = set(matrix.index[matrix[held].notna().any(axis=1)])
                 for cid in sub["config_id"]:
-                    if cid in ran and not math.isnan(sub.set_index("config_id").loc[cid, "mean_rank"]):
+                    if cid in ran and not math.isnan(
+                        sub.set_index("config_id").loc[cid, "mean_rank"]
+                    ):
                         choice = int(cid)
                         break
             loto_choice[(task, target)] = choice
             oracle = [matrix[s].max() if mode == "max" else matrix[s].min() for s in held]
             got = [matrix.loc[choice, s] if choice is not None else float("nan") for s in held]
-            loto_rows.append({
-                "task": task,
-                "held_out_target": target,
-                "n_scenarios": len(held),
-                "selected_config": choice,
-                "score": float(np.nanmean(got)) if choice is not None and not np.all(np.isnan(got)) else float("nan"),
-                "oracle": float(np.nanmean(oracle)),
-            })
+            loto_rows.append(
+                {
+                    "task": task,
+                    "held_out_target": target,
+                    "n_scenarios": len(held),
+                    "selected_config": choice,
+                    "score": float(np.nanmean(got))
+                    if choice is not None and not np.all(np.isnan(got))
+                    else float("nan"),
+                    "oracle": float(np.nanmean(oracle)),
+                }
+            )
     rows = []
     for scen in matrix.columns:
         col = matrix[scen]
@@ -647,16 +712,28 @@ def honest_selection(
             continue
         source, target, task = _split_scenario(scen)
         oracle_c = _choose(col, mode, order)
-        row = {"scenario": scen, "task": task, "target": target,
-               "oracle_config": oracle_c, "oracle": float(col[oracle_c])}
+        row = {
+            "scenario": scen,
+            "task": task,
+            "target": target,
+            "oracle_config": oracle_c,
+            "oracle": float(col[oracle_c]),
+        }
         row["overall_config"] = top
         row["overall"] = float(col.get(top, float("nan"))) if top is not None else float("nan")
         lc = loto_choice.get((task, target))
         row["loto_config"] = lc
         row["loto"] = float(col[lc]) if lc is not None else float("nan")
-        for name, sig, sig_mode in (("val_acc", "source_val_acc", "max"), ("entropy", "target_entropy", "min")):
+        for name, sig, sig_mode in (
+            ("val_acc", "source_val_acc", "max"),
+            ("entropy", "target_entropy", "min"),
+        ):
             m = signal.get(sig)
-            c = _choose(m[scen].reindex(col.dropna().index), sig_mode, order) if m is not None and scen in m else None
+            c = (
+                _choose(m[scen].reindex(col.dropna().index), sig_mode, order)
+                if m is not None and scen in m
+                else None
+            )
             row[f"{name}_config"] = c
             row[name] = float(col[c]) if c is not None else float("nan")
         rows.append(row)
@@ -678,7 +755,9 @@ def selection_table(per: pd.DataFrame) -> pd.DataFrame:
         for sel in ("overall", "loto", "val_acc", "entropy"):
             ok = g[sel].notna()
             row[sel] = float(g.loc[ok, sel].mean()) if ok.any() else float("nan")
-            row[f"{sel}_gap"] = float((g.loc[ok, sel] - g.loc[ok, "oracle"]).mean()) if ok.any() else float("nan")
+            row[f"{sel}_gap"] = (
+                float((g.loc[ok, sel] - g.loc[ok, "oracle"]).mean()) if ok.any() else float("nan")
+            )
             row[f"{sel}_n"] = int(ok.sum())
         rows.append(row)
     return pd.DataFrame(rows)
@@ -712,8 +791,13 @@ def feature_origin(target: str, normalize: bool, info: SweepInfo, cache: dict) -
     from emodna.features import FeatureSettings
 
     settings = FeatureSettings(normalize=normalize)
-    out = {"sample_rate": settings.sample_rate, "n_mfcc": settings.n_mfcc, "corpus": target,
-           "length": settings.length_for(target), "normalize": bool(normalize)}
+    out = {
+        "sample_rate": settings.sample_rate,
+        "n_mfcc": settings.n_mfcc,
+        "corpus": target,
+        "length": settings.length_for(target),
+        "normalize": bool(normalize),
+    }
     out["length_from"] = "paper" if out["length"] is not None else None
     if out["length"] is None or normalize:
         key = (target, normalize)
@@ -730,8 +814,11 @@ def _corpus_facts(target: str, normalize: bool, info: SweepInfo, settings) -> di
         if settings.length_for(target) is None:
             facts["length_from"] = "unknown: corpora folder not found; pass --length to predict"
         if normalize:
-            facts.update(norm_mean=None, norm_std=None,
-                         norm_note="corpora folder not found: statistics not recorded")
+            facts.update(
+                norm_mean=None,
+                norm_std=None,
+                norm_note="corpora folder not found: statistics not recorded",
+            )
         return facts
     try:
         from emodna.corpora import load_corpora
@@ -740,13 +827,22 @@ def _corpus_facts(target: str, normalize: bool, info: SweepInfo, settings) -> di
         corpus = load_corpora(info.corpora_dir, names=[target])[target]
         if settings.length_for(target) is None:
             facts["length"] = int(_percentile_length(corpus, settings))
-            facts["length_from"] = f"{settings.length_percentile:g}th percentile of {target}'s durations"
+            facts["length_from"] = (
+                f"{settings.length_percentile:g}th percentile of {target}'s durations"
+            )
         if normalize:
             from emodna.features import FeatureSettings
 
-            raw = FeatureSettings(sample_rate=settings.sample_rate, n_mfcc=settings.n_mfcc,
-                                  lengths=dict(settings.lengths), normalize=False)
-            x = corpus_features({target: corpus}, raw, info.cache, progress=False)[target].x
+            raw = FeatureSettings(
+                sample_rate=settings.sample_rate,
+                n_mfcc=settings.n_mfcc,
+                lengths=dict(settings.lengths),
+                normalize=False,
+            )
+            workers = 1 if len(corpus.utterances) < 200 else None  # a pool costs more than it saves
+            x = corpus_features({target: corpus}, raw, info.cache, progress=False, workers=workers)[
+                target
+            ].x
             facts["norm_mean"] = [float(v) for v in x.mean(axis=(0, 2))]
             facts["norm_std"] = [float(v) for v in x.std(axis=(0, 2)) + 1e-8]
             facts["norm_note"] = f"per-coefficient mean/std of {target}'s MFCCs (as in training)"
@@ -772,16 +868,30 @@ def train_values(row: pd.Series, seed: int) -> tuple[dict, dict]:
             continue
         key = str(col)[3:]
         (values if key in names else extra)[key] = v
-    values.update(source=str(row["source"]), target=str(row["target"]), task=str(row["task"]),
-                  method=str(row["method"]), seed=int(seed))
+    values.update(
+        source=str(row["source"]),
+        target=str(row["target"]),
+        task=str(row["task"]),
+        method=str(row["method"]),
+        seed=int(seed),
+    )
     cfg = TrainConfig.from_dict(values, origin=f"config {row.get('config_id')}")
     return cfg.to_dict(), extra
 
 
 def _write_yaml(path: Path, values: dict, origin: dict, header: list[str]) -> None:
-    body = yaml.safe_dump(_plain({**values, "origin": origin}), sort_keys=False,
-                          default_flow_style=None, width=100)
+    body = yaml.safe_dump(
+        _plain({**values, "origin": origin}), sort_keys=False, default_flow_style=None, width=100
+    )
     path.write_text("".join(f"# {line}\n" for line in header) + body)
+
+
+def _display(path: Path) -> str:
+    """A path as a user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def export_best(
@@ -817,8 +927,11 @@ def export_best(
         scores_out = {}
         for c in dict.fromkeys((metric, *SCORES)):
             if c in srow.index and not pd.isna(srow[c]):
-                scores_out[c] = {"mean": srow[c], "std": srow.get(f"{c}_std"),
-                                 "per_seed": {int(s): v for s, v in zip(units["seed"], units[c], strict=True)}}
+                scores_out[c] = {
+                    "mean": srow[c],
+                    "std": srow.get(f"{c}_std"),
+                    "per_seed": {int(s): v for s, v in zip(units["seed"], units[c], strict=True)},
+                }
         ckpt_name = None
         ckpt_note = ""
         dirs = trial_index.get(trial_id, [])
@@ -844,7 +957,9 @@ def export_best(
             "status": r["status"],
             "checkpoint": ckpt_name,
             "checkpoint_from": str(src.relative_to(folder)) if src is not None else None,
-            "features": feature_origin(str(srow["target"]), bool(values["normalize_features"]), info, cache),
+            "features": feature_origin(
+                str(srow["target"]), bool(values["normalize_features"]), info, cache
+            ),
             "partial_sweep": bool(info.partial),
             "created": created,
         }
@@ -857,15 +972,20 @@ def export_best(
         written[name] = path
 
     for _, b in best.iterrows():
-        srow = scores[(scores["config_id"] == b["config_id"]) & (scores["scenario"] == b["scenario"])].iloc[0]
+        srow = scores[
+            (scores["config_id"] == b["config_id"]) & (scores["scenario"] == b["scenario"])
+        ].iloc[0]
         export(
-            b["scenario"], srow,
+            b["scenario"],
+            srow,
             f"best mean {metric} over seeds in {b['scenario']} (oracle: uses its target labels); "
             f"seed {int(srow['best_seed'])} is the best of its seeds",
-            [f"Best config of {b['scenario']} in sweep {folder.name}: config {int(b['config_id'])}, "
-             f"{metric} {srow[metric]:.4f} (mean over {int(srow['n_seeds'])} seed(s)).",
-             f"Train it again: emodna train --corpora-dir DATA/ --config {folder.name}/best/{b['scenario']}.yaml",
-             "The origin mapping records where it came from; training ignores it."],
+            [
+                f"Best config of {b['scenario']} in sweep {folder.name}: config {int(b['config_id'])}, "
+                f"{metric} {srow[metric]:.4f} (mean over {int(srow['n_seeds'])} seed(s)).",
+                f"Train it again: emodna train --corpora-dir DATA/ --config {_display(folder)}/best/{b['scenario']}.yaml",
+                "The origin mapping records where it came from; training ignores it.",
+            ],
         )
     if len(ranking):
         top = ranking.iloc[0]
@@ -875,15 +995,18 @@ def export_best(
             sign = -1.0 if mode == "max" else 1.0
             pick = mine.assign(_k=sign * mine[metric]).sort_values(["_k", "scenario"]).iloc[0]
             export(
-                "overall", pick.drop(labels="_k"),
+                "overall",
+                pick.drop(labels="_k"),
                 f"best mean rank over {int(top['n_scenarios'])} scenario(s) ({top['mean_rank']:.2f}); "
                 f"scenario: where it scored its best {metric}",
-                [f"Best config of sweep {folder.name} by mean rank across scenarios: config {cid} "
-                 f"(mean rank {top['mean_rank']:.2f}, mean {metric} {top['mean_metric']:.4f}).",
-                 f"source/target/task: {pick['scenario']}, the scenario where this config scored its best "
-                 f"{metric} ({pick[metric]:.4f});",
-                 "point it at another scenario with --source/--target/--task, e.g.",
-                 f"emodna train --corpora-dir DATA/ --config {folder.name}/best/overall.yaml --source EMODB --target CASIA --task valence"],
+                [
+                    f"Best config of sweep {folder.name} by mean rank across scenarios: config {cid} "
+                    f"(mean rank {top['mean_rank']:.2f}, mean {metric} {top['mean_metric']:.4f}).",
+                    f"source/target/task: {pick['scenario']}, the scenario where this config scored its best "
+                    f"{metric} ({pick[metric]:.4f});",
+                    "point it at another scenario with --source/--target/--task, e.g.",
+                    f"emodna train --corpora-dir DATA/ --config {_display(folder)}/best/overall.yaml --source EMODB --target CASIA --task valence",
+                ],
             )
     return written
 
@@ -892,47 +1015,63 @@ def export_best(
 
 
 def _figure(w: float, h: float):
+    """A matplotlib Figure on the Agg canvas, without pyplot (no global backend state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(w, h), dpi=110)
+    fig = Figure(figsize=(w, h), dpi=110)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: Path) -> None:
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.15)
 
 
 def plot_heatmap(best: pd.DataFrame, metric: str, path: Path) -> None:
-    """Source x target heatmap of the best score per scenario, one panel per task."""
+    """Source x target heatmap of the best score per scenario, one panel (and scale) per task."""
     tasks = _tasks_of(best["scenario"]) if len(best) else []
-    corpora = sorted(set(best.get("source", [])) | set(best.get("target", [])))
+    corpora = sorted(set(best["source"]) | set(best["target"])) if len(best) else []
     n = max(1, len(tasks))
-    size = 1.2 + 0.8 * max(2, len(corpora))
-    fig = _figure(size * n + 1.2, size + 0.6)
+    size = 1.4 + 0.85 * max(2, len(corpora))
+    fig = _figure((size + 1.3) * n, size + 0.4)
     axes = fig.subplots(1, n, squeeze=False)[0]
-    vmin = float(best[metric].min()) if len(best) else 0.0
-    vmax = float(best[metric].max()) if len(best) else 1.0
-    if vmax - vmin < 1e-6:
-        vmin, vmax = vmin - 0.05, vmax + 0.05
-    im = None
-    for ax, task in zip(axes, tasks or [""], strict=True):
+    if not tasks:
+        axes[0].text(0.5, 0.5, "no completed scenario yet", ha="center", va="center")
+        axes[0].set_axis_off()
+    for ax, task in zip(axes, tasks, strict=False):
+        sub = best[best["task"] == task]
         grid = np.full((len(corpora), len(corpora)), np.nan)
         ids = {}
-        for _, r in best[best["task"] == task].iterrows():
+        for _, r in sub.iterrows():
             i, j = corpora.index(r["source"]), corpora.index(r["target"])
             grid[i, j] = r[metric]
             ids[(i, j)] = int(r["config_id"])
-        masked = np.ma.masked_invalid(grid)
-        im = ax.imshow(masked, cmap="viridis", vmin=vmin, vmax=vmax)
+        vmin, vmax = float(np.nanmin(grid)), float(np.nanmax(grid))
+        if vmax - vmin < 1e-6:
+            vmin, vmax = vmin - 0.05, vmax + 0.05
+        im = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=vmin, vmax=vmax)
         ax.set_facecolor("#dddddd")
         ax.set_xticks(range(len(corpora)), corpora, rotation=45, ha="right")
         ax.set_yticks(range(len(corpora)), corpora)
         ax.set_xlabel("target")
         ax.set_ylabel("source")
-        ax.set_title(f"{task}: best {metric}" if task else "no scenario yet")
+        ax.set_title(f"{task}: best {metric} (%)")
         for (i, j), cid in ids.items():
             v = grid[i, j]
             light = (v - vmin) / (vmax - vmin) < 0.6
-            ax.text(j, i, f"{100 * v:.1f}\ncfg {cid}", ha="center", va="center", fontsize=8,
-                    color="white" if light else "black")
-    if im is not None:
-        fig.colorbar(im, ax=list(axes), shrink=0.8, label=metric)
-    fig.savefig(path)
+            ax.text(
+                j,
+                i,
+                f"{100 * v:.1f}\ncfg {cid}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if light else "black",
+            )
+        fig.colorbar(im, ax=ax, shrink=0.75, format=lambda v, _: f"{100 * v:.3g}")
+    fig.subplots_adjust(wspace=0.3)
+    _save(fig, path)
 
 
 def _hp_series(ranking: pd.DataFrame) -> dict[str, pd.Series]:
@@ -954,10 +1093,16 @@ def _hp_series(ranking: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
-def plot_hyperparameters(ranking: pd.DataFrame, metric: str, path: Path) -> None:
-    """Mean metric per task against each varying hyperparameter, coloured by task."""
+def plot_hyperparameters(ranking: pd.DataFrame, metric: str, path: Path, log_scale=()) -> None:
+    """Mean metric per task against each varying hyperparameter, coloured by task.
+
+    ``log_scale``: names drawn on a log axis (the space's ``log: true`` parameters); others
+    too when positive and spanning more than a factor of 20.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+
     hps = _hp_series(ranking) if len(ranking) else {}
-    tasks = [c[len("mean_metric_"):] for c in ranking.columns if c.startswith("mean_metric_")]
+    tasks = [c[len("mean_metric_") :] for c in ranking.columns if c.startswith("mean_metric_")]
     colours = {"arousal": "tab:red", "valence": "tab:blue"}
     n = max(1, len(hps))
     cols = min(3, n)
@@ -965,7 +1110,9 @@ def plot_hyperparameters(ranking: pd.DataFrame, metric: str, path: Path) -> None
     fig = _figure(4.0 * cols, 3.2 * rows + 0.4)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     if not hps:
-        axes[0].text(0.5, 0.5, "no hyperparameter varies across the configs", ha="center", va="center")
+        axes[0].text(
+            0.5, 0.5, "no hyperparameter varies across the configs", ha="center", va="center"
+        )
         axes[0].set_axis_off()
     complete = (ranking["status"] == "complete").to_numpy() if len(ranking) else np.array([])
     for ax, (name, series) in zip(axes, hps.items(), strict=False):
@@ -974,8 +1121,15 @@ def plot_hyperparameters(ranking: pd.DataFrame, metric: str, path: Path) -> None
         if is_num:
             x = numeric.to_numpy(dtype=float)
             pos = x[np.isfinite(x)]
-            if len(pos) and pos.min() > 0 and pos.max() / pos.min() > 20:
+            base = name.split("[")[0]
+            if len(pos) and pos.min() > 0 and (base in log_scale or pos.max() / pos.min() > 20):
                 ax.set_xscale("log")
+                ticks = sorted({float(f"{t:.2g}") for t in np.geomspace(pos.min(), pos.max(), 4)})
+                ax.xaxis.set_major_locator(FixedLocator(ticks))
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+                ax.xaxis.set_minor_locator(NullLocator())
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(4))
         else:
             cats = sorted(series.map(str).unique())
             x = series.map(str).map({c: i for i, c in enumerate(cats)}).to_numpy(dtype=float)
@@ -986,32 +1140,46 @@ def plot_hyperparameters(ranking: pd.DataFrame, metric: str, path: Path) -> None
             c = colours.get(task, f"C{k}")
             ax.scatter(xx[complete], y[complete], color=c, s=22, label=task)
             if (~complete).any():
-                ax.scatter(xx[~complete], y[~complete], facecolors="none", edgecolors=c, s=22,
-                           label=f"{task} (incomplete/pruned)")
+                ax.scatter(
+                    xx[~complete],
+                    y[~complete],
+                    facecolors="none",
+                    edgecolors=c,
+                    s=22,
+                    label=f"{task} (incomplete/pruned)",
+                )
         ax.set_xlabel(name)
         ax.set_ylabel(f"mean {metric}")
         ax.grid(alpha=0.3)
-    for ax in axes[len(hps):]:
+    for ax in axes[len(hps) :]:
         if hps:
             ax.set_axis_off()
     if hps:
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", ncol=max(1, len(labels)), fontsize=8, frameon=False)
+        fig.legend(
+            handles, labels, loc="upper center", ncol=max(1, len(labels)), fontsize=8, frameon=False
+        )
         fig.tight_layout(rect=(0, 0, 1, 0.93))
-    fig.savefig(path)
+    _save(fig, path)
 
 
 def plot_cd(names: list[str], ranks, cd: float | None, path: Path, title: str = "") -> None:
     """Critical-difference diagram (Demsar 2006): mean ranks on an axis, lines to the names,
-    bars joining the groups whose mean ranks differ by less than CD."""
+    bars joining the groups whose mean ranks differ by no more than CD."""
     fig_w = 8.0
     if len(names) < 2 or cd is None:
-        fig = _figure(fig_w, 1.6)
+        fig = _figure(fig_w, 1.2)
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_axis_off()
-        ax.text(0.5, 0.5, title or "critical-difference diagram: needs two or more configs complete "
-                "on every scenario", ha="center", va="center", wrap=True)
-        fig.savefig(path)
+        ax.text(
+            0.5,
+            0.5,
+            title
+            or "critical-difference diagram: needs two or more configs\ncomplete on every scenario",
+            ha="center",
+            va="center",
+        )
+        _save(fig, path)
         return
     ranks = np.asarray(ranks, dtype=float)
     order = np.argsort(ranks, kind="mergesort")
@@ -1022,44 +1190,75 @@ def plot_cd(names: list[str], ranks, cd: float | None, path: Path, title: str = 
     span = hi - lo
     groups = cliques(ranks, cd)
     n_left = math.ceil(k / 2)
-    step = 0.55
-    top_cl = -0.35
-    label_top = top_cl - 0.28 * max(1, len(groups)) - 0.25
-    height_units = -label_top + step * max(n_left, k - n_left) + 1.4
-    fig = _figure(fig_w, 0.45 * height_units + 0.4)
+    n_rows = max(n_left, k - n_left)
+    step = 0.5
+    bar_gap = 0.3
+    first_bar = -0.45
+    label_top = first_bar - bar_gap * max(1, len(groups)) - 0.2
+    bottom = label_top - step * (n_rows - 1) - 0.4
+    top = 2.0 if title else 1.45
+    fig = _figure(fig_w, 0.42 * (top - bottom) + 0.3)
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
     ax.set_axis_off()
-    margin = max(1.1, 0.55 * span)
-    ax.set_xlim(lo - margin, hi + margin)
-    ax.set_ylim(label_top - step * max(n_left, k - n_left) - 0.2, 1.45)
+    margin = max(1.2, 0.6 * span)
+    ax.set_xlim(lo - margin, max(hi, lo + cd) + margin)
+    ax.set_ylim(bottom, top)
     ax.plot([lo, hi], [0, 0], color="black", lw=1)
     for t in range(lo, hi + 1):
         ax.plot([t, t], [0, 0.12], color="black", lw=1)
-        ax.text(t, 0.2, str(t), ha="center", va="bottom", fontsize=9)
-    # CD bar
-    ax.plot([lo, lo + cd], [0.85, 0.85], color="black", lw=1.5)
+        ax.text(t, 0.18, str(t), ha="center", va="bottom", fontsize=9)
+    # CD bar above the axis
+    y_cd = 0.95
+    ax.plot([lo, lo + cd], [y_cd, y_cd], color="black", lw=1.5)
     for x in (lo, lo + cd):
-        ax.plot([x, x], [0.78, 0.92], color="black", lw=1.5)
-    ax.text(lo + cd / 2, 0.97, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
+        ax.plot([x, x], [y_cd - 0.08, y_cd + 0.08], color="black", lw=1.5)
+    ax.text(lo + cd / 2, y_cd + 0.12, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
     if title:
-        ax.text((lo + hi) / 2, 1.35, title, ha="center", va="top", fontsize=9, style="italic")
-    # labels
+        ax.text(
+            (lo + max(hi, lo + cd)) / 2,
+            top - 0.05,
+            title,
+            ha="center",
+            va="top",
+            fontsize=9,
+            style="italic",
+        )
+    # one line per config, best half to the left, the rest to the right
     for i in range(k):
-        if i < n_left:
-            y = label_top - step * i
-            xe = lo - 0.15 * margin
-            ax.plot([ranks[i], ranks[i], xe], [0, y, y], color="black", lw=0.8)
-            ax.text(xe - 0.03 * margin, y, f"{names[i]} ({ranks[i]:.2f})", ha="right", va="center", fontsize=9)
+        left = i < n_left
+        y = label_top - step * (i if left else k - 1 - i)
+        xe = lo - 0.2 * margin if left else hi + 0.2 * margin
+        ax.plot([ranks[i], ranks[i], xe], [0, y, y], color="black", lw=0.8)
+        if left:
+            ax.text(
+                xe - 0.04 * margin,
+                y,
+                f"{names[i]} ({ranks[i]:.2f})",
+                ha="right",
+                va="center",
+                fontsize=9,
+            )
         else:
-            j = k - 1 - i
-            y = label_top - step * j
-            xe = hi + 0.15 * margin
-            ax.plot([ranks[i], ranks[i], xe], [0, y, y], color="black", lw=0.8)
-            ax.text(xe + 0.03 * margin, y, f"({ranks[i]:.2f}) {names[i]}", ha="left", va="center", fontsize=9)
+            ax.text(
+                xe + 0.04 * margin,
+                y,
+                f"({ranks[i]:.2f}) {names[i]}",
+                ha="left",
+                va="center",
+                fontsize=9,
+            )
+    # cliques: groups not significantly different
     for c, (a, b) in enumerate(groups):
-        y = top_cl - 0.28 * c
-        ax.plot([ranks[a] - 0.04, ranks[b] + 0.04], [y, y], color="tab:red", lw=3.5, solid_capstyle="round")
-    fig.savefig(path)
+        y = first_bar - bar_gap * c
+        ax.plot(
+            [ranks[a] - 0.05, ranks[b] + 0.05],
+            [y, y],
+            color="tab:red",
+            lw=3.5,
+            solid_capstyle="round",
+            zorder=3,
+        )
+    _save(fig, path)
 
 
 # ----------------------------------------------------------------------------- report
@@ -1145,17 +1344,25 @@ class Summary:
     markdown: str = ""
 
 
-def _cd_items(ranking: pd.DataFrame, matrix: pd.DataFrame, top: int) -> tuple[list[str], list[int], str]:
+def _cd_items(
+    ranking: pd.DataFrame, matrix: pd.DataFrame, top: int
+) -> tuple[list[str], list[int], str]:
     """Configs for the CD diagram: the best complete config per method when several methods
     are present, otherwise the top complete configs."""
     complete = ranking[ranking["status"] == "complete"]
     if complete["method"].nunique() > 1:
         firsts = complete.drop_duplicates("method")
-        return ([f"{m} (cfg {c})" for m, c in zip(firsts["method"], firsts["config_id"], strict=True)],
-                [int(c) for c in firsts["config_id"]], "methods (each by its best config)")
+        return (
+            [f"{m} (cfg {c})" for m, c in zip(firsts["method"], firsts["config_id"], strict=True)],
+            [int(c) for c in firsts["config_id"]],
+            "methods (each by its best config)",
+        )
     chosen = complete.head(top)
-    return ([f"cfg {c}" for c in chosen["config_id"]], [int(c) for c in chosen["config_id"]],
-            f"top {len(chosen)} configs")
+    return (
+        [f"cfg {c}" for c in chosen["config_id"]],
+        [int(c) for c in chosen["config_id"]],
+        f"top {len(chosen)} configs",
+    )
 
 
 def summarize(
@@ -1178,11 +1385,22 @@ def summarize(
     metric, mode = info.metric, info.mode
     if metric not in trials.columns:
         numeric = [c for c in trials.columns if c.startswith("target_") or c in SIGNALS]
-        raise ConfigError(f"{folder / TRIALS}: no column {metric!r}; pick --metric among {', '.join(numeric)}")
+        raise ConfigError(
+            f"{folder / TRIALS}: no column {metric!r}; pick --metric among {', '.join(numeric)}"
+        )
     if len(completed_units(trials, metric)) == 0:
-        raise ConfigError(f"{folder / TRIALS}: no completed trial with a {metric} yet; try again later")
-    ranking = rank_configs(trials, metric, mode, states=info.states, pruned_after=info.pruned_after,
-                           scenarios=info.scenarios, n_units=info.n_units)
+        raise ConfigError(
+            f"{folder / TRIALS}: no completed trial with a {metric} yet; try again later"
+        )
+    ranking = rank_configs(
+        trials,
+        metric,
+        mode,
+        states=info.states,
+        pruned_after=info.pruned_after,
+        scenarios=info.scenarios,
+        n_units=info.n_units,
+    )
     scores = _best_seed(scenario_scores(trials, metric), mode)
     best = best_per_scenario(scores, ranking, metric, mode)
     per, loto = honest_selection(trials, scores, ranking, metric, mode, info.states)
@@ -1191,14 +1409,23 @@ def summarize(
     matrix = score_matrix(scores, metric, scenarios=sort_scenarios(scores["scenario"]))
     complete_ids = [int(c) for c in ranking.loc[ranking["status"] == "complete", "config_id"]]
     full = matrix.loc[complete_ids].dropna(axis=1, how="any") if complete_ids else matrix.iloc[0:0]
-    fr = friedman(full.to_numpy().T, mode) if len(complete_ids) >= 2 and full.shape[1] >= 1 else None
+    fr = (
+        friedman(full.to_numpy().T, mode) if len(complete_ids) >= 2 and full.shape[1] >= 1 else None
+    )
     names, ids, cd_what = _cd_items(ranking, matrix, cd_top)
     cd = None
     if len(ids) >= 2 and full.shape[1] >= 1:
         sub = full.loc[ids]
         r = friedman(sub.to_numpy().T, mode)["mean_ranks"]
-        cd = dict(names=names, config_ids=ids, ranks=[float(x) for x in r], what=cd_what,
-                  cd=nemenyi_cd(len(ids), sub.shape[1], alpha), alpha=alpha, n=sub.shape[1])
+        cd = dict(
+            names=names,
+            config_ids=ids,
+            ranks=[float(x) for x in r],
+            what=cd_what,
+            cd=nemenyi_cd(len(ids), sub.shape[1], alpha),
+            alpha=alpha,
+            n=sub.shape[1],
+        )
 
     files: dict[str, Path] = {}
     exports: dict[str, Path] = {}
@@ -1220,21 +1447,47 @@ def summarize(
         files["heatmap"] = pdir / "heatmap.png"
         plot_heatmap(best, metric, files["heatmap"])
         files["hyperparameters"] = pdir / "hyperparameters.png"
-        plot_hyperparameters(ranking, metric, files["hyperparameters"])
+        logs = [n for n, p in getattr(info.space, "params", {}).items() if getattr(p, "log", False)]
+        plot_hyperparameters(ranking, metric, files["hyperparameters"], logs)
         files["critical_difference"] = pdir / "critical_difference.png"
         if cd is not None:
-            plot_cd(cd["names"], cd["ranks"], cd["cd"], files["critical_difference"],
-                    f"Nemenyi, alpha = {alpha}, {cd['what']}, N = {cd['n']} scenarios")
+            plot_cd(
+                cd["names"],
+                cd["ranks"],
+                cd["cd"],
+                files["critical_difference"],
+                f"Nemenyi, alpha = {alpha}, {cd['what']}, N = {cd['n']} scenarios",
+            )
         else:
             plot_cd([], [], None, files["critical_difference"])
 
-    result = Summary(folder, metric, mode, ranking, scores, best, sel, per, loto, fr, cd,
-                     list(info.partial), exports, files)
+    result = Summary(
+        folder,
+        metric,
+        mode,
+        ranking,
+        scores,
+        best,
+        sel,
+        per,
+        loto,
+        fr,
+        cd,
+        list(info.partial),
+        exports,
+        files,
+    )
     files["ranking"] = folder / "ranking.parquet"
     table = ranking.copy()
     for c in table.columns:
         if table[c].dtype == object:
-            table[c] = table[c].map(lambda v: json.dumps(v) if isinstance(v, list | dict) else v)
+            kinds = {
+                type(v)
+                for v in table[c]
+                if v is not None and not (isinstance(v, float) and math.isnan(v))
+            }
+            if len(kinds) > 1 or kinds & {list, dict}:  # mixed: one JSON string per cell
+                table[c] = table[c].map(lambda v: None if v is None else json.dumps(_plain(v)))
     _atomic_write(files["ranking"], lambda p: table.to_parquet(p, index=False))
     result.markdown = render_markdown(result, info, trials, top)
     files["summary"] = folder / "summary.md"
@@ -1266,77 +1519,128 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
     )
     out.append("")
     if s.partial:
-        out.append("> **Partial summary: the sweep is not finished.** " + "; ".join(s.partial)
-                   + ". Numbers, ranks and exports will change; run `emodna summarize` again later.")
+        out.append(
+            "> **Partial summary: the sweep is not finished.** "
+            + "; ".join(s.partial)
+            + ". Numbers, ranks and exports will change; run `emodna summarize` again later."
+        )
         out.append("")
     if info.study_note:
-        out.append(f"_Optuna study: {info.study_note}; pruned configs cannot be told from incomplete ones._")
+        out.append(
+            f"_Optuna study: {info.study_note}; pruned configs cannot be told from incomplete ones._"
+        )
         out.append("")
-    out.append("Scores are percentages. A config's score on a scenario is the mean of its seeds; "
-               "ranks are per scenario (1 = best, ties averaged), averaged over the scenarios the "
-               "config covers.")
+    out.append(
+        "Scores are percentages. A config's score on a scenario is the mean of its seeds; "
+        "ranks are per scenario (1 = best, ties averaged), averaged over the scenarios the "
+        "config covers."
+    )
     out.append("")
 
     # ------------------------------------------------------------- ranking
     out += ["## Ranking across scenarios", ""]
-    hps = list(_hp_series(r)) if len(r) else []
-    tasks = [c[len("mean_metric_"):] for c in r.columns if c.startswith("mean_metric_")]
-    header = ["#", "config", "method", "status", "mean rank", f"mean {short}"] + [f"{t}" for t in tasks] + \
-        ["worst scenario", "scenarios", "units"] + hps
-    hp_values = _hp_series(r) if len(r) else {}
+    hps = [
+        c
+        for c in r.columns
+        if c.startswith("hp_")
+        and r[c].map(lambda v: json.dumps(_plain(decode_value(v)))).nunique() > 1
+    ]
+    tasks = [c[len("mean_metric_") :] for c in r.columns if c.startswith("mean_metric_")]
+    header = (
+        ["#", "config", "method", "status", "mean rank", f"mean {short}"]
+        + [f"{t}" for t in tasks]
+        + ["worst scenario", "scenarios", "units"]
+        + [h[3:] for h in hps]
+    )
     rows = []
-    for i, (_, x) in enumerate(r.iterrows()):
+    for _, x in r.iterrows():
         status = x["status"] if x["status"] == "complete" else f"**{x['status']}** ({x['note']})"
-        row = [x["rank"], x["config_id"], x["method"], status,
-               f"{x['mean_rank']:.2f}" if not math.isnan(x["mean_rank"]) else "–", _pct(x["mean_metric"])]
+        row = [
+            x["rank"],
+            x["config_id"],
+            x["method"],
+            status,
+            f"{x['mean_rank']:.2f}" if not math.isnan(x["mean_rank"]) else "–",
+            _pct(x["mean_metric"]),
+        ]
         row += [_pct(x[f"mean_metric_{t}"]) for t in tasks]
-        row += [f"{x['worst_scenario']} ({_pct(x['worst_metric'])})" if x["worst_scenario"] else "–",
-                f"{x['n_scenarios']}/{x['n_scenarios_total']}", f"{x['n_units']}/{x['n_units_expected']}"]
-        row += [_fmt_hp(hp_values[h].iloc[i]) for h in hps]
+        row += [
+            f"{x['worst_scenario']} ({_pct(x['worst_metric'])})" if x["worst_scenario"] else "–",
+            f"{x['n_scenarios']}/{x['n_scenarios_total']}",
+            f"{x['n_units']}/{x['n_units_expected']}",
+        ]
+        row += [_fmt_hp(x[h]) for h in hps]
         rows.append(row)
     out += [_md_table(header, rows), ""]
-    out.append("Complete configs (every scenario and seed done) come first; incomplete and pruned "
-               "ones follow, ranked on the scenarios they covered. Full table: `ranking.parquet`.")
+    out.append(
+        "Complete configs (every scenario and seed done) come first; incomplete and pruned "
+        "ones follow, ranked on the scenarios they covered. Full table: `ranking.parquet`."
+    )
     out.append("")
     if s.friedman is not None and math.isfinite(s.friedman["statistic"]):
         f = s.friedman
-        out.append(f"**Friedman test** over the {f['k']} complete configs by {f['n']} scenarios: "
-                   f"χ²({f['k'] - 1}) = {f['statistic']:.2f}, p = {f['pvalue']:.3g}; "
-                   f"Iman-Davenport F = {f['f_statistic']:.2f}, p = {f['f_pvalue']:.3g}"
-                   + (" (the configs differ)." if f["pvalue"] < 0.05 else " (no significant difference)."))
+        out.append(
+            f"**Friedman test** over the {f['k']} complete configs by {f['n']} scenarios: "
+            f"χ²({f['k'] - 1}) = {f['statistic']:.2f}, p = {f['pvalue']:.3g}; "
+            f"Iman-Davenport F = {f['f_statistic']:.2f}, p = {f['f_pvalue']:.3g}"
+            + (" (the configs differ)." if f["pvalue"] < 0.05 else " (no significant difference).")
+        )
     else:
         k = int((r["status"] == "complete").sum())
-        out.append(f"**Friedman test**: not applicable ({k} complete config(s); it needs at least 3 "
-                   "configs complete on at least 2 scenarios).")
+        out.append(
+            f"**Friedman test**: not applicable ({k} complete config(s); it needs at least 3 "
+            "configs complete on at least 2 scenarios)."
+        )
     out.append("")
     if s.cd is not None:
-        out.append(f"**Critical difference** (Nemenyi, α = {s.cd['alpha']}, {s.cd['what']}, N = {s.cd['n']}): "
-                   f"CD = q_α·√(k(k+1)/6N) = {s.cd['cd']:.2f}; configs joined by a bar are not "
-                   "significantly different.")
+        out.append(
+            f"**Critical difference** (Nemenyi, α = {s.cd['alpha']}, {s.cd['what']}, N = {s.cd['n']}): "
+            f"CD = q_α·√(k(k+1)/6N) = {s.cd['cd']:.2f}; configs joined by a bar are not "
+            "significantly different."
+        )
         out.append("")
     if "critical_difference" in s.files:
         out += ["![critical difference diagram](plots/critical_difference.png)", ""]
 
     # ------------------------------------------------------------- best per scenario
     out += ["## Best config per scenario (oracle)", ""]
-    out.append("Chosen with the target's labels, as in the paper's tables: an upper bound on what a "
-               "user without target labels gets (see Honest selection). Exported to `best/`.")
+    out.append(
+        "Chosen with the target's labels, as in the paper's tables: an upper bound on what a "
+        "user without target labels gets (see Honest selection). Exported to `best/`."
+    )
     out.append("")
     rows = []
     for _, b in s.best.iterrows():
         link = f"[yaml](best/{b['scenario']}.yaml)" if b["scenario"] in s.exports else "–"
         pt = s.exports.get(b["scenario"])
         has_pt = pt is not None and pt.with_suffix(".pt").exists()
-        rows.append([b["scenario"], b["config_id"], b["method"], _pm(b[m], b.get(f"{m}_std")),
-                     *[_pm(b.get(c), b.get(f"{c}_std")) for c in SCORES if c != m],
-                     b["n_seeds"], link + (" + .pt" if has_pt else "")])
-    out += [_md_table(["scenario", "config", "method", f"{short} mean ± std"]
-                      + [SHORT[c] for c in SCORES if c != m] + ["seeds", "export"], rows), ""]
+        rows.append(
+            [
+                b["scenario"],
+                b["config_id"],
+                b["method"],
+                _pm(b[m], b.get(f"{m}_std")),
+                *[_pm(b.get(c), b.get(f"{c}_std")) for c in SCORES if c != m],
+                b["n_seeds"],
+                link + (" + .pt" if has_pt else ""),
+            ]
+        )
+    out += [
+        _md_table(
+            ["scenario", "config", "method", f"{short} mean ± std"]
+            + [SHORT[c] for c in SCORES if c != m]
+            + ["seeds", "export"],
+            rows,
+        ),
+        "",
+    ]
     if "overall" in s.exports:
         top_row = r.iloc[0]
-        out.append(f"`best/overall.yaml`: config {top_row['config_id']} (rank 1, mean rank "
-                   f"{top_row['mean_rank']:.2f}), with source/target/task of the scenario where it "
-                   "scored best; override them with `--source/--target/--task`.")
+        out.append(
+            f"`best/overall.yaml`: config {top_row['config_id']} (rank 1, mean rank "
+            f"{top_row['mean_rank']:.2f}), with source/target/task of the scenario where it "
+            "scored best; override them with `--source/--target/--task`."
+        )
         out.append("")
 
     # ------------------------------------------------------------- honest selection
@@ -1364,61 +1668,128 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
                 cell += f" [{x[f'{sel}_n']}/{x['n_scenarios']}]"
             cells.append(cell)
         rows.append(cells)
-    out += [_md_table(["task", "scenarios", f"oracle {short}", "best overall", "LOTO",
-                       "max source val acc", "min target entropy"], rows), ""]
+    out += [
+        _md_table(
+            [
+                "task",
+                "scenarios",
+                f"oracle {short}",
+                "best overall",
+                "LOTO",
+                "max source val acc",
+                "min target entropy",
+            ],
+            rows,
+        ),
+        "",
+    ]
     if len(s.loto):
-        rows = [[x["task"], x["held_out_target"], x["n_scenarios"],
-                 "–" if pd.isna(x["selected_config"]) else int(x["selected_config"]),
-                 _pct(x["score"]), _pct(x["oracle"]),
-                 "n/a" if math.isnan(x["gap"]) else f"{100 * x['gap']:+.1f}"] for _, x in s.loto.iterrows()]
-        out += ["Leave-target-corpus-out, per held-out target:", "",
-                _md_table(["task", "held-out target", "scenarios", "selected config", short,
-                           f"oracle {short}", "gap"], rows), ""]
+        rows = [
+            [
+                x["task"],
+                x["held_out_target"],
+                x["n_scenarios"],
+                "–" if pd.isna(x["selected_config"]) else int(x["selected_config"]),
+                _pct(x["score"]),
+                _pct(x["oracle"]),
+                "n/a" if math.isnan(x["gap"]) else f"{100 * x['gap']:+.1f}",
+            ]
+            for _, x in s.loto.iterrows()
+        ]
+        out += [
+            "Leave-target-corpus-out, per held-out target:",
+            "",
+            _md_table(
+                [
+                    "task",
+                    "held-out target",
+                    "scenarios",
+                    "selected config",
+                    short,
+                    f"oracle {short}",
+                    "gap",
+                ],
+                rows,
+            ),
+            "",
+        ]
         if s.loto["selected_config"].isna().any():
             out += ["n/a: no other scenario of the task with another target to select on.", ""]
 
     # ------------------------------------------------------------- paper tables
     out += ["## Tables 2 and 3 (paper layout)", ""]
-    out.append("Rows: source corpus (its targets averaged) and Average (all scenarios of the task). "
-               "Cells: WAR and F1 in %, mean over the source's targets of the mean over seeds ± the "
-               "mean of the per-scenario std over seeds (no ± with one seed). `*`: the config did not "
-               "cover all of the row's scenarios.")
+    out.append(
+        "Rows: source corpus (its targets averaged) and Average (all scenarios of the task). "
+        "Cells: WAR and F1 in %, mean over the source's targets of the mean over seeds ± the "
+        "mean of the per-scenario std over seeds (no ± with one seed). `*`: the config did not "
+        "cover all of the row's scenarios."
+    )
     out.append("")
-    top_cols = [(f"#{int(x['rank'])} cfg {int(x['config_id'])}", int(x["config_id"])) for _, x in r.head(top).iterrows()]
+    top_cols = [
+        (f"#{int(x['rank'])} cfg {int(x['config_id'])}", int(x["config_id"]))
+        for _, x in r.head(top).iterrows()
+    ]
     methods = r.drop_duplicates("method")
-    method_cols = [(f"{x['method']} (cfg {int(x['config_id'])})", int(x["config_id"])) for _, x in methods.iterrows()]
+    method_cols = [
+        (f"{x['method']} (cfg {int(x['config_id'])})", int(x["config_id"]))
+        for _, x in methods.iterrows()
+    ]
     for number, task in ((2, "arousal"), (3, "valence")):
         if task not in set(s.scores["task"]):
             continue
-        out += [f"### Table {number}: {task}, top configs", "", paper_table(s.scores, task, top_cols), ""]
+        out += [
+            f"### Table {number}: {task}, top configs",
+            "",
+            paper_table(s.scores, task, top_cols),
+            "",
+        ]
         if len(method_cols) > 1:
-            out += [f"### Table {number}: {task}, every method (its best config)", "",
-                    paper_table(s.scores, task, method_cols), ""]
+            out += [
+                f"### Table {number}: {task}, every method (its best config)",
+                "",
+                paper_table(s.scores, task, method_cols),
+                "",
+            ]
         else:
-            out += [f"One method in this sweep ({method_cols[0][0]}); its best config is #1 above.", ""]
+            out += [
+                f"One method in this sweep ({method_cols[0][0]}); its best config is #1 above.",
+                "",
+            ]
 
     # ------------------------------------------------------------- plots
     if "heatmap" in s.files:
-        out += ["## Plots", "", f"Best {short} per scenario (source × target):", "",
-                "![heatmap](plots/heatmap.png)", "",
-                f"Mean {short} per task against each hyperparameter (hollow: incomplete or pruned):", "",
-                "![hyperparameters](plots/hyperparameters.png)", ""]
+        out += [
+            "## Plots",
+            "",
+            f"Best {short} per scenario (source × target):",
+            "",
+            "![heatmap](plots/heatmap.png)",
+            "",
+            f"Mean {short} per task against each hyperparameter (hollow: incomplete or pruned):",
+            "",
+            "![hyperparameters](plots/hyperparameters.png)",
+            "",
+        ]
     return "\n".join(out)
 
 
 # ----------------------------------------------------------------------------- command line
 
 
-def print_summary(s: Summary, file=sys.stdout) -> None:
+def print_summary(s: Summary, file=None) -> None:
     """A few lines for the terminal: where the files are and the top of the ranking."""
+    file = file or sys.stdout
     if s.partial:
         print("partial summary (the sweep is not finished): " + "; ".join(s.partial), file=file)
     r = s.ranking
     short = SHORT.get(s.metric, s.metric)
     for _, x in r.head(5).iterrows():
         mark = "" if x["status"] == "complete" else f"  [{x['status']}: {x['note']}]"
-        print(f"#{x['rank']}  config {x['config_id']} ({x['method']}): mean rank {x['mean_rank']:.2f}, "
-              f"mean {short} {_pct(x['mean_metric'])}{mark}", file=file)
+        print(
+            f"#{x['rank']}  config {x['config_id']} ({x['method']}): mean rank {x['mean_rank']:.2f}, "
+            f"mean {short} {_pct(x['mean_metric'])}{mark}",
+            file=file,
+        )
     if len(r) > 5:
         print(f"... {len(r) - 5} more in ranking.parquet", file=file)
     print(f"summary: {s.files.get('summary')}", file=file)
@@ -1429,12 +1800,20 @@ def print_summary(s: Summary, file=sys.stdout) -> None:
 def main(argv=None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m sweep.summarize", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m sweep.summarize", description=__doc__.splitlines()[0]
+    )
     add_arguments(ap)
     args = ap.parse_args(argv)
     try:
-        s = summarize(args.sweep, args.metric, args.mode, top=args.top, export=not args.no_export,
-                      plots=not args.no_plots)
+        s = summarize(
+            args.sweep,
+            args.metric,
+            args.mode,
+            top=args.top,
+            export=not args.no_export,
+            plots=not args.no_plots,
+        )
     except EmodnaError as exc:
         print(f"summarize: error: {exc}", file=sys.stderr)
         return 2
@@ -1446,8 +1825,12 @@ def add_arguments(p) -> None:
     p.add_argument("sweep", type=Path, help="sweep folder, e.g. runs/emodna (holds trials.parquet)")
     p.add_argument("--metric", help="metric to rank by (default: the space's, e.g. target_uar)")
     p.add_argument("--mode", choices=["max", "min"], help="max or min (default: the space's)")
-    p.add_argument("--top", type=int, default=3, help="top configs in the paper-style tables (default 3)")
-    p.add_argument("--no-export", action="store_true", help="do not write best/*.yaml and checkpoints")
+    p.add_argument(
+        "--top", type=int, default=3, help="top configs in the paper-style tables (default 3)"
+    )
+    p.add_argument(
+        "--no-export", action="store_true", help="do not write best/*.yaml and checkpoints"
+    )
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
 
 

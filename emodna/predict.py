@@ -1,0 +1,332 @@
+"""Predict arousal / valence of audio files with a trained model.
+
+    emodna predict --model runs/NAME/best/EMODB-CASIA-arousal.yaml clip1.wav clip2.wav
+    emodna predict --model best/EMODB-CASIA-arousal.yaml --model best/EMODB-CASIA-valence.yaml *.wav
+
+``--model`` is a YAML config exported by ``emodna summarize`` (its checkpoint is the ``.pt``
+beside it unless ``--checkpoint`` says otherwise), or a checkpoint itself (a ``.pt``, or
+the run folder of ``emodna train``, whose ``checkpoint.pt`` carries its config).
+
+Features are computed exactly as in training: :func:`emodna.features.read_audio` at the
+config's sample rate, :func:`~emodna.features.fix_length` to the *target* corpus's fixed
+length (the model was adapted to that corpus, and its own clips were cut to that length),
+then :func:`~emodna.features.mfcc`. A model trained with ``normalize_features: true`` saw
+each corpus normalised by that corpus's own per-coefficient mean and std; the export
+records the target corpus's statistics and they are applied here. Without them the
+prediction is refused, unless ``--normalize-self`` asks to treat the given files as one
+new corpus and normalise them by their own statistics (needs several files).
+
+Checkpoints are read with ``torch.load(weights_only=True)``; one of another shape than the
+config (MFCC count, number of classes, layers) is a one-line error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from emodna.errors import ConfigError, FeatureError, TrainingError
+from emodna.labels import CLASSES
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How to turn one audio file into the model's input."""
+
+    sample_rate: int
+    n_mfcc: int
+    length: int  # samples, the target corpus's fixed length
+    normalize: bool
+    mean: tuple[float, ...] | None = None  # per coefficient, when normalize
+    std: tuple[float, ...] | None = None
+    corpus: str = ""
+
+    def key(self) -> tuple:
+        return (self.sample_rate, self.n_mfcc, self.length)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to predict: the network in eval mode and how to make its input."""
+
+    name: str
+    task: str
+    classes: tuple[str, ...]
+    model: object  # emodna.model.EmoDNA
+    features: FeatureSpec
+    checkpoint: Path
+    config: object  # emodna.train.TrainConfig
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _read_torch(path: Path) -> dict:
+    import torch
+
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: no such checkpoint; pass --checkpoint, or export one with `emodna summarize`"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise TrainingError(f"{path}: not a readable checkpoint ({_one_line(exc)})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise TrainingError(
+            f"{path}: not an emodna checkpoint (no model state); give the .pt a sweep or `emodna train` wrote"
+        )
+    return state
+
+
+def _feature_spec(cfg, origin: dict, where: str, length: int | None) -> FeatureSpec:
+    from emodna.features import FeatureSettings
+
+    feats = (origin or {}).get("features") or {}
+    defaults = FeatureSettings(normalize=cfg.normalize_features)
+    sample_rate = int(feats.get("sample_rate") or defaults.sample_rate)
+    n_mfcc = int(feats.get("n_mfcc") or defaults.n_mfcc)
+    settings = FeatureSettings(
+        sample_rate=sample_rate, n_mfcc=n_mfcc, normalize=cfg.normalize_features
+    )
+    length = length or feats.get("length") or settings.length_for(cfg.target)
+    if not length:
+        raise ConfigError(
+            f"{where}: the fixed length of corpus {cfg.target} is not recorded (it was the 95th "
+            "percentile of its durations); pass --length SAMPLES"
+        )
+    mean, std = feats.get("norm_mean"), feats.get("norm_std")
+    if mean is not None and (len(mean) != n_mfcc or len(std or []) != n_mfcc):
+        raise ConfigError(
+            f"{where}: origin.features.norm_mean/norm_std must hold {n_mfcc} values each"
+        )
+    return FeatureSpec(
+        sample_rate=sample_rate,
+        n_mfcc=n_mfcc,
+        length=int(length),
+        normalize=bool(cfg.normalize_features),
+        mean=tuple(float(v) for v in mean) if mean is not None else None,
+        std=tuple(float(v) for v in std) if std is not None else None,
+        corpus=cfg.target,
+    )
+
+
+def load_model(
+    model: str | Path, checkpoint: str | Path | None = None, *, length: int | None = None
+) -> LoadedModel:
+    """Load an exported YAML config and its checkpoint (or a checkpoint / run folder alone).
+
+    Raises ConfigError / TrainingError (one line) when a file is missing, unreadable, or
+    the checkpoint does not fit the config.
+    """
+    from emodna.model import EmoDNA
+    from emodna.train import TrainConfig
+
+    model = Path(model)
+    origin: dict = {}
+    if model.is_dir():
+        model = model / CHECKPOINT
+    if model.suffix in (".yaml", ".yml"):
+        cfg = TrainConfig.from_yaml(model)
+        try:
+            origin = (yaml.safe_load(model.read_text()) or {}).get("origin") or {}
+        except (OSError, yaml.YAMLError):
+            origin = {}
+        if not isinstance(origin, dict):
+            origin = {}
+        ckpt_path = Path(checkpoint) if checkpoint else model.with_suffix(".pt")
+        state = _read_torch(ckpt_path)
+    else:
+        ckpt_path = Path(checkpoint) if checkpoint else model
+        state = _read_torch(ckpt_path)
+        if not isinstance(state.get("config"), dict):
+            raise TrainingError(
+                f"{ckpt_path}: the checkpoint holds no config; pass the exported .yaml as --model"
+            )
+        cfg = TrainConfig.from_dict(state["config"], origin=str(ckpt_path))
+    where = str(model)
+    spec = _feature_spec(cfg, origin, where, length)
+    classes = CLASSES[cfg.task]
+
+    shape = state.get("model_shape") or {}
+    n_mfcc, n_classes = shape.get("n_mfcc"), shape.get("n_classes")
+    if n_mfcc is None or n_classes is None:
+        raise TrainingError(
+            f"{ckpt_path}: checkpoint has no model_shape; it was not written by emodna"
+        )
+    if int(n_classes) != len(classes):
+        raise TrainingError(
+            f"{ckpt_path}: checkpoint of another shape: {n_classes} classes, but task {cfg.task} "
+            f"has {len(classes)} ({', '.join(classes)}); pass the checkpoint exported with this config"
+        )
+    if int(n_mfcc) != spec.n_mfcc:
+        raise TrainingError(
+            f"{ckpt_path}: checkpoint of another shape: it takes {n_mfcc} MFCCs, the config computes "
+            f"{spec.n_mfcc}; pass the checkpoint exported with this config"
+        )
+    trained = state.get("config") or {}
+    for key in ("task", "method"):
+        if key in trained and trained[key] != getattr(cfg, key):
+            raise TrainingError(
+                f"{ckpt_path}: checkpoint trained with {key} {trained[key]}, the config says "
+                f"{getattr(cfg, key)}; pass the checkpoint exported with this config"
+            )
+    net = EmoDNA(n_mfcc=int(n_mfcc), n_classes=int(n_classes), dropout=cfg.dropout)
+    try:
+        net.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise TrainingError(
+            f"{ckpt_path}: checkpoint of another shape ({_one_line(exc)}); pass the checkpoint exported with this config"
+        ) from None
+    net.eval()
+    return LoadedModel(str(model), cfg.task, classes, net, spec, ckpt_path, cfg)
+
+
+def features(paths, spec: FeatureSpec) -> list[np.ndarray | FeatureError]:
+    """Raw MFCCs [n_mfcc, frames] per file (or the FeatureError of a file that fails)."""
+    from emodna.features import FeatureSettings, fix_length, mfcc, read_audio
+
+    settings = FeatureSettings(sample_rate=spec.sample_rate, n_mfcc=spec.n_mfcc)
+    out: list = []
+    for path in paths:
+        try:
+            y = read_audio(path, spec.sample_rate)
+            out.append(mfcc(fix_length(y, spec.length), settings))
+        except FeatureError as exc:
+            out.append(exc)
+    return out
+
+
+def normalise(xs: list, spec: FeatureSpec, where: str, self_stats: bool) -> list:
+    """Apply the target corpus's normalisation (or the files' own, with ``self_stats``)."""
+    if not spec.normalize:
+        return xs
+    good = [x for x in xs if isinstance(x, np.ndarray)]
+    if spec.mean is not None:
+        mean = np.asarray(spec.mean, dtype=np.float32)[:, None]
+        std = np.asarray(spec.std, dtype=np.float32)[:, None]
+    elif self_stats:
+        if len(good) < 2:
+            raise ConfigError(
+                "--normalize-self needs at least two readable files to estimate statistics"
+            )
+        stack = np.stack(good)
+        mean = stack.mean(axis=(0, 2))[:, None]
+        std = stack.std(axis=(0, 2))[:, None] + 1e-8
+    else:
+        raise ConfigError(
+            f"{where}: the model was trained on MFCCs normalised per corpus (normalize_features: true), "
+            f"but the export records no statistics of {spec.corpus}; re-export with `emodna summarize` "
+            "where the corpora folder is reachable, or pass --normalize-self to normalise these files by their own statistics"
+        )
+    return [((x - mean) / std).astype(np.float32) if isinstance(x, np.ndarray) else x for x in xs]
+
+
+def predict(models: list[LoadedModel], paths, *, normalize_self: bool = False) -> list[dict]:
+    """One dict per file: ``path``, ``error`` (or None) and per task ``{class, probability,
+    probabilities}``."""
+    import torch
+
+    tasks = [m.task for m in models]
+    dup = {t for t in tasks if tasks.count(t) > 1}
+    if dup:
+        raise ConfigError(
+            f"two --model for {', '.join(sorted(dup))}; give at most one per task (arousal, valence)"
+        )
+    paths = [Path(p) for p in paths]
+    rows: list[dict] = [{"path": str(p), "error": None} for p in paths]
+    raw: dict[tuple, list] = {}
+    for m in models:
+        key = m.features.key()
+        if key not in raw:
+            raw[key] = features(paths, m.features)
+        xs = normalise(raw[key], m.features, m.name, normalize_self)
+        for row, x in zip(rows, xs, strict=True):
+            if not isinstance(x, np.ndarray):
+                row["error"] = str(x)
+                continue
+            with torch.no_grad():
+                logits = m.model.predict_logits(torch.from_numpy(np.ascontiguousarray(x[None])))
+                p = torch.softmax(logits, dim=1)[0].numpy()
+            k = int(p.argmax())
+            row[m.task] = {
+                "class": m.classes[k],
+                "probability": float(p[k]),
+                "probabilities": {c: float(v) for c, v in zip(m.classes, p, strict=True)},
+            }
+    return rows
+
+
+def format_row(row: dict, tasks: list[str], as_json: bool = False) -> str:
+    """``path<TAB>arousal=high p=0.873<TAB>valence=negative p=0.641`` (or one JSON object)."""
+    if as_json:
+        return json.dumps({k: v for k, v in row.items() if k != "error" or v})
+    cells = [row["path"]]
+    for task in tasks:
+        r = row.get(task)
+        if r is not None:
+            cells.append(f"{task}={r['class']} p={r['probability']:.3f}")
+    return "\t".join(cells)
+
+
+def run(
+    model_paths,
+    audio,
+    checkpoints=None,
+    *,
+    length=None,
+    normalize_self=False,
+    as_json=False,
+    out=None,
+    err=None,
+) -> int:
+    """The ``emodna predict`` command: print one line per file; 2 if any file failed."""
+    import sys
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    checkpoints = list(checkpoints or [])
+    if len(checkpoints) > len(model_paths):
+        raise ConfigError(
+            f"{len(checkpoints)} --checkpoint for {len(model_paths)} --model; give at most one per --model"
+        )
+    checkpoints += [None] * (len(model_paths) - len(checkpoints))
+    models = [
+        load_model(m, c, length=length) for m, c in zip(model_paths, checkpoints, strict=True)
+    ]
+    missing = [str(p) for p in audio if not Path(p).exists()]
+    if missing:
+        raise FeatureError(
+            f"{missing[0]}: no such audio file"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
+    rows = predict(models, audio, normalize_self=normalize_self)
+    tasks = [m.task for m in models]
+    failed = 0
+    for row in rows:
+        if row["error"]:
+            failed += 1
+            print(f"emodna predict: error: {row['error']}", file=err)
+            continue
+        print(format_row(row, tasks, as_json), file=out)
+    return 2 if failed else 0
+
+
+__all__ = [
+    "FeatureSpec",
+    "LoadedModel",
+    "load_model",
+    "features",
+    "normalise",
+    "predict",
+    "format_row",
+    "run",
+]

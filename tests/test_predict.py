@@ -1,0 +1,247 @@
+"""emodna predict: an exported config + checkpoint -> class and probability per audio file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from emodna.cli import main
+from emodna.labels import CLASSES
+from emodna.model import EmoDNA
+from emodna.predict import FeatureSpec, features, load_model
+from emodna.train import Domain, TrainConfig, fit
+
+LENGTH = 22050  # one second: keeps MFCC extraction quick; recorded in the export's origin
+
+
+def _domain(rng, n, name, shift):
+    y = rng.integers(0, 2, n)
+    x = (rng.normal(size=(n, 40, 16)) + shift + 0.8 * y[:, None, None]).astype(np.float32)
+    return Domain(x, y.astype(np.int64), name)
+
+
+def export_yaml(path, cfg: TrainConfig, checkpoint, origin_features: dict | None = None):
+    """A YAML shaped as `emodna summarize` writes it, with the checkpoint beside it."""
+    features = {
+        "sample_rate": 22050,
+        "n_mfcc": 40,
+        "corpus": cfg.target,
+        "length": LENGTH,
+        "normalize": cfg.normalize_features,
+    }
+    features.update(origin_features or {})
+    data = {**cfg.to_dict(), "origin": {"sweep": "test", "config_id": 0, "features": features}}
+    path.write_text("# exported for a test\n" + yaml.safe_dump(data, sort_keys=False))
+    if checkpoint is not None:
+        shutil.copy(checkpoint, path.with_suffix(".pt"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One-epoch models for arousal and valence on small synthetic arrays, as fit writes them."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("predict")
+    rng = np.random.default_rng(0)
+    src, tgt = _domain(rng, 40, "EMODB", 0.0), _domain(rng, 40, "CASIA", 0.3)
+    out = {}
+    for task in ("arousal", "valence"):
+        cfg = TrainConfig(source="EMODB", target="CASIA", task=task, epochs=1, batch_size=16)
+        run = root / f"run-{task}"
+        fit(cfg, src, tgt, checkpoint_dir=run)
+        out[task] = (
+            cfg,
+            run / "checkpoint.pt",
+            export_yaml(root / f"EMODB-CASIA-{task}.yaml", cfg, run / "checkpoint.pt"),
+        )
+    out["run_dir"] = root / "run-arousal"
+    return out
+
+
+@pytest.fixture(scope="module")
+def wavs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audio")
+    rng = np.random.default_rng(1)
+    a = root / "noise-16k.wav"
+    sf.write(a, (0.1 * rng.normal(size=16000)).astype(np.float32), 16000)  # resampled to 22050
+    b = root / "tone-stereo.flac"
+    t = np.arange(int(1.5 * 22050)) / 22050
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t)
+    sf.write(b, np.stack([tone, 0.5 * tone], axis=1), 22050)
+    return [a, b]
+
+
+def parse(line: str) -> tuple[str, dict]:
+    path, *cells = line.split("\t")
+    out = {}
+    for cell in cells:
+        left, p = cell.split(" p=")
+        task, cls = left.split("=")
+        out[task] = (cls, float(p))
+    return path, out
+
+
+def test_predict_prints_class_and_probability_per_file(trained, wavs, capsys):
+    _, _, model = trained["arousal"]
+    assert main(["predict", "--model", str(model), *map(str, wavs)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for line, wav in zip(lines, wavs, strict=True):
+        path, res = parse(line)
+        assert path == str(wav)
+        cls, p = res["arousal"]
+        assert cls in CLASSES["arousal"] and 0.0 <= p <= 1.0
+        assert p >= 0.5  # the predicted class is the more probable one
+
+
+def test_one_model_per_task_and_json(trained, wavs, capsys):
+    models = [str(trained[t][2]) for t in ("arousal", "valence")]
+    assert main(["predict", "--model", models[0], "--model", models[1], str(wavs[0])]) == 0
+    _, res = parse(capsys.readouterr().out.strip())
+    assert set(res) == {"arousal", "valence"} and res["valence"][0] in CLASSES["valence"]
+    assert (
+        main(["predict", "--json", "--model", models[0], "--model", models[1], str(wavs[1])]) == 0
+    )
+    row = json.loads(capsys.readouterr().out)
+    for task in ("arousal", "valence"):
+        probs = row[task]["probabilities"]
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
+        assert row[task]["probability"] == max(probs.values())
+
+
+def test_same_task_twice_is_refused(trained, wavs, capsys):
+    m = str(trained["arousal"][2])
+    assert main(["predict", "--model", m, "--model", m, str(wavs[0])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "one per task" in err
+
+
+def test_features_as_in_training(trained, wavs):
+    loaded = load_model(trained["arousal"][2])
+    assert loaded.features == FeatureSpec(22050, 40, LENGTH, False, None, None, "CASIA")
+    x = features(wavs, loaded.features)
+    from emodna.features import FeatureSettings, fix_length, mfcc, read_audio
+
+    for xi, wav in zip(x, wavs, strict=True):
+        assert xi.shape == (40, 1 + LENGTH // 512)
+        ref = mfcc(fix_length(read_audio(wav, 22050), LENGTH), FeatureSettings())
+        np.testing.assert_array_equal(xi, ref)
+
+
+def test_wrong_shape_checkpoint_is_one_line_exit_2(trained, wavs, tmp_path, capsys):
+    model = str(trained["arousal"][2])
+    cfg = trained["arousal"][0]
+    other = EmoDNA(n_mfcc=20, n_classes=2)
+    bad = tmp_path / "n_mfcc20.pt"
+    torch.save(
+        {
+            "model": other.state_dict(),
+            "config": cfg.to_dict(),
+            "model_shape": {"n_mfcc": 20, "n_classes": 2},
+        },
+        bad,
+    )
+    assert main(["predict", "--model", model, "--checkpoint", str(bad), str(wavs[0])]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "another shape" in captured.err and "20 MFCCs" in captured.err
+    # a checkpoint that claims the right shape but holds other weights
+    lying = tmp_path / "lying.pt"
+    torch.save(
+        {
+            "model": other.state_dict(),
+            "config": cfg.to_dict(),
+            "model_shape": {"n_mfcc": 40, "n_classes": 2},
+        },
+        lying,
+    )
+    assert main(["predict", "--model", model, "--checkpoint", str(lying), str(wavs[0])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "another shape" in err
+    # three classes for a binary task
+    three = tmp_path / "three.pt"
+    torch.save(
+        {
+            "model": EmoDNA(n_classes=3).state_dict(),
+            "config": cfg.to_dict(),
+            "model_shape": {"n_mfcc": 40, "n_classes": 3},
+        },
+        three,
+    )
+    assert main(["predict", "--model", model, "--checkpoint", str(three), str(wavs[0])]) == 2
+    assert "3 classes" in capsys.readouterr().err
+    # not a checkpoint at all
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not torch")
+    assert main(["predict", "--model", model, "--checkpoint", str(junk), str(wavs[0])]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_checkpoint_of_the_other_task_is_refused(trained, wavs, capsys):
+    model = str(trained["arousal"][2])
+    assert (
+        main(
+            ["predict", "--model", model, "--checkpoint", str(trained["valence"][1]), str(wavs[0])]
+        )
+        == 2
+    )
+    assert "task valence" in capsys.readouterr().err
+
+
+def test_missing_checkpoint_and_audio(trained, wavs, tmp_path, capsys):
+    cfg = trained["arousal"][0]
+    lonely = export_yaml(tmp_path / "EMODB-CASIA-arousal.yaml", cfg, None)
+    assert main(["predict", "--model", str(lonely), str(wavs[0])]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+    assert main(["predict", "--model", str(trained["arousal"][2]), str(tmp_path / "nope.wav")]) == 2
+    assert "no such audio file" in capsys.readouterr().err
+
+
+def test_unreadable_audio_is_reported_and_the_rest_predicted(trained, wavs, tmp_path, capsys):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really")
+    assert main(["predict", "--model", str(trained["arousal"][2]), str(broken), str(wavs[0])]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 1 and str(wavs[0]) in captured.out
+    assert "broken.wav" in captured.err and "cannot decode" in captured.err
+
+
+def test_run_folder_of_emodna_train(trained, wavs, capsys):
+    """An `emodna train` folder: the checkpoint carries the config; the paper's length of the target."""
+    loaded = load_model(trained["run_dir"])
+    assert loaded.features.length == 88000 and loaded.task == "arousal"
+    assert main(["predict", "--model", str(trained["run_dir"]), str(wavs[0])]) == 0
+    assert "arousal=" in capsys.readouterr().out
+
+
+def test_normalised_features_need_the_corpus_statistics(trained, wavs, tmp_path, capsys):
+    cfg0, ckpt, _ = trained["arousal"]
+    cfg = TrainConfig.from_dict({**cfg0.to_dict(), "normalize_features": True})
+    no_stats = export_yaml(tmp_path / "nostats.yaml", cfg, ckpt)
+    assert main(["predict", "--model", str(no_stats), str(wavs[0])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--normalize-self" in err and "CASIA" in err
+    # the files' own statistics, on request
+    assert main(["predict", "--normalize-self", "--model", str(no_stats), *map(str, wavs)]) == 0
+    assert capsys.readouterr().out.count("\n") == 2
+    # recorded statistics are applied: mean 0 / std 1 changes nothing
+    ident = export_yaml(
+        tmp_path / "ident.yaml", cfg, ckpt, {"norm_mean": [0.0] * 40, "norm_std": [1.0] * 40}
+    )
+    assert main(["predict", "--json", "--model", str(ident), str(wavs[0])]) == 0
+    normed = json.loads(capsys.readouterr().out)["arousal"]["probabilities"]
+    assert main(["predict", "--json", "--model", str(trained["arousal"][2]), str(wavs[0])]) == 0
+    plain = json.loads(capsys.readouterr().out)["arousal"]["probabilities"]
+    assert normed == pytest.approx(plain)
+    # and other statistics change the input
+    shifted = export_yaml(
+        tmp_path / "shift.yaml", cfg, ckpt, {"norm_mean": [5.0] * 40, "norm_std": [0.1] * 40}
+    )
+    assert main(["predict", "--json", "--model", str(shifted), str(wavs[0])]) == 0
+    assert json.loads(capsys.readouterr().out)["arousal"]["probabilities"] != pytest.approx(plain)
