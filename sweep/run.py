@@ -117,6 +117,8 @@ class TrialTable(tune.Callback):
 
     def append(self, trial, status: str) -> None:
         rows = pd.read_parquet(self.path).to_dict("records") if self.path.exists() else []
+        if any(r["trial_id"] == trial.trial_id and r["status"] == "completed" for r in rows):
+            return  # done before the driver died; Tune's older snapshot made it run again
         rows = [r for r in rows if r["trial_id"] != trial.trial_id] + [trial_row(trial, status)]
         table = pd.DataFrame(rows)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
@@ -153,17 +155,20 @@ def trial_dirname(trial) -> str:
 
 
 def connect(address: str | None, num_cpus: int | None, object_store_memory: int | None = None) -> None:
-    """Join a running Ray cluster (as under ``ray submit``), else start an embedded one."""
+    """Join a Ray cluster, else start an embedded one.
+
+    A cluster is joined when ``--address`` names one, or when ``RAY_ADDRESS`` is set or
+    ``ray start`` recorded a cluster on this node (as on a head under ``ray submit``).
+    Any other Ray processes on the machine (another user's sweep) are left alone.
+    """
     if ray.is_initialized():
         return
-    if address != "local":
-        try:
-            ray.init(address=address or "auto")
-            print(f"joined the Ray cluster: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
-            return
-        except ConnectionError:
-            if address:
-                raise
+    temp = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"  # as Ray looks it up
+    recorded = Path(temp) / "ray" / "ray_current_cluster"
+    if address != "local" and (address or os.environ.get("RAY_ADDRESS") or recorded.exists()):
+        ray.init(address=address)
+        print(f"joined the Ray cluster: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
+        return
     ray.init(num_cpus=num_cpus, object_store_memory=object_store_memory, include_dashboard=False)
     print(f"started a local Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
 
@@ -265,6 +270,9 @@ def main(argv=None) -> int:
                 num_samples=-1,  # the searcher says when the budget is used up
                 max_concurrent_trials=args.max_concurrent,
                 trial_dirname_creator=trial_dirname,
+                # a finished trial's worker process runs the next trial: no new process, no
+                # second import of torch, per trial (trials differ only in their config)
+                reuse_actors=True,
             ),
             run_config=RunConfig(
                 name=out.name,
