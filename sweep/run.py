@@ -175,7 +175,10 @@ def connect(address: str | None, num_cpus: int | None, object_store_memory: int 
 
 def check_object_store(nbytes: int) -> None:
     """Fail before any trial if the features cannot fit into the object store."""
-    capacity = ray.cluster_resources().get("object_store_memory", 0)
+    # Each node may hold a copy of every corpus (the driver's node holds all): the
+    # smallest store must fit them, not the sum that cluster_resources() reports.
+    stores = [n["Resources"].get("object_store_memory", 0) for n in ray.nodes() if n["Alive"]]
+    capacity = min(stores, default=0)
     needed = int(nbytes * 1.1) + 2**20  # the labels and Ray's own headers ride along
     if capacity < needed:
         raise ConfigError(
@@ -230,6 +233,10 @@ def main(argv=None) -> int:
     check_writable(out)
     connect(args.address, args.num_cpus, args.object_store_memory)
     space, scenarios, refs = prepare(args)
+    # Tune lets a custom searcher have one pending trial at a time unless told otherwise,
+    # which leaves nodes idle on a cluster: allow as many pending trials as there are slots.
+    slots = max(1, int(ray.cluster_resources().get("CPU", 1) // args.cpus_per_trial))
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(args.max_concurrent or slots))
     trainable = tune.with_resources(
         tune.with_parameters(train_scenario, corpora=refs),
         {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
@@ -279,6 +286,9 @@ def main(argv=None) -> int:
                 storage_path=str(out.parent),
                 failure_config=FailureConfig(max_failures=args.max_failures),
                 checkpoint_config=CheckpointConfig(num_to_keep=1),
+                # each trial uploads its working directory (its TensorBoard files, see
+                # sweep/trainable.py) to <out>/<trial> from whichever node runs it
+                sync_config=tune.SyncConfig(sync_artifacts=True),
                 callbacks=callbacks,
             ),
         )
