@@ -47,6 +47,7 @@ class Method:
     supcon: bool = False  # SupCon over source + pseudo-labelled target (9)
     threshold: str = "adaptive"  # for supcon: "adaptive" (6)-(7), "fixed" (0.9) or "none" (all target)
     adversary: str | None = None  # baselines: "dann", "jan", "cdan", "bsp" (BSP + DANN)
+    mmd_trade_off: bool = False  # baseline DAN: its MK-MMD is weighted by cfg.trade_off
 
 
 METHODS: dict[str, Method] = {
@@ -79,7 +80,7 @@ METHODS: dict[str, Method] = {
     ),
     # Baselines
     "source_only": Method("baseline: emotion cross-entropy on the source only"),
-    "dan": Method("baseline DAN (Long 2015): MK-MMD on the emotion features", mmd=True),
+    "dan": Method("baseline DAN (Long 2015): MK-MMD on the emotion features", mmd=True, mmd_trade_off=True),
     "dann": Method("baseline DANN (Ganin 2016): domain adversary through gradient reversal", adversary="dann"),
     "jan": Method("baseline JAN (Long 2017): joint MMD of features and predictions", adversary="jan"),
     "cdan": Method("baseline CDAN (Long 2018): adversary on the features x predictions map", adversary="cdan"),
@@ -129,7 +130,8 @@ class Objective(nn.Module):
         if m.decouple:
             terms["decouple"] = self.decouple(out_s.proj_e, out_t.proj_e, out_s.proj_c, out_t.proj_c)  # (4)-(5)
         if m.mmd:
-            terms["mmd"] = self.mmd(out_s.e, out_t.e)  # (10), first half of L_align
+            weight = cfg.trade_off if m.mmd_trade_off else 1.0  # Emo-DNA's MK-MMD has weight 1 (11)
+            terms["mmd"] = weight * self.mmd(out_s.e, out_t.e)  # (10), first half of L_align
         if m.supcon:
             probs_t = F.softmax(out_t.logits_e.detach(), dim=1)
             if self.training:

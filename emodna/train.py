@@ -310,7 +310,19 @@ def load_checkpoint(path: Path, model, objective=None, optimizer=None) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise TrainingError(f"{path}: not a readable checkpoint ({exc}); delete it to start afresh") from exc
+        reason = " ".join(str(exc).split())[:200]  # torch's messages span lines; errors are one line
+        if "Weights only load failed" in reason:
+            reason = "torch.load(weights_only=True) refused it: not a checkpoint written by emodna"
+        raise TrainingError(f"{path}: not a readable checkpoint ({reason}); delete it to start afresh") from exc
+    shape = {"n_mfcc": getattr(model, "n_mfcc", None), "n_classes": getattr(model, "n_classes", None)}
+    saved = state.get("model_shape") if isinstance(state, dict) else None
+    if saved and saved != shape:
+        have = ", ".join(f"{k}={v}" for k, v in saved.items())
+        want = ", ".join(f"{k}={v}" for k, v in shape.items())
+        raise TrainingError(
+            f"{path}: checkpoint is of a model with {have}, this run's model has {want}; "
+            "use a fresh --out folder (or delete the checkpoint) to start afresh"
+        )
     try:
         model.load_state_dict(state["model"])
         if objective is not None:

@@ -41,6 +41,17 @@ def train_config(config: dict) -> TrainConfig:
     return TrainConfig.from_dict({k: v for k, v in config.items() if k in TRAIN_KEYS}, "trial config")
 
 
+def trial_log_dir() -> Path:
+    """Tune's working directory for this trial, which Tune uploads to ``<out>/<trial dir>``.
+
+    The upload needs ``RunConfig(sync_config=SyncConfig(sync_artifacts=True))`` (sweep/run.py)
+    and works from any node. Not ``get_trial_dir()``: in Ray 2.60 that is the driver's staging
+    folder for a trial's first actor (synced only on the driver's node) but the working
+    directory for a reused actor (``reuse_actors=True``).
+    """
+    return Path(tune.get_context().get_storage().trial_working_directory)
+
+
 def train_scenario(config: dict, corpora: dict[str, ray.ObjectRef]) -> None:
     """Tune trainable. ``corpora`` maps corpus name -> object ref of :func:`corpus_payload`."""
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
@@ -51,8 +62,7 @@ def train_scenario(config: dict, corpora: dict[str, ray.ObjectRef]) -> None:
     target = Domain(tgt["x"], np.asarray(tgt["y"][cfg.task]), cfg.target)
     extra = {"config_id": config.get("config_id"), "scenario": f"{cfg.source}-{cfg.target}-{cfg.task}"}
 
-    trial_dir = Path(tune.get_context().get_trial_dir())
-    log = RunLog(trial_dir / "tensorboard", {**cfg.to_dict(), "config_id": extra["config_id"]})
+    log = RunLog(trial_log_dir() / "tensorboard", {**cfg.to_dict(), "config_id": extra["config_id"]})
     with tempfile.TemporaryDirectory() as workdir:
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:  # a retried trial: fit resumes from its own checkpoint

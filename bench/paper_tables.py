@@ -1,0 +1,265 @@
+"""The paper's Tables 2, 3 and 4 on the corpora at hand: every method, every scenario.
+
+    python bench/paper_tables.py --epochs 10 --seeds 1 --methods emodna source_only dan
+    python bench/paper_tables.py --tables-only            # print the tables of the rows so far
+
+Runs ``emodna.train.fit`` for every method x ordered corpus pair x task x seed, in
+``--workers`` processes (default: the cores), one torch thread each. Each finished run is
+appended as a row to ``--results`` (Parquet, rewritten atomically after every run), so a
+killed bench keeps its rows and a rerun skips the runs already there (a run is identified
+by method, source, target, task, seed and epochs). Then prints, with pandas:
+
+* Table 2 (arousal) and Table 3 (valence): rows are the source corpora and ``Average``,
+  columns the methods; each cell is WAR and F1 (in %) as mean ± std over seeds, where a
+  seed's value for a source is the mean over that source's targets (and for ``Average`` the
+  mean over all scenarios of the task). With one seed there is no std.
+* Table 4 (ablations): the ablation methods present (V1 = source only, V2-V5, full
+  Emo-DNA) with the loss terms each switches on, and their average WAR / F1 per task.
+* The per-scenario WAR of every method, for looking at where a method wins or loses.
+
+How long it takes: a run costs ``epochs x`` one epoch, and an epoch is one pass over the
+larger corpus of the pair (batches of 64 source + 64 target) plus an evaluation on the
+target. With one thread on a shared 2-core machine (torch 2.13 CPU) an epoch takes about
+4-6 s when the larger corpus is EMODB, EMOVO or CASIA and 6-9 s with RAVDESS, so one run
+of 10 epochs takes about 1-1.5 min. Four corpora give 12 ordered pairs x 2 tasks = 24
+scenarios; 3 methods x 24 scenarios x 1 seed x 10 epochs took 40 min wall time with
+2 workers (docs/paper_tables.md). All 14 methods, 3 seeds and 30 epochs on the same machine
+would take about 14 x 24 x 3 x 30 x 6 s / 2 workers = 5 days: use a cluster (sweep/run.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from itertools import permutations
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = ["method", "source", "target", "task", "seed", "epochs"]
+# Table 4: the variants in the paper's order, V1 (emotion encoder only) to the full method.
+ABLATIONS = {
+    "source_only": "V1",
+    "v2_corpus_encoder_only": "V2",
+    "v3_no_decouple": "V3",
+    "v4_no_align": "V4",
+    "v5_no_decoupling": "V5",
+    "emodna": "Emo-DNA",
+}
+
+# ---------------------------------------------------------------------------------------
+# Worker side: features loaded once per process, one run per call
+
+_DATA: dict = {}
+
+
+def _init_worker(feature_paths: dict[str, str]) -> None:
+    import torch
+
+    from emodna.features import load_features
+
+    torch.set_num_threads(1)
+    _DATA.update({name: load_features(path) for name, path in feature_paths.items()})
+
+
+def run_one(job: dict) -> dict:
+    """Train one (method, source, target, task, seed, epochs); return its result row."""
+    from emodna.train import Domain, TrainConfig, fit
+
+    cfg = TrainConfig(**{k: job[k] for k in ("method", "source", "target", "task", "seed", "epochs")})
+    src, tgt = _DATA[job["source"]], _DATA[job["target"]]
+    t0 = time.perf_counter()
+    final = fit(cfg, Domain(src.x, src.labels(cfg.task), cfg.source), Domain(tgt.x, tgt.labels(cfg.task), cfg.target))
+    return {**job, **final, "seconds": time.perf_counter() - t0}
+
+
+# ---------------------------------------------------------------------------------------
+# Results file
+
+
+def read_results(path: Path) -> pd.DataFrame:
+    if path.exists():
+        return pd.read_parquet(path)
+    return pd.DataFrame(columns=KEY)
+
+
+def write_results(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def plan(methods, corpora, tasks, seeds, epochs) -> list[dict]:
+    """All runs, seeds outermost, so an interrupted bench has whole seeds of every method."""
+    return [
+        {"method": m, "source": s, "target": t, "task": task, "seed": seed, "epochs": epochs}
+        for seed in range(seeds)
+        for task in tasks
+        for s, t in permutations(corpora, 2)
+        for m in methods
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# Tables
+
+
+def _cell(values: pd.Series) -> str:
+    values = 100 * values.dropna()
+    if values.empty:
+        return ""
+    if len(values) == 1:
+        return f"{values.iloc[0]:.1f}"
+    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+
+
+def source_table(df: pd.DataFrame, task: str, methods: list[str]) -> pd.DataFrame:
+    """Rows: source corpora + Average; columns: methods; cells 'WAR / F1', mean ± std over seeds."""
+    d = df[df.task == task]
+    per_source = d.groupby(["method", "source", "seed"])[["target_war", "target_f1"]].mean().reset_index()
+    per_all = d.groupby(["method", "seed"])[["target_war", "target_f1"]].mean().reset_index()
+    per_all["source"] = "Average"
+    both = pd.concat([per_source, per_all])
+    rows = [*sorted(d.source.unique()), "Average"]
+    table = pd.DataFrame(index=pd.Index(rows, name="source"))
+    for m in [m for m in methods if m in set(d.method)]:
+        g = both[both.method == m].groupby("source")
+        table[m] = [
+            f"{_cell(g.get_group(r).target_war)} / {_cell(g.get_group(r).target_f1)}" if r in g.groups else ""
+            for r in rows
+        ]
+    return table
+
+
+def ablation_table(df: pd.DataFrame) -> pd.DataFrame:
+    from emodna.methods import METHODS
+
+    rows = []
+    for m, label in ABLATIONS.items():
+        if m not in set(df.method):
+            continue
+        spec = METHODS[m]
+        row = {"variant": label, "method": m}
+        for part in ("corpus", "decouple", "mmd", "supcon"):
+            row[part] = "x" if getattr(spec, part) else ""
+        for task in ("arousal", "valence"):
+            per_seed = df[(df.method == m) & (df.task == task)].groupby("seed")[["target_war", "target_f1"]].mean()
+            row[f"{task} WAR"] = _cell(per_seed.target_war)
+            row[f"{task} F1"] = _cell(per_seed.target_f1)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("variant") if rows else pd.DataFrame()
+
+
+def scenario_table(df: pd.DataFrame, task: str, methods: list[str], metric: str = "target_war") -> pd.DataFrame:
+    d = df[df.task == task]
+    t = d.pivot_table(index=["source", "target"], columns="method", values=metric, aggfunc="mean")
+    t = (100 * t[[m for m in methods if m in t.columns]]).round(1)
+    return t
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """A pipe table (pandas' to_markdown needs tabulate, which is not a dependency)."""
+    d = df.reset_index()
+    cols = [str(c) for c in d.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in d.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def print_tables(df: pd.DataFrame, methods: list[str]) -> None:
+    if df.empty:
+        print("no results yet")
+        return
+    seeds = df.groupby(["method", "task"]).seed.nunique()
+    epochs = ", ".join(str(int(e)) for e in sorted(df.epochs.unique()))
+    n_seeds = ", ".join(str(int(n)) for n in sorted(seeds.unique()))
+    print(f"{len(df)} runs; epochs: {epochs}; seeds per method and task: {n_seeds}; "
+          "cells: WAR / F1 in %, mean ± std over seeds\n")
+    for number, task in ((2, "arousal"), (3, "valence")):
+        if task in set(df.task):
+            n = df[df.task == task].groupby(["source", "target"]).ngroups
+            print(f"Table {number} ({task}, {n} scenarios)\n")
+            print(markdown(source_table(df, task, methods)) + "\n")
+    abl = ablation_table(df)
+    if len(abl) > 1:
+        print("Table 4 (ablations; average over all scenarios)\n")
+        print(markdown(abl) + "\n")
+    for task in ("arousal", "valence"):
+        if task in set(df.task):
+            print(f"Per scenario ({task}, target WAR %, mean over seeds)\n")
+            print(markdown(scenario_table(df, task, methods)) + "\n")
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    from emodna.methods import METHODS
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpora-dir", type=Path, default=ROOT.parent / "shared" / "corpora")
+    p.add_argument("--corpus", action="append", help="only these corpora (repeatable; default all present)")
+    p.add_argument("--cache", type=Path, default=None, help="feature cache (default: emodna's)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD")
+    p.add_argument("--tasks", nargs="+", default=["arousal", "valence"], choices=["arousal", "valence"])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs per run (default 30); with --tables-only: only the rows of this many epochs")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--results", type=Path, default=ROOT / "runs" / "paper_tables" / "results.parquet")
+    p.add_argument("--tables-only", action="store_true", help="print the tables of the results file and stop")
+    args = p.parse_args(argv)
+
+    results = read_results(args.results)
+    if args.tables_only:
+        if args.epochs is not None:
+            results = results[results.epochs == args.epochs]
+        print_tables(results, args.methods)
+        return 0
+    args.epochs = args.epochs or 30
+
+    from emodna.corpora import load_corpora
+    from emodna.features import build_features
+
+    corpora = load_corpora(args.corpora_dir, names=args.corpus)
+    if len(corpora) < 2:
+        print(f"paper_tables: need at least two corpora, found {list(corpora)} in {args.corpora_dir}", file=sys.stderr)
+        return 2
+    paths = {n: str(build_features(c, cache_dir=args.cache, workers=args.workers, progress=False).path)
+             for n, c in corpora.items()}
+    done = set(results[KEY].itertuples(index=False, name=None)) if len(results) else set()
+    jobs = [j for j in plan(args.methods, list(corpora), args.tasks, args.seeds, args.epochs)
+            if tuple(j[k] for k in KEY) not in done]
+    print(f"{len(jobs)} runs to do ({len(done)} already in {args.results}), {args.workers} workers, "
+          f"corpora {', '.join(corpora)}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker, initargs=(paths,)) as pool:
+        pending = {pool.submit(run_one, j) for j in jobs}
+        finished = 0
+        while pending:
+            complete, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in complete:
+                row = fut.result()
+                results = pd.concat([results, pd.DataFrame([row])], ignore_index=True) if len(results) else pd.DataFrame([row])
+                write_results(results, args.results)
+                finished += 1
+                print(f"[{finished}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {row['method']:<12} "
+                      f"{row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
+                      f"WAR {row['target_war']:.3f} F1 {row['target_f1']:.3f} ({row['seconds']:.0f} s)",
+                      file=sys.stderr, flush=True)
+    print_tables(results[results.epochs == args.epochs], args.methods)
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Training-step throughput, and how much of a step is spent outside the model.
+
+    python bench/train.py [--corpora-dir ../shared/corpora] [--cache DIR] [--steps 30]
+
+Scenario: EMODB -> CASIA, arousal, batch 64 (source) + 64 (target), one thread
+(``torch.set_num_threads(1)``), for the methods ``emodna`` and ``source_only``. Features come
+from the Parquet cache (built with ``emodna.features`` when it is cold: a few minutes once).
+
+A step is exactly the body of the loop in ``emodna.train.fit``, split with
+``time.perf_counter`` into five parts:
+
+* ``batch``: draw the index batches (``_batches``), fancy-index the numpy arrays, wrap them
+  with ``torch.from_numpy`` (outside the model);
+* ``forward``: ``objective(model, xs, ys, xt)``: the model's forward on both batches *and*
+  the loss terms computed from its outputs (the losses are part of the autograd graph);
+* ``backward``: ``loss.backward()`` including the sum of the terms;
+* ``optimizer``: ``zero_grad`` + ``RAdam.step`` (outside the model);
+* ``bookkeeping``: ``check_finite`` and the per-term ``.item()`` running sums (outside).
+
+"Outside forward/backward" is ``batch + optimizer + bookkeeping`` over the whole step; the
+target is < 15%. The timed loop is cross-checked against a real one-epoch ``fit`` (which
+also evaluates on the target at the end of the epoch; that evaluation is reported apart and
+not part of a step). Samples/s counts source and target samples (128 per step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emodna.corpora import load_corpora
+from emodna.features import corpus_features
+from emodna.losses import check_finite
+from emodna.methods import build_objective
+from emodna.model import EmoDNA
+from emodna.train import Domain, TrainConfig, _batches, evaluate, fit, split_source
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("batch", "forward", "backward", "optimizer", "bookkeeping")
+
+
+def load_domains(corpora_dir: Path, cache: Path | None, task: str = "arousal"):
+    corpora = load_corpora(corpora_dir, names=["EMODB", "CASIA"])
+    feats = corpus_features(corpora, cache_dir=cache, workers=2, progress=False)
+    return tuple(Domain(feats[n].x, feats[n].labels(task), n) for n in ("EMODB", "CASIA"))
+
+
+def timed_steps(method: str, source: Domain, target: Domain, n_steps: int, warmup: int = 3):
+    """Run the body of ``fit``'s loop ``warmup + n_steps`` times; per-part seconds per step."""
+    cfg = TrainConfig(source=source.name, target=target.name, method=method, epochs=1)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_idx, _ = split_source(source.y, cfg.val_fraction, cfg.seed)
+    model = EmoDNA(n_mfcc=source.x.shape[1], n_classes=2, dropout=cfg.dropout)
+    objective = build_objective(cfg, n_classes=2)
+    optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
+    model.train()
+    objective.train()
+    total = warmup + n_steps
+    src_batches = _batches(train_idx, cfg.batch_size, total, gen)
+    tgt_batches = _batches(np.arange(len(target.x)), cfg.batch_size, total, gen)
+    times = {p: [] for p in PARTS}
+    sums: dict[str, float] = {}
+    for step in range(total):
+        t0 = time.perf_counter()
+        si, ti = next(src_batches), next(tgt_batches)
+        xs = torch.from_numpy(source.x[si])
+        ys = torch.from_numpy(source.y[si])
+        xt = torch.from_numpy(target.x[ti])
+        t1 = time.perf_counter()
+        terms = objective(model, xs, ys, xt, progress=step / total)
+        t2 = time.perf_counter()
+        loss = sum(terms.values())
+        loss.backward()
+        t3 = time.perf_counter()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        t4 = time.perf_counter()
+        check_finite(terms, where=f"at step {step + 1}")
+        sums["loss"] = sums.get("loss", 0.0) + loss.item()
+        for name, value in terms.items():
+            sums[f"loss_{name}"] = sums.get(f"loss_{name}", 0.0) + value.item()
+        t5 = time.perf_counter()
+        if step >= warmup:
+            for part, seconds in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                times[part].append(seconds)
+    eval_t0 = time.perf_counter()
+    evaluate(model, objective, source, target, np.arange(0), 2, cfg.batch_size)
+    eval_seconds = time.perf_counter() - eval_t0
+    return {p: statistics.median(v) for p, v in times.items()}, eval_seconds
+
+
+def fit_epoch_seconds(method: str, source: Domain, target: Domain) -> tuple[float, int]:
+    """Wall time of one real epoch of ``fit`` (steps + end-of-epoch evaluation) and its steps."""
+    cfg = TrainConfig(source=source.name, target=target.name, method=method, epochs=1)
+    steps = math.ceil(max(round(len(source.x) * (1 - cfg.val_fraction)), len(target.x)) / cfg.batch_size)
+    return fit(cfg, source, target)["epoch_seconds"], steps
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpora-dir", type=Path, default=ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--cache", type=Path, default=None, help="feature cache (default: emodna's)")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per method (after 3 warm-up steps)")
+    parser.add_argument("--methods", nargs="+", default=["emodna", "source_only"])
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    source, target = load_domains(args.corpora_dir, args.cache)
+    print(f"EMODB -> CASIA arousal: source {source.x.shape}, target {target.x.shape}, "
+          f"batch 64 + 64, torch {torch.__version__}, 1 thread, median of {args.steps} steps\n")
+    header = f"{'method':<12} {'step ms':>8} {'samples/s':>10} " + " ".join(f"{p:>11}" for p in PARTS)
+    print(header + f" {'outside':>8}")
+    results = {}
+    for method in args.methods:
+        parts, eval_s = timed_steps(method, source, target, args.steps)
+        step = sum(parts.values())
+        outside = (parts["batch"] + parts["optimizer"] + parts["bookkeeping"]) / step
+        results[method] = (step, eval_s)
+        shares = " ".join(f"{1e3 * parts[p]:6.1f} {100 * parts[p] / step:3.0f}%" for p in PARTS)
+        print(f"{method:<12} {1e3 * step:8.1f} {128 / step:10.0f} {shares} {100 * outside:7.1f}%")
+    print("\n(each part: ms per step and its share of the step; 'outside' = batch + optimizer + bookkeeping)\n")
+    for method in args.methods:
+        seconds, steps = fit_epoch_seconds(method, source, target)
+        step, eval_s = results[method]
+        print(f"{method:<12} real fit epoch: {seconds:5.2f} s for {steps} steps = {1e3 * (seconds - eval_s) / steps:.1f} ms"
+              f"/step after taking off the target evaluation ({eval_s:.2f} s); timed loop: {1e3 * step:.1f} ms/step")
+
+
+if __name__ == "__main__":
+    main()

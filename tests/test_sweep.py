@@ -1,0 +1,368 @@
+"""End-to-end sweeps: ``python sweep/run.py`` in a subprocess on the real corpora.
+
+Each sweep runs in its own process session (``start_new_session=True``) with its own embedded
+Ray (``--address local``), so no other Ray cluster on the machine is joined or touched.
+Ray's head processes (GCS, raylet, agents) stay in the driver's process group and die with
+it (Ray also sets PR_SET_PDEATHSIG on them); its worker processes get a process group of
+their own but keep the driver's *session*, so a killed driver's Ray is taken down by killing
+every process whose session id is the driver's pid (:func:`kill_session`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "sweep" / "run.py"
+CORPORA = ["EMODB", "CASIA"]
+
+SPACE = """\
+method: emodna
+metric: target_uar
+mode: max
+epochs: {epochs}
+seeds: [0]
+scenarios:
+  list:
+    - {{source: EMODB, target: CASIA, task: arousal}}
+    - {{source: CASIA, target: EMODB, task: arousal}}
+fixed:
+  batch_size: 64
+params:
+  tau_p: {{type: float, low: 0.001, high: 1.0, log: true}}
+  lr: {{type: float, low: 0.0003, high: 0.003, log: true}}
+"""
+N_UNITS = 2  # scenarios x seeds of SPACE
+UNIT = ["config_id", "source", "target", "task", "seed"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live (not zombie) processes of the session ``sid``: a sweep driver and its Ray."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            if os.getsid(pid) != sid:
+                continue
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            pids.append(pid)
+    return pids
+
+
+def kill_session(sid: int, timeout: float = 30.0) -> None:
+    """SIGKILL every process of the session ``sid`` (the driver, Ray's head and workers)."""
+    deadline = time.monotonic() + timeout
+    while pids := session_pids(sid):
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes of session {sid} survived SIGKILL: {pids}")
+        time.sleep(0.2)
+
+
+def sweep_cmd(*args) -> list[str]:
+    return [sys.executable, str(RUN), *map(str, args), "--address", "local", "--num-cpus", "2"]
+
+
+def start_sweep(log: Path, *args) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    with open(log, "ab") as f:
+        return subprocess.Popen(sweep_cmd(*args), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
+
+
+def run_sweep(log: Path, *args, timeout: float = 300) -> int:
+    """Run a sweep to its end; whatever happens, leave none of its processes behind."""
+    proc = start_sweep(log, *args)
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        kill_session(proc.pid)
+        proc.wait()
+
+
+def tail(log: Path, n: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-n:])
+
+
+def write_space(tmp_path: Path, epochs: int) -> Path:
+    path = tmp_path / f"space-{epochs}.yaml"
+    path.write_text(SPACE.format(epochs=epochs))
+    return path
+
+
+def read_trials(out: Path) -> pd.DataFrame:
+    path = out / "trials.parquet"
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+def trial_dir(out: Path, trial_id: str) -> Path:
+    (found,) = [d for d in out.iterdir() if d.is_dir() and d.name.endswith(f"-{trial_id}")]
+    return found
+
+
+def results(path: Path) -> list[dict]:
+    """Tune's result.json of a trial: one JSON line per reported epoch."""
+    if not path.exists():
+        return []
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def load_study(out: Path):
+    import optuna
+
+    return optuna.load_study(study_name=out.name, storage=f"sqlite:///{out / 'study.db'}")
+
+
+def check_study_matches_table(out: Path, table: pd.DataFrame, budget: int) -> None:
+    """Optuna holds ``budget`` COMPLETE configs, each valued at the mean of its table rows."""
+    from optuna.trial import TrialState
+
+    study = load_study(out)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == budget, [t.state for t in study.trials]
+    means = table.groupby("config_id")["target_uar"].mean()
+    for t in complete:
+        assert t.value == pytest.approx(means[t.number], rel=1e-9, abs=1e-12)
+        assert len(t.user_attrs["unit_values"]) == N_UNITS
+
+
+def load_checkpoint(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def latest_checkpoint(tdir: Path) -> Path:
+    checkpoints = sorted(tdir.glob("checkpoint_*/checkpoint.pt"))
+    assert checkpoints, f"{tdir} holds no checkpoint"
+    return checkpoints[-1]
+
+
+@pytest.fixture(scope="module")
+def warm_cache(real_corpora, feature_cache) -> Path:
+    """The feature cache holding the MFCCs of the corpora these sweeps use (built once)."""
+    from emodna.features import FeatureSettings, corpus_features
+
+    corpus_features({n: real_corpora[n] for n in CORPORA}, FeatureSettings(), feature_cache,
+                    workers=2, progress=False)
+    return feature_cache
+
+
+def sweep_args(corpora_dir, cache, space, budget, out, *extra):
+    return ("--corpora-dir", corpora_dir, "--cache", cache, "--space", space,
+            "--budget", budget, "--out", out, *extra)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@pytest.mark.slow
+@pytest.mark.corpora
+def test_smoke_sweep_writes_every_artefact(tmp_path, corpora_dir, warm_cache):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    epochs, budget = 2, 2
+    out, log = tmp_path / "smoke", tmp_path / "smoke.log"
+    rc = run_sweep(log, *sweep_args(corpora_dir, warm_cache, write_space(tmp_path, epochs), budget, out))
+    assert rc == 0, tail(log)
+
+    # trials.parquet: one completed row per (config, scenario, seed)
+    table = read_trials(out)
+    assert len(table) == budget * N_UNITS
+    assert set(table["status"]) == {"completed"}
+    assert not table.duplicated(UNIT).any()
+    assert sorted(table["config_id"].unique()) == list(range(budget))
+    for col in ("trial_id", "hp_tau_p", "hp_lr", "hp_batch_size", "method"):
+        assert table[col].notna().all(), col
+    for metric in ("target_uar", "target_war", "target_f1"):
+        assert table[metric].between(0, 1).all(), table[metric]
+    assert (table["epochs_run"] == epochs).all()
+    assert (table.groupby("config_id")[["hp_tau_p", "hp_lr"]].nunique() == 1).all().all()
+
+    # Optuna: one COMPLETE trial per config, valued at the mean of its rows
+    check_study_matches_table(out, table, budget)
+
+    # per-trial TensorBoard (curves + HParams) and a loadable checkpoint
+    for row in table.itertuples():
+        tdir = trial_dir(out, row.trial_id)
+        acc = EventAccumulator(str(tdir / "tensorboard"), size_guidance={"scalars": 0})
+        acc.Reload()
+        assert "target/uar" in acc.Tags()["scalars"], acc.Tags()
+        steps = [e.step for e in acc.Scalars("target/uar")]
+        assert steps == list(range(1, epochs + 1))
+        assert acc.Scalars("target/uar")[-1].value == pytest.approx(row.target_uar, rel=1e-5)
+        hparams = acc.PluginTagToContent("hparams")
+        assert any("session_start_info" in tag for tag in hparams), hparams
+        state = load_checkpoint(latest_checkpoint(tdir))
+        assert state["epoch"] == epochs
+        assert [h["epoch"] for h in state["history"]] == list(range(1, epochs + 1))
+        assert state["config"]["source"] == row.source and state["config"]["lr"] == pytest.approx(row.hp_lr)
+
+    # one aggregate scalar per config
+    acc = EventAccumulator(str(out / "tensorboard-configs"), size_guidance={"scalars": 0})
+    acc.Reload()
+    points = {e.step: e.value for e in acc.Scalars("config/target_uar_mean")}
+    means = table.groupby("config_id")["target_uar"].mean()
+    assert set(points) == set(range(budget))
+    for config_id, value in points.items():
+        assert value == pytest.approx(means[config_id], rel=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.corpora
+def test_killed_driver_resumes_without_rerunning(tmp_path, corpora_dir, warm_cache):
+    epochs, budget = 3, 2
+    out, log = tmp_path / "resumed", tmp_path / "resumed.log"
+    args = sweep_args(corpora_dir, warm_cache, write_space(tmp_path, epochs), budget, out, "--no-prune")
+    proc = start_sweep(log, *args)
+    try:
+        deadline = time.monotonic() + 240
+        while len(read_trials(out)) < 1:
+            assert proc.poll() is None, f"the sweep ended before the kill:\n{tail(log)}"
+            assert time.monotonic() < deadline, f"no trial finished in time:\n{tail(log)}"
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and Ray's head processes
+    finally:
+        kill_session(proc.pid)  # Ray's workers: a process group of their own, same session
+        proc.wait()
+    before = read_trials(out)
+    assert len(before) < budget * N_UNITS, "the sweep had finished before it was killed"
+    results_before = {t: results(trial_dir(out, t) / "result.json") for t in before["trial_id"]}
+
+    rc = run_sweep(log, "--out", out, "--resume")
+    assert rc == 0, tail(log)
+
+    table = read_trials(out)
+    assert len(table) == budget * N_UNITS, table[UNIT + ["trial_id", "status"]]
+    assert not table.duplicated(UNIT).any(), table[UNIT + ["trial_id"]]
+    assert set(table["status"]) == {"completed"}
+    assert (table["epochs_run"] == epochs).all()
+    # the rows written before the kill are there unchanged
+    merged = before.merge(table, on="trial_id", suffixes=("_before", ""))
+    assert len(merged) == len(before)
+    assert (merged["target_uar_before"] == merged["target_uar"]).all()
+    assert (merged["config_id_before"] == merged["config_id"]).all()
+    # ... and their trials did not run again: no new epochs in Tune's results
+    for trial_id, old in results_before.items():
+        new = results(trial_dir(out, trial_id) / "result.json")
+        assert [r["epoch"] for r in new] == list(range(1, epochs + 1)), trial_id
+        assert new == old
+    # every trial's epochs ran once (a resumed trial continues from its checkpoint)
+    for trial_id in table["trial_id"]:
+        tdir = trial_dir(out, trial_id)
+        assert [r["epoch"] for r in results(tdir / "result.json")] == list(range(1, epochs + 1))
+        history = load_checkpoint(latest_checkpoint(tdir))["history"]
+        assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
+    check_study_matches_table(out, table, budget)
+
+
+@pytest.mark.slow
+@pytest.mark.corpora
+def test_killed_worker_is_retried_from_its_checkpoint(tmp_path, corpora_dir, warm_cache):
+    epochs, budget = 3, 1
+    out, log = tmp_path / "retried", tmp_path / "retried.log"
+    proc = start_sweep(log, *sweep_args(corpora_dir, warm_cache, write_space(tmp_path, epochs), budget, out))
+    try:
+        deadline, victim = time.monotonic() + 240, None
+        while victim is None:
+            assert proc.poll() is None, f"the sweep ended before the kill:\n{tail(log)}"
+            assert time.monotonic() < deadline, f"no trial reported an epoch in time:\n{tail(log)}"
+            time.sleep(0.2)
+            for path in out.glob("*/result.json") if out.is_dir() else []:
+                lines = results(path)
+                if lines and lines[-1]["epoch"] < epochs:
+                    victim = path.parent, lines[-1]["pid"]
+                    break
+        tdir, pid = victim
+        assert pid in session_pids(proc.pid), "the trial's worker is not in the sweep's session"
+        assert "ray::" in Path(f"/proc/{pid}/cmdline").read_text()
+        os.kill(pid, signal.SIGKILL)
+        rc = proc.wait(timeout=300)
+    finally:
+        kill_session(proc.pid)
+        proc.wait()
+    assert rc == 0, tail(log)
+
+    table = read_trials(out)
+    assert len(table) == budget * N_UNITS
+    assert set(table["status"]) == {"completed"}
+    lines = results(tdir / "result.json")
+    # resumed, not restarted: epochs 1..N once each, the later ones from a new worker
+    assert [r["epoch"] for r in lines] == list(range(1, epochs + 1))
+    pids = [r["pid"] for r in lines]
+    assert pids[0] == pid and pids[-1] != pid, pids
+    first_new = pids.index(pids[-1])
+    assert first_new >= 1, pids
+    history = load_checkpoint(latest_checkpoint(tdir))["history"]
+    assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
+    trial_id = tdir.name.rsplit("-", 1)[1]
+    assert table.set_index("trial_id").loc[trial_id, "epochs_run"] == epochs
+
+
+def _run_fast(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(sweep_cmd(*args), cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          start_new_session=True)
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_resume_of_a_folder_without_a_sweep_exits_2(tmp_path, existing):
+    out = tmp_path / "nothing-here"
+    if existing:
+        out.mkdir()
+        (out / "notes.txt").write_text("not a sweep")
+    proc = _run_fast("--out", out, "--resume")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(out) in lines[0] and "resume" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "started a local Ray" not in proc.stdout
+    assert out.exists() == existing
+
+
+def test_out_under_a_file_exits_2_before_any_trial(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("a file, not a folder")
+    out = afile / "sub"
+    proc = _run_fast("--corpora-dir", tmp_path, "--space", ROOT / "search_spaces" / "smoke.yaml",
+                     "--out", out)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(out) in lines[0] and "not writable" in lines[0], proc.stderr
+    assert "started a local Ray" not in proc.stdout
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; "
+                    "test_out_under_a_file_exits_2_before_any_trial covers the error path")
+def test_read_only_out_exits_2_before_any_trial(tmp_path):
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        out = parent / "sweep"
+        proc = _run_fast("--corpora-dir", tmp_path, "--space", ROOT / "search_spaces" / "smoke.yaml",
+                         "--out", out)
+    finally:
+        parent.chmod(0o755)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(out) in lines[0] and "not writable" in lines[0], proc.stderr
