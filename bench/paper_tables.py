@@ -18,13 +18,15 @@ by method, source, target, task, seed and epochs). Then prints, with pandas:
 * The per-scenario WAR of every method, for looking at where a method wins or loses.
 
 How long it takes: a run costs ``epochs x`` one epoch, and an epoch is one pass over the
-larger corpus of the pair (batches of 64 source + 64 target) plus an evaluation on the
-target. With one thread on a shared 2-core machine (torch 2.13 CPU) an epoch takes about
-4-6 s when the larger corpus is EMODB, EMOVO or CASIA and 6-9 s with RAVDESS, so one run
-of 10 epochs takes about 1-1.5 min. Four corpora give 12 ordered pairs x 2 tasks = 24
-scenarios; 3 methods x 24 scenarios x 1 seed x 10 epochs took 40 min wall time with
-2 workers (docs/paper_tables.md). All 14 methods, 3 seeds and 30 epochs on the same machine
-would take about 14 x 24 x 3 x 30 x 6 s / 2 workers = 5 days: use a cluster (sweep/run.py).
+larger corpus of the pair (batches of 64 source + 64 target, 9 to 23 steps with these
+corpora) plus an evaluation on the whole target. With one thread per run on an idle core
+(torch 2.13 CPU) an epoch takes about 2-3 s when the pair is EMODB/EMOVO, 5-6 s with CASIA and
+6-8 s with RAVDESS; emodna costs ~20% more than source_only. Four corpora give 12 ordered
+pairs x 2 tasks = 24 scenarios. Measured on the shared 2-core machine (docs/paper_tables.md),
+3 methods x 24 scenarios x 5 epochs = 72 runs with 2 workers took 63 min for seed 0 (other
+jobs kept the load at 6-10, single runs 11-449 s) and 36 min for seed 1 (lighter load).
+All 14 methods x 24 scenarios x 3 seeds x 30 epochs would take days on 2 cores: use the
+sweep on a cluster (sweep/run.py) for that.
 """
 
 from __future__ import annotations
