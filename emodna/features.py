@@ -188,6 +188,13 @@ def _percentile_length(corpus: Corpus, settings: FeatureSettings) -> int:
     return int(np.percentile(durations, settings.length_percentile) * settings.sample_rate)
 
 
+def _one_thread_per_worker() -> None:
+    """Each worker process is one core's worth of work: no BLAS/OpenMP threads of its own."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def _process_map(workers: int) -> Callable[[Callable, Iterable], Iterable]:
     """A map over ``workers`` processes (or in this process for 1), in input order."""
     if workers <= 1:
@@ -196,7 +203,7 @@ def _process_map(workers: int) -> Callable[[Callable, Iterable], Iterable]:
     def pmap(fn, jobs):
         jobs = list(jobs)
         chunksize = max(1, len(jobs) // (workers * 8))
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=_one_thread_per_worker) as pool:
             yield from pool.map(fn, jobs, chunksize=chunksize)
 
     return pmap
