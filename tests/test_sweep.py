@@ -366,3 +366,25 @@ def test_read_only_out_exits_2_before_any_trial(tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(out) in lines[0] and "not writable" in lines[0], proc.stderr
+
+
+@pytest.mark.corpora
+def test_object_store_too_small_names_the_size_and_the_flag(tmp_path, corpora_dir, real_features,
+                                                            feature_cache):
+    """Four corpora (about 116 MiB of MFCCs) do not fit an 80 MB store: a clear error, no trial."""
+    space = tmp_path / "all.yaml"
+    space.write_text("method: emodna\nepochs: 1\nseeds: [0]\n"
+                     "scenarios: {corpora: all, tasks: [arousal]}\n")
+    out = tmp_path / "small-store"
+    proc = _run_fast("--corpora-dir", corpora_dir, "--cache", feature_cache, "--space", space,
+                     "--out", out, "--object-store-memory", 80 * 10**6)
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "object store" in line and "--object-store-memory" in line, proc.stderr
+    import re
+
+    feature_mib = sum(f.nbytes for f in real_features.values()) / 2**20
+    needed, capacity = map(int, re.search(r"need (\d+) MiB .* has (\d+) MiB", line).groups())
+    assert needed == pytest.approx(feature_mib * 1.1 + 1, abs=1)  # features + 10% headroom + 1 MiB
+    assert capacity == pytest.approx(80 * 10**6 / 2**20, abs=1)
+    assert not (out / "trials.parquet").exists()
