@@ -236,3 +236,15 @@ def test_unreadable_checkpoint_is_a_training_error(source, target, tmp_path):
     (tmp_path / CHECKPOINT).write_bytes(b"not a checkpoint")
     with pytest.raises(TrainingError, match="not a readable checkpoint.*delete it"):
         fit(config(epochs=1), source, target, checkpoint_dir=tmp_path)
+
+
+def test_hand_edited_export_with_a_wrong_type_names_file_and_key(tmp_path):
+    """An exported best config edited by hand: `epochs: thirty` must not reach training."""
+
+    exported = TrainConfig(source="EMODB", target="CASIA").to_dict()
+    exported["origin"] = {"sweep": "runs/x", "config_id": 3}
+    for key, bad in (("epochs", "thirty"), ("mmd_multipliers", 2.0), ("normalize_features", "yes")):
+        path = tmp_path / f"{key}.yaml"
+        path.write_text(yaml.safe_dump({**exported, key: bad}))
+        with pytest.raises(ConfigError, match=rf"{key}.yaml: {key} must be a"):
+            TrainConfig.from_yaml(path)
