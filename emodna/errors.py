@@ -28,3 +28,14 @@ class ConfigError(EmodnaError):
 
 class TrainingError(EmodnaError):
     """Training cannot go on (a NaN or inf loss term, a checkpoint of another shape)."""
+
+
+class DivergedError(TrainingError):
+    """A loss term became NaN or infinite: the config diverged (``term`` names the loss term).
+
+    A property of the config, not a fault of the machine: retrying it reproduces it.
+    """
+
+    def __init__(self, message: str, term: str):
+        super().__init__(message)
+        self.term = term

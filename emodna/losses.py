@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from emodna.errors import TrainingError
+from emodna.errors import DivergedError
 
 __all__ = [
     "emotion_ce",
@@ -533,7 +533,7 @@ class BSPPenalty(nn.Module):
 
 
 def check_finite(terms: Mapping[str, Tensor | float], where: str = "") -> None:
-    """Raise :class:`TrainingError` naming the first loss term that is NaN or infinite.
+    """Raise :class:`DivergedError` naming the first loss term that is NaN or infinite.
 
     ``where`` is appended to the term, e.g. ``check_finite(terms, where="at epoch 3")`` gives
     "loss term 'mmd' became nan at epoch 3; ...".
@@ -544,7 +544,8 @@ def check_finite(terms: Mapping[str, Tensor | float], where: str = "") -> None:
             continue
         kind = "nan" if bool(torch.isnan(t).any()) else "inf"
         place = f" {where.strip()}" if where.strip() else ""
-        raise TrainingError(
+        raise DivergedError(
             f"loss term {name!r} became {kind}{place}; "
-            "try a lower learning rate or a larger temperature / kernel bandwidth"
+            "try a lower learning rate or a larger temperature / kernel bandwidth",
+            term=name,
         )

@@ -85,7 +85,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def trial_row(trial, status: str) -> dict:
-    """One row of trials.parquet: the config, the scenario, the final metrics, the status."""
+    """One row of trials.parquet: the config, the scenario, the final metrics, the status.
+
+    status: completed | diverged (a loss term became NaN/inf; ``error`` names it) | error
+    (raised on every attempt; ``error`` is the exception's last line, ``failures`` the count).
+    """
     config = dict(trial.config)
     result = trial.last_result or {}
     row = {"trial_id": trial.trial_id, "config_id": config.pop("config_id", None), "status": status}
@@ -98,10 +102,13 @@ def trial_row(trial, status: str) -> dict:
     row.update(metrics)
     row["epochs_run"] = result.get("epoch", 0)
     row["wall_s"] = result.get("time_total_s")
+    row["failures"] = trial.num_failures  # faults retried (and the last one, for an error)
     error = ""
     if status == "error" and trial.error_file and os.path.exists(trial.error_file):
         lines = [ln for ln in Path(trial.error_file).read_text().splitlines() if ln.strip()]
         error = lines[-1] if lines else "unknown error"
+    if result.get("diverged"):  # NaN/inf loss (sweep/trainable.py): a result, not a fault
+        row["status"], error = "diverged", result["diverged"]
     row["error"] = error
     return row
 
@@ -117,7 +124,7 @@ class TrialTable(tune.Callback):
 
     def append(self, trial, status: str) -> None:
         rows = pd.read_parquet(self.path).to_dict("records") if self.path.exists() else []
-        if any(r["trial_id"] == trial.trial_id and r["status"] == "completed" for r in rows):
+        if any(r["trial_id"] == trial.trial_id and r["status"] in ("completed", "diverged") for r in rows):
             return  # done before the driver died; Tune's older snapshot made it run again
         rows = [r for r in rows if r["trial_id"] != trial.trial_id] + [trial_row(trial, status)]
         table = pd.DataFrame(rows)
@@ -238,7 +245,7 @@ def main(argv=None) -> int:
     slots = max(1, int(ray.cluster_resources().get("CPU", 1) // args.cpus_per_trial))
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(args.max_concurrent or slots))
     trainable = tune.with_resources(
-        tune.with_parameters(train_scenario, corpora=refs),
+        tune.with_parameters(train_scenario, corpora=refs, metric=space.metric),
         {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
     )
     n_units = len(scenarios) * len(space.seeds)
@@ -295,7 +302,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     results = tuner.fit()
     errors = sum(1 for r in results if r.error)
-    print(f"sweep done in {time.perf_counter() - t0:.0f} s: {len(results)} trials, {errors} failed for good")
+    diverged = sum(1 for r in results if not r.error and r.metrics.get("diverged"))
+    print(f"sweep done in {time.perf_counter() - t0:.0f} s: {len(results)} trials, "
+          f"{errors} failed for good, {diverged} diverged")
     print(f"trials: {out / TRIALS}\nTensorBoard: tensorboard --logdir {out}")
     return 0
 

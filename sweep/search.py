@@ -37,6 +37,7 @@ import math
 import os
 import pickle
 import random
+import time
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -201,6 +202,14 @@ class _Config:
 # ----------------------------------------------------------------------------- searcher
 
 
+def _clock(seconds: float) -> str:
+    """1:02:03 or 2:03."""
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+
 class ScenarioSearcher(Searcher):
     """Optuna ask/tell over configs; one Tune trial per (config, scenario, seed).
 
@@ -320,6 +329,7 @@ class ScenarioSearcher(Searcher):
         self._max_concurrent: int | None = None
         self._study: optuna.Study | None = None
         self._handles: dict[int, optuna.Trial] = {}
+        self._clock: tuple[float, int] | None = None  # (start, units done then), this process
         _ = self.study  # create (or load) the study now, so storage mistakes show up early
 
     # ------------------------------------------------------------------ study
@@ -404,6 +414,8 @@ class ScenarioSearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict | str | None:
+        if self._clock is None:
+            self._clock = (time.monotonic(), self.units_done())
         if self._max_concurrent is not None and len(self._live) >= self._max_concurrent:
             return None
         for cfg in self._configs.values():
@@ -421,6 +433,10 @@ class ScenarioSearcher(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
+        self._record(trial_id, result, error)
+        print(self.progress_line(), flush=True)
+
+    def _record(self, trial_id: str, result: dict | None, error: bool) -> None:
         self._live.discard(trial_id)
         loc = self._trial_map.pop(trial_id, None) or self._locate(result)
         if loc is None:
@@ -494,6 +510,7 @@ class ScenarioSearcher(Searcher):
         self._live = set()
         self._study = None
         self._handles = {}
+        self._clock = None
         self._reconcile()
 
     def __getstate__(self) -> dict:
@@ -504,6 +521,7 @@ class ScenarioSearcher(Searcher):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self._clock = None  # elapsed time and ETA count from this process's start
 
     # ------------------------------------------------------------------ inspection
 
@@ -538,6 +556,55 @@ class ScenarioSearcher(Searcher):
                 )
             )
         return rows
+
+    def units_done(self) -> int:
+        """Units finished so far (with a value or failed), over all configs asked."""
+        return sum(c.n_done for c in self._configs.values())
+
+    def units_left(self) -> int:
+        """Units still to run: the rest of the running configs plus the configs not yet
+        asked. An upper bound: a config pruned later skips the rest of its units."""
+        running = sum(len(c.queue) + len(c.running) for c in self._configs.values() if c.state == "running")
+        return running + (self.budget - self._n_asked) * len(self.units)
+
+    def best_so_far(self) -> tuple[int, float, int] | None:
+        """(config, mean metric, units with a value) of the best config so far.
+
+        Configs with every unit done come first; among them (or, before any is done, among
+        the partial ones) the best mean of the metric over the units done wins.
+        """
+        sign = 1.0 if self.space.mode == "max" else -1.0
+        scored = [
+            (len(c.values) == len(self.units), sign * sum(c.values.values()) / len(c.values), n)
+            for n, c in self._configs.items()
+            if c.values and c.state != "pruned"
+        ]
+        if not scored:
+            return None
+        _, value, n = max(scored)
+        return n, sign * value, len(self._configs[n].values)
+
+    def progress_line(self) -> str:
+        """``[sweep] 13/192 units done (0 failed) · 4:31 elapsed · ETA <= 58:10 · best so far: ...``
+
+        The ETA extrapolates the rate of the units finished by this process (so it is
+        right after a resume too) to :meth:`units_left`; pruning can only shorten it.
+        """
+        done, left = self.units_done(), self.units_left()
+        failed = sum(len(c.failed) for c in self._configs.values())
+        pruned = sum(1 for c in self._configs.values() if c.state == "pruned")
+        parts = [f"[sweep] {done}/{done + left} units done ({failed} failed, {pruned} configs pruned)"]
+        if self._clock is not None:
+            elapsed = time.monotonic() - self._clock[0]
+            parts.append(f"{_clock(elapsed)} elapsed")
+            finished_here = done - self._clock[1]
+            if finished_here > 0 and left:
+                parts.append(f"ETA <= {_clock(elapsed / finished_here * left)}")
+        best = self.best_so_far()
+        if best is not None:
+            n, value, k = best
+            parts.append(f"best so far: config {n}, mean {self.metric} {value:.3f} over {k}/{len(self.units)} units")
+        return " · ".join(parts)
 
     def is_finished(self) -> bool:
         return self._n_asked >= self.budget and all(

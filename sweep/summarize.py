@@ -301,6 +301,7 @@ def rank_configs(
         mine = trials[trials["config_id"] == cid]
         units = int((done["config_id"] == cid).sum())
         errors = int((mine["status"] == "error").sum())
+        diverged = int((mine["status"] == "diverged").sum())
         state = states.get(cid)
         row_m = matrix.loc[cid]
         covered = row_m.dropna()
@@ -319,6 +320,8 @@ def rank_configs(
             bits = [f"{expected - units} of {expected} units missing"]
             if errors:
                 bits.append(f"{errors} failed")
+            if diverged:
+                bits.append(f"{diverged} diverged")
             if state == "running":
                 bits.append("running")
             note = ", ".join(bits)
@@ -1515,7 +1518,8 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
         f"`{s.folder}` · metric **{m}** ({'higher' if mode == 'max' else 'lower'} is better) · "
         f"{len(r)} configs · {n_scen} scenarios × {len(seeds)} seed(s) · "
         f"{int((trials['status'] == 'completed').sum())} trials completed, "
-        f"{int((trials['status'] == 'error').sum())} failed · generated {time.strftime('%Y-%m-%d %H:%M')}"
+        f"{int((trials['status'] == 'error').sum())} failed, "
+        f"{int((trials['status'] == 'diverged').sum())} diverged · generated {time.strftime('%Y-%m-%d %H:%M')}"
     )
     out.append("")
     if s.partial:

@@ -6,11 +6,19 @@ A plain function, as in Ray's own examples. It is the only place that adapts
 arrays backed by the node's shared memory, so concurrent trials on a node share one
 copy), reports every epoch with ``tune.report`` together with a checkpoint, and resumes
 from that checkpoint when Tune retries the trial.
+
+Two kinds of failure are told apart. A trial whose loss becomes NaN or inf has *diverged*:
+that is a property of its config (a retry from the last checkpoint diverges again), so it
+is not raised to Tune but reported as a final result with the metric NaN and the loss term
+in ``diverged``; the sweep records it and goes on. Anything else raised (a lost node, a full
+disk, a bug) is a fault: Tune retries the trial from its checkpoint ``--max-failures`` times,
+then records it as an error.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 from pathlib import Path
 
@@ -19,6 +27,7 @@ import ray
 import torch
 from ray import tune
 
+from emodna.errors import DivergedError
 from emodna.labels import TASKS
 from emodna.runlog import RunLog
 from emodna.train import Domain, TrainConfig, fit
@@ -52,25 +61,51 @@ def trial_log_dir() -> Path:
     return Path(tune.get_context().get_storage().trial_working_directory)
 
 
-def train_scenario(config: dict, corpora: dict[str, ray.ObjectRef]) -> None:
-    """Tune trainable. ``corpora`` maps corpus name -> object ref of :func:`corpus_payload`."""
+def injected_fault(scenario: str, epoch: int, resumed: bool) -> None:
+    """Fault drills: raise where ``$EMODNA_SWEEP_FAULT`` says, to test the retry path.
+
+    The variable holds comma-separated ``SOURCE-TARGET-task@EPOCH`` (the trial of that
+    scenario raises after that epoch's steps, before its report, in every attempt) or
+    ``SOURCE-TARGET-task@EPOCH:once`` (only in an attempt that did not start from a
+    checkpoint, so the retry succeeds). Unset, it does nothing. Used by tests/test_sweep.py;
+    it reaches the trials of an embedded local Ray, whose workers inherit the driver's env.
+    """
+    for spec in filter(None, os.environ.get("EMODNA_SWEEP_FAULT", "").split(",")):
+        where, _, mode = spec.strip().partition(":")
+        name, _, at = where.partition("@")
+        if name == scenario and int(at) == epoch and not (mode == "once" and resumed):
+            raise RuntimeError(f"injected fault in {scenario} at epoch {epoch} (EMODNA_SWEEP_FAULT)")
+
+
+def train_scenario(config: dict, corpora: dict[str, ray.ObjectRef], metric: str = "target_uar") -> None:
+    """Tune trainable. ``corpora`` maps corpus name -> object ref of :func:`corpus_payload`;
+    ``metric`` is the space's metric, reported as NaN when the config diverges."""
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
     torch.set_num_threads(max(1, int(cpus)))
     cfg = train_config(config)
     src, tgt = ray.get([corpora[cfg.source], corpora[cfg.target]])
     source = Domain(src["x"], np.asarray(src["y"][cfg.task]), cfg.source)
     target = Domain(tgt["x"], np.asarray(tgt["y"][cfg.task]), cfg.target)
-    extra = {"config_id": config.get("config_id"), "scenario": f"{cfg.source}-{cfg.target}-{cfg.task}"}
+    scenario = f"{cfg.source}-{cfg.target}-{cfg.task}"
+    extra = {"config_id": config.get("config_id"), "scenario": scenario}
 
     log = RunLog(trial_log_dir() / "tensorboard", {**cfg.to_dict(), "config_id": extra["config_id"]})
     with tempfile.TemporaryDirectory() as workdir:
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:  # a retried trial: fit resumes from its own checkpoint
             checkpoint.to_directory(workdir)
+        last_epoch = 0
 
         def on_epoch(metrics: dict) -> None:
+            nonlocal last_epoch
+            injected_fault(scenario, metrics["epoch"], resumed=checkpoint is not None)
             log(metrics)
+            last_epoch = metrics["epoch"]
             tune.report({**metrics, **extra}, checkpoint=tune.Checkpoint.from_directory(workdir))
 
-        final = fit(cfg, source, target, on_epoch=on_epoch, checkpoint_dir=workdir)
+        try:
+            final = fit(cfg, source, target, on_epoch=on_epoch, checkpoint_dir=workdir)
+        except DivergedError as exc:  # a result of this config, not a fault: no retry
+            final = {metric: float("nan"), "epoch": last_epoch, "diverged": str(exc), "diverged_term": exc.term}
+            tune.report({**final, **extra})
     log.close(final)

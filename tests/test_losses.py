@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from emodna.errors import EmodnaError, TrainingError
+from emodna.errors import DivergedError, EmodnaError, TrainingError
 from emodna.losses import (
     JMMD,
     MKMMD,
@@ -366,6 +366,8 @@ def test_check_finite_names_the_term():
         check_finite(
             {"ce": torch.tensor(1.0), "mmd": torch.tensor(float("nan"))}, where="at epoch 3"
         )
-    with pytest.raises(TrainingError, match=r"loss term 'supcon' became inf"):
+    with pytest.raises(TrainingError, match=r"loss term 'supcon' became inf") as info:
         check_finite({"supcon": torch.tensor([1.0, float("inf")])})
+    # a DivergedError carries the term, so a sweep records it without retrying the trial
+    assert isinstance(info.value, DivergedError) and info.value.term == "supcon"
     assert issubclass(TrainingError, EmodnaError)

@@ -147,6 +147,28 @@ def test_failed_units(space, storage):
     assert s.suggest(new_id()) == Searcher.FINISHED
 
 
+def test_progress_counts_units_and_names_the_best_config(space, storage, capsys):
+    s = searcher_for(space, storage, budget=3, prune=False)  # 3 configs x 8 units
+    assert (s.units_done(), s.units_left(), s.best_so_far()) == (0, 24, None)
+    issued = [(tid, s.suggest(tid)) for tid in (new_id() for _ in range(16))]  # configs 0, 1
+    assert (s.units_done(), s.units_left()) == (0, 24)  # running units are still left
+    assert {cfg["config_id"] for _, cfg in issued[:8]} == {0}
+    # three units of config 0: 0.60, 0.70 and a NaN (a diverged trial)
+    for (tid, _), value in zip(issued[:3], [0.6, 0.7, float("nan")], strict=True):
+        s.on_trial_complete(tid, result={"target_uar": value})
+    assert (s.units_done(), s.units_left()) == (3, 21)
+    assert s.best_so_far() == (0, pytest.approx(0.65), 2)  # the NaN unit counts as failed
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("[sweep] 3/24 units done (1 failed, 0 configs pruned)")
+    assert "ETA <= " in line and "best so far: config 0, mean target_uar 0.650 over 2/8 units" in line
+    for tid, _ in issued[8:]:  # every unit of config 1 at 0.55: complete, so it ranks first
+        s.on_trial_complete(tid, result={"target_uar": 0.55})
+    assert s.best_so_far() == (1, pytest.approx(0.55), 8)
+    assert (s.units_done(), s.units_left()) == (11, 13)
+    out = capsys.readouterr().out
+    assert "[sweep] 11/24 units done (1 failed" in out and "config 1, mean target_uar 0.550 over 8/8" in out
+
+
 def test_clearly_worse_config_is_pruned(tmp_path):
     text = SPACE_TEXT.replace("corpora: [EMODB, CASIA]", "corpora: [EMODB, CASIA, EMOVO]")
     space = parse_space(text, "t.yaml")  # 6 pairs x 2 tasks x 2 seeds = 24 units

@@ -11,7 +11,9 @@ every process whose session id is the driver's pid (:func:`kill_session`).
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -318,6 +320,68 @@ def test_killed_worker_is_retried_from_its_checkpoint(tmp_path, corpora_dir, war
     assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
     trial_id = tdir.name.rsplit("-", 1)[1]
     assert table.set_index("trial_id").loc[trial_id, "epochs_run"] == epochs
+
+
+FAULT_SPACE = """\
+method: emodna
+metric: target_uar
+mode: max
+epochs: 2
+seeds: [0]
+sampler: grid
+scenarios:
+  list:
+    - {source: EMODB, target: CASIA, task: arousal}
+    - {source: CASIA, target: EMODB, task: arousal}
+fixed:
+  batch_size: 64
+params:
+  lr: {type: categorical, choices: [0.001, 1000000.0]}  # 1e6 diverges in epoch 1
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.corpora
+def test_faults_are_retried_and_divergence_is_recorded(tmp_path, corpora_dir, warm_cache, monkeypatch):
+    """A trial raising mid-run is retried from its checkpoint (and recorded as an error when
+    every attempt raises); a diverging config is recorded with its loss term, not retried."""
+    space = tmp_path / "faults.yaml"
+    space.write_text(FAULT_SPACE)
+    out, log = tmp_path / "faults", tmp_path / "faults.log"
+    # EMODB->CASIA raises after epoch 2's steps in its first attempt only; CASIA->EMODB in every one
+    fault = "EMODB-CASIA-arousal@2:once,CASIA-EMODB-arousal@2"
+    monkeypatch.setenv("EMODNA_SWEEP_FAULT", fault)  # the embedded Ray's workers inherit it
+    rc = run_sweep(log, *sweep_args(corpora_dir, warm_cache, space, 2, out, "--max-failures", 1, "--no-prune"))
+    assert rc == 0, tail(log)
+
+    table = read_trials(out).set_index(["hp_lr", "source"])
+    assert len(table) == 4 and not table.index.duplicated().any(), table
+    ok, bad = 0.001, 1e6
+    # the fault of the first attempt: retried once, from the checkpoint of epoch 1
+    once = table.loc[(ok, "EMODB")]
+    assert (once.status, once.failures, once.epochs_run, once.error) == ("completed", 1, 2, "")
+    assert 0 <= once.target_uar <= 1
+    assert [r["epoch"] for r in results(trial_dir(out, once.trial_id) / "result.json")] == [1, 2]
+    # the fault of every attempt: tried 1 + --max-failures times, then recorded
+    always = table.loc[(ok, "CASIA")]
+    assert (always.status, always.failures, always.epochs_run) == ("error", 2, 1)
+    assert "injected fault in CASIA-EMODB-arousal at epoch 2" in always.error
+    # the diverging config: stopped at once, the loss term recorded, never retried
+    for source in ("EMODB", "CASIA"):
+        row = table.loc[(bad, source)]
+        assert (row.status, row.failures, row.epochs_run) == ("diverged", 0, 0), row
+        assert re.match(r"loss term '\w+' became (nan|inf) at epoch 1, step \d+", row.error), row.error
+        assert math.isnan(row.target_uar)
+    # Optuna: the diverged config failed; the other is valued at its one completed unit
+    from optuna.trial import TrialState
+
+    study = {t.params["lr"]: t for t in load_study(out).trials}
+    assert study[bad].state == TrialState.FAIL
+    assert study[ok].state == TrialState.COMPLETE and study[ok].value == pytest.approx(once.target_uar)
+    # the driver printed its progress after every unit, ending with all 4 done
+    progress = [ln for ln in log.read_text().splitlines() if ln.startswith("[sweep] ")]
+    assert progress and progress[-1].startswith("[sweep] 4/4 units done (3 failed, 0 configs pruned)"), progress
+    assert "4 trials, 1 failed for good, 2 diverged" in log.read_text()
 
 
 def _run_fast(*args) -> subprocess.CompletedProcess:
