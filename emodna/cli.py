@@ -232,10 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="YAML config, e.g. one a sweep exported; flags below override it")
     p.add_argument("--source", help="labelled source corpus, e.g. EMODB")
     p.add_argument("--target", help="unlabelled target corpus, e.g. CASIA")
-    p.add_argument("--task", choices=["arousal", "valence"])
+    p.add_argument("--task", choices=["arousal", "valence"], help="binary task (default: the --config's, else arousal)")
     p.add_argument("--method", help="training method (see `emodna methods`), default emodna")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int, help="training epochs (default: the --config's, else 30)")
+    p.add_argument("--seed", type=int,
+                   help="seed of the weights, batches and validation split (default: the --config's, else 0)")
     p.add_argument("--out", type=Path, help="run folder: TensorBoard events and checkpoint "
                    "(default runs/train/SOURCE-TARGET-TASK-METHOD-sSEED); an existing one resumes")
 
