@@ -42,22 +42,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SPACE = """\
-method: emodna
-metric: target_uar
-mode: max
-epochs: {epochs}
-seeds: [0]
-scenarios:
-  list:
-    - {{source: EMODB, target: CASIA, task: arousal}}
-    - {{source: CASIA, target: EMODB, task: arousal}}
-fixed:
-  batch_size: 64
-params:
-  tau_p: {{type: float, low: 0.001, high: 1.0, log: true}}
-  lr: {{type: float, low: 0.0003, high: 0.003, log: true}}
-"""
+SMOKE = ROOT / "search_spaces" / "smoke.yaml"  # two scenarios, one seed, tau_p and lr
 CORPORA = ("EMODB", "CASIA")
 MIB = 2**20
 
@@ -122,15 +107,11 @@ def object_store_mapping(pid: int) -> dict[str, int]:
 # ----------------------------------------------------------------------------- sweeps
 
 
-def write_space(folder: Path, epochs: int) -> Path:
-    path = folder / f"space-{epochs}.yaml"
-    path.write_text(SPACE.format(epochs=epochs))
-    return path
 
-
-def start_sweep(args, out: Path, space: Path, budget: int, *extra) -> subprocess.Popen:
+def start_sweep(args, out: Path, epochs: int, budget: int, *extra) -> subprocess.Popen:
     cmd = [sys.executable, str(ROOT / "sweep" / "run.py"), "--corpora-dir", str(args.corpora_dir),
-           "--space", str(space), "--budget", str(budget), "--out", str(out), "--no-prune",
+           "--space", str(SMOKE), "--epochs", str(epochs), "--budget", str(budget), "--out", str(out),
+           "--no-prune",
            "--address", "local", "--num-cpus", str(args.cpus), *map(str, extra)]
     if args.cache:
         cmd += ["--cache", str(args.cache)]
@@ -158,7 +139,7 @@ def epoch_walltimes(trial_dir: Path) -> list[float]:
 def efficiency(args, work: Path) -> dict:
     out = work / "efficiency"
     t0 = time.time()
-    proc = start_sweep(args, out, write_space(work, args.epochs), args.budget)
+    proc = start_sweep(args, out, args.epochs, args.budget)
     cpu: dict[int, float] = {}  # pid -> CPU seconds used (last seen)
     kind: dict[int, str] = {}
     try:
@@ -238,7 +219,7 @@ def fit_start(log: str, out: Path) -> float:
 def memory(args, work: Path, concurrent: int) -> dict:
     """Sample the trial workers' memory while ``concurrent`` trials are training."""
     out = work / f"memory-{concurrent}"
-    proc = start_sweep(args, out, write_space(work, args.memory_epochs), 1,
+    proc = start_sweep(args, out, args.memory_epochs, 1,
                        "--max-concurrent", concurrent)
     samples = []
     try:

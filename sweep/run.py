@@ -19,6 +19,7 @@ the trials and the searcher, Optuna's study is in its storage, and nothing done 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -57,6 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--corpora-dir", type=Path, help="folder with one subfolder per corpus (EMODB, CASIA, ...)")
     ap.add_argument("--space", type=Path, default=Path("search_spaces/emodna.yaml"), help="search-space YAML")
     ap.add_argument("--budget", type=int, default=20, help="number of configs Optuna proposes (default 20)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="train every trial this many epochs instead of the space's (a quick look)")
     ap.add_argument("--out", type=Path, help="sweep folder (default runs/<space name>)")
     ap.add_argument("--storage", help="Optuna storage: an RDB URL, or a .log journal file for clusters "
                     "(default sqlite:///<out>/study.db)")
@@ -65,8 +68,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="one objective (mean over all scenarios) or one per task (arousal, valence)")
     ap.add_argument("--no-prune", action="store_true", help="never stop a config early across scenarios")
     ap.add_argument("--scheduler", choices=["fifo", "asha"], default="fifo", help="within-trial early stopping")
-    ap.add_argument("--cpus-per-trial", type=float, default=1.0)
-    ap.add_argument("--gpus-per-trial", type=float, default=0.0)
+    ap.add_argument("--cpus-per-trial", type=float, default=1.0,
+                    help="CPUs Ray reserves per trial, also its torch threads (default 1: one trial per core)")
     ap.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: as CPUs allow)")
     ap.add_argument("--max-failures", type=int, default=2, help="retries of a failing trial (from its checkpoint)")
     ap.add_argument("--address", default=None, help="Ray cluster to join; 'local' always starts an embedded "
@@ -212,6 +215,8 @@ def prepare(args) -> tuple:
     from emodna.methods import METHODS
 
     space = load_space(args.space, known_methods=list(METHODS), known_params=sorted(TRAIN_KEYS))
+    if getattr(args, "epochs", None) is not None:  # absent from the sweep.json of older sweeps
+        space = dataclasses.replace(space, epochs=args.epochs)
     if args.corpora_dir is None:
         raise ConfigError("--corpora-dir is required: a folder with one subfolder per corpus")
     corpora = load_corpora(args.corpora_dir)
@@ -237,6 +242,8 @@ def main(argv=None) -> int:
         args = argparse.Namespace(**{**vars(args), **{k: v for k, v in saved.items() if k != "resume"}})
         args.corpora_dir = Path(args.corpora_dir) if args.corpora_dir else None
         args.space, args.cache = Path(args.space), (Path(args.cache) if args.cache else None)
+    if getattr(args, "epochs", None) is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
     check_writable(out)
     connect(args.address, args.num_cpus, args.object_store_memory)
     space, scenarios, refs = prepare(args)
@@ -246,7 +253,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(args.max_concurrent or slots))
     trainable = tune.with_resources(
         tune.with_parameters(train_scenario, corpora=refs, metric=space.metric),
-        {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
+        {"cpu": args.cpus_per_trial},  # training runs on the CPU (emodna/train.py)
     )
     n_units = len(scenarios) * len(space.seeds)
     callbacks = [TrialTable(out / TRIALS, space.metric, n_units)]

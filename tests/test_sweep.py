@@ -27,23 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "sweep" / "run.py"
 CORPORA = ["EMODB", "CASIA"]
 
-SPACE = """\
-method: emodna
-metric: target_uar
-mode: max
-epochs: {epochs}
-seeds: [0]
-scenarios:
-  list:
-    - {{source: EMODB, target: CASIA, task: arousal}}
-    - {{source: CASIA, target: EMODB, task: arousal}}
-fixed:
-  batch_size: 64
-params:
-  tau_p: {{type: float, low: 0.001, high: 1.0, log: true}}
-  lr: {{type: float, low: 0.0003, high: 0.003, log: true}}
-"""
-N_UNITS = 2  # scenarios x seeds of SPACE
+SMOKE = ROOT / "search_spaces" / "smoke.yaml"
+N_UNITS = 2  # scenarios x seeds of SMOKE
 UNIT = ["config_id", "source", "target", "task", "seed"]
 
 
@@ -106,11 +91,6 @@ def run_sweep(log: Path, *args, timeout: float = 300) -> int:
 def tail(log: Path, n: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-n:])
 
-
-def write_space(tmp_path: Path, epochs: int) -> Path:
-    path = tmp_path / f"space-{epochs}.yaml"
-    path.write_text(SPACE.format(epochs=epochs))
-    return path
 
 
 def read_trials(out: Path) -> pd.DataFrame:
@@ -176,6 +156,11 @@ def sweep_args(corpora_dir, cache, space, budget, out, *extra):
             "--budget", budget, "--out", out, *extra)
 
 
+def smoke_args(corpora_dir, cache, epochs, budget, out, *extra):
+    """A sweep of the shipped smoke space, trained ``epochs`` epochs."""
+    return sweep_args(corpora_dir, cache, SMOKE, budget, out, "--epochs", epochs, *extra)
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -186,7 +171,7 @@ def test_smoke_sweep_writes_every_artefact(tmp_path, corpora_dir, warm_cache):
 
     epochs, budget = 2, 2
     out, log = tmp_path / "smoke", tmp_path / "smoke.log"
-    rc = run_sweep(log, *sweep_args(corpora_dir, warm_cache, write_space(tmp_path, epochs), budget, out))
+    rc = run_sweep(log, *smoke_args(corpora_dir, warm_cache, epochs, budget, out))
     assert rc == 0, tail(log)
 
     # trials.parquet: one completed row per (config, scenario, seed)
@@ -236,7 +221,7 @@ def test_smoke_sweep_writes_every_artefact(tmp_path, corpora_dir, warm_cache):
 def test_killed_driver_resumes_without_rerunning(tmp_path, corpora_dir, warm_cache):
     epochs, budget = 3, 2
     out, log = tmp_path / "resumed", tmp_path / "resumed.log"
-    args = sweep_args(corpora_dir, warm_cache, write_space(tmp_path, epochs), budget, out, "--no-prune")
+    args = smoke_args(corpora_dir, warm_cache, epochs, budget, out, "--no-prune")
     proc = start_sweep(log, *args)
     try:
         deadline = time.monotonic() + 240
@@ -284,7 +269,7 @@ def test_killed_driver_resumes_without_rerunning(tmp_path, corpora_dir, warm_cac
 def test_killed_worker_is_retried_from_its_checkpoint(tmp_path, corpora_dir, warm_cache):
     epochs, budget = 3, 1
     out, log = tmp_path / "retried", tmp_path / "retried.log"
-    proc = start_sweep(log, *sweep_args(corpora_dir, warm_cache, write_space(tmp_path, epochs), budget, out))
+    proc = start_sweep(log, *smoke_args(corpora_dir, warm_cache, epochs, budget, out))
     try:
         deadline, victim = time.monotonic() + 240, None
         while victim is None:
@@ -401,6 +386,13 @@ def test_resume_of_a_folder_without_a_sweep_exits_2(tmp_path, existing):
     assert len(lines) == 1 and str(out) in lines[0] and "resume" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and "started a local Ray" not in proc.stdout
     assert out.exists() == existing
+
+
+def test_zero_epochs_exits_2_before_ray_starts(tmp_path):
+    proc = _run_fast("--corpora-dir", tmp_path, "--space", SMOKE, "--epochs", 0, "--out", tmp_path / "o")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == "sweep: error: --epochs must be at least 1, got 0"
+    assert "started a local Ray" not in proc.stdout
 
 
 def test_out_under_a_file_exits_2_before_any_trial(tmp_path):
