@@ -421,19 +421,6 @@ def store_usage() -> dict[str, tuple[float, int, float]]:
     return out
 
 
-def locations(refs: dict, expect: dict[str, set], timeout: float = 10.0) -> dict[str, set]:
-    """Nodes holding each corpus's object; waits briefly for the owner to hear of copies."""
-    import ray
-
-    deadline = time.monotonic() + timeout
-    while True:
-        locs = ray.experimental.get_object_locations(list(refs.values()))
-        got = {name: set(locs[ref]["node_ids"]) for name, ref in refs.items()}
-        if all(expect[n] <= got[n] for n in refs) or time.monotonic() > deadline:
-            return got
-        time.sleep(0.2)
-
-
 def simulate_tune(
     cluster, workers, corpora_dir: Path, cache: Path | None, out: Path
 ) -> tuple[dict, list]:
@@ -572,6 +559,8 @@ def simulate_tasks(cluster, workers, corpora_dir: Path, cache: Path | None) -> t
 def simulate(args) -> None:
     import ray
 
+    from sweep.trainable import corpus_copies
+
     t0 = time.perf_counter()
     out = args.ray_tmpdir / "out"
     out.mkdir()
@@ -588,7 +577,7 @@ def simulate(args) -> None:
         else:
             refs, rows = simulate_tasks(cluster, workers, args.corpora_dir, args.cache)
         used = {name: {r["node"] for r in rows if name in r["corpora"]} for name in refs}
-        locs = locations(refs, used)
+        locs = {name: set(nodes) for name, nodes in corpus_copies(refs, used).items()}
         usage = store_usage()
         sizes = {
             name: ray.experimental.get_object_locations([ref])[ref]["object_size"] / MIB

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,24 @@ def corpus_payload(features, mapping=None) -> dict:
 def put_corpora(features: dict, mapping=None) -> dict[str, ray.ObjectRef]:
     """``ray.put`` each corpus exactly once; trials receive the references."""
     return {name: ray.put(corpus_payload(f, mapping)) for name, f in features.items()}
+
+
+def corpus_copies(
+    refs: dict[str, ray.ObjectRef], expect: dict[str, set] | None = None, timeout: float = 15.0
+) -> dict[str, list[str]]:
+    """Ids of the nodes holding a copy of each corpus (from :func:`put_corpora`), as the
+    driver, which owns the objects, knows them: one entry per copy.
+
+    A node's copy reaches the owner's records a little after the node's ``ray.get``; with
+    ``expect`` (corpus -> node ids), wait up to ``timeout`` s until every expected node is there.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        locs = ray.experimental.get_object_locations(list(refs.values()))
+        got = {name: list(locs[ref]["node_ids"]) for name, ref in refs.items()}
+        if expect is None or all(expect[n] <= set(got[n]) for n in refs) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
 
 
 def train_config(config: dict) -> TrainConfig:

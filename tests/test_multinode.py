@@ -107,22 +107,11 @@ def read_corpus(corpora: dict, names: list[str], hold_s: float = 0.0) -> dict:
     return out
 
 
-def object_nodes(refs: dict, expect: dict[str, set], timeout: float = 15.0) -> dict[str, list]:
-    """Node ids per corpus from the owner; waits for location updates to reach it."""
-    import ray
-
-    deadline = time.monotonic() + timeout
-    while True:
-        locs = ray.experimental.get_object_locations(list(refs.values()))
-        got = {n: list(locs[r]["node_ids"]) for n, r in refs.items()}
-        if all(set(got[n]) == expect[n] for n in refs) or time.monotonic() > deadline:
-            return got
-        time.sleep(0.2)
-
-
 def test_pinned_tasks_one_copy_per_node(cluster, corpora):
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from sweep.trainable import corpus_copies
 
     c, workers = cluster
     feats, refs = corpora
@@ -152,7 +141,7 @@ def test_pinned_tasks_one_copy_per_node(cluster, corpora):
 
     # ALPHA: 2 tasks on worker-1 and 1 on worker-2; BETA: 2 tasks on worker-1, 1 on the head
     expect = {"ALPHA": {head, w1, w2}, "BETA": {head, w1}}
-    got = object_nodes(refs, expect)
+    got = corpus_copies(refs, expect)
     for name in refs:
         assert len(got[name]) == len(set(got[name])), f"{name}: two copies on one node: {got[name]}"
         assert set(got[name]) == expect[name], (
@@ -163,6 +152,8 @@ def test_pinned_tasks_one_copy_per_node(cluster, corpora):
 def test_spread_trials_copy_each_corpus_once_per_node(cluster, corpora):
     """Trials that each read a source and a target corpus, spread by Ray (SPREAD)."""
     import ray
+
+    from sweep.trainable import corpus_copies
 
     c, _ = cluster
     feats, refs = corpora
@@ -176,6 +167,6 @@ def test_spread_trials_copy_each_corpus_once_per_node(cluster, corpora):
     assert all(r["read_only"] for r in results)
     # every corpus was read on every node that ran a trial, plus the driver's primary copy
     expect = dict.fromkeys(refs, set(nodes) | {head})
-    got = object_nodes(refs, expect)
+    got = corpus_copies(refs, expect)
     for name in refs:
         assert sorted(got[name]) == sorted(expect[name]), f"{name}: copies on {got[name]}"
