@@ -251,6 +251,10 @@ def main(argv=None) -> int:
     # which leaves nodes idle on a cluster: allow as many pending trials as there are slots.
     slots = max(1, int(ray.cluster_resources().get("CPU", 1) // args.cpus_per_trial))
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(args.max_concurrent or slots))
+    # CheckpointConfig(num_to_keep=1) makes Tune snapshot the experiment after each trial
+    # checkpoint, by design (a restore must not point at a deleted checkpoint); its warning
+    # about frequent snapshots then fills the log (~4 lines per epoch) and tells nothing.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     trainable = tune.with_resources(
         tune.with_parameters(train_scenario, corpora=refs, metric=space.metric),
         {"cpu": args.cpus_per_trial},  # training runs on the CPU (emodna/train.py)
