@@ -10,6 +10,7 @@ every process whose session id is the driver's pid (:func:`kill_session`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -407,21 +408,35 @@ def test_out_under_a_file_exits_2_before_any_trial(tmp_path):
     assert "started a local Ray" not in proc.stdout
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; "
-                    "test_out_under_a_file_exits_2_before_any_trial covers the error path")
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """Make ``folder`` refuse new files, for root too: chmod 555, plus the immutable
+    attribute (``chattr +i``) where the user is root, who ignores permission bits."""
+    folder.chmod(0o555)
+    immutable = os.geteuid() == 0
+    if immutable and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        folder.chmod(0o755)
+        pytest.skip("root ignores chmod and chattr +i is not available here")
+    try:
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
 def test_read_only_out_exits_2_before_any_trial(tmp_path):
     parent = tmp_path / "ro"
     parent.mkdir()
-    parent.chmod(0o555)
-    try:
-        out = parent / "sweep"
+    out = parent / "sweep"
+    with read_only(parent):
         proc = _run_fast("--corpora-dir", tmp_path, "--space", ROOT / "search_spaces" / "smoke.yaml",
                          "--out", out)
-    finally:
-        parent.chmod(0o755)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(out) in lines[0] and "not writable" in lines[0], proc.stderr
+    assert "started a local Ray" not in proc.stdout
+    assert not out.exists()
 
 
 @pytest.mark.corpora
