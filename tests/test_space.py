@@ -306,5 +306,7 @@ def test_unknown_hyperparameter_names_key_line_and_close_match(tmp_path):
     path.write_text("method: emodna\nfixed:\n  batch_sise: 32\n")
     with pytest.raises(ConfigError, match=r"line 3.*'batch_sise'.*'batch_size'"):
         load_space(path, known_params=known)
-    for shipped in ("emodna", "baselines", "smoke"):
-        load_space(Path(__file__).resolve().parents[1] / "search_spaces" / f"{shipped}.yaml", known_params=known)
+    shipped = sorted(SPACES.glob("*.yaml"))
+    assert {p.stem for p in shipped} >= {"emodna", "baselines", "smoke", "laptop"}
+    for path in shipped:
+        load_space(path, known_params=known)
