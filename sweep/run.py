@@ -36,12 +36,10 @@ from ray import tune  # noqa: E402
 from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner  # noqa: E402
 
 from emodna.errors import ConfigError, EmodnaError  # noqa: E402
+from sweep import SETTINGS, TRIALS
 from sweep.search import ScenarioSearcher  # noqa: E402
 from sweep.space import load_space  # noqa: E402
 from sweep.trainable import TRAIN_KEYS, put_corpora, train_scenario  # noqa: E402
-
-SETTINGS = "sweep.json"  # the arguments of the first run, reused by --resume
-TRIALS = "trials.parquet"
 
 
 def parse_args(argv=None) -> argparse.Namespace:

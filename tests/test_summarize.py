@@ -1,4 +1,5 @@
-"""sweep.summarize: ranking (hand-computed), statistics against scipy, exports, the report."""
+"""sweep.summarize and its parts (sweep.ranking, sweep.stats, sweep.export, sweep.report):
+ranking (hand-computed), statistics against scipy, exports, the report."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from matplotlib.image import imread
 from scipy import stats
 
 from emodna.train import Domain, TrainConfig, fit
+from sweep import ranking as R
+from sweep import stats as ST
 from sweep import summarize as S
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -67,7 +70,7 @@ def hand_trials() -> pd.DataFrame:
 
 
 def test_ranking_matches_hand_computed_ranks():
-    r = S.rank_configs(
+    r = R.rank_configs(
         hand_trials(), "target_uar", "max", states={2: "pruned"}, pruned_after={2: 2}
     )
     # per scenario: A: cfg3 1, cfg0/cfg1 tie 2.5, cfg2 4;  B: cfg3 1, cfg1 2, cfg0 3;  C: cfg0 1, cfg1 2
@@ -94,7 +97,7 @@ def test_ranking_matches_hand_computed_ranks():
 def test_ranking_mode_min_reverses_and_errors_count_as_missing():
     t = hand_trials()
     t.loc[(t["config_id"] == 1) & (t["source"] == "CASIA") & (t["seed"] == 1), "status"] = "error"
-    r = S.rank_configs(t, "target_uar", "min")
+    r = R.rank_configs(t, "target_uar", "min")
     got = r.set_index("config_id")
     assert got.loc[2, "mean_rank"] == pytest.approx(1.0)  # lowest on A
     assert got.loc[1, "status"] == "incomplete"  # one unit failed
@@ -104,7 +107,7 @@ def test_ranking_mode_min_reverses_and_errors_count_as_missing():
 
 def test_rank_matrix_averages_ties_and_skips_missing():
     m = pd.DataFrame({"s": [0.5, 0.5, np.nan, 0.9]}, index=[0, 1, 2, 3])
-    r = S.rank_matrix(m, "max")
+    r = R.rank_matrix(m, "max")
     assert list(r["s"].fillna(-1)) == [2.5, 2.5, -1, 1.0]
 
 
@@ -114,11 +117,11 @@ def test_rank_matrix_averages_ties_and_skips_missing():
 def test_friedman_matches_scipy_with_ties():
     rng = np.random.default_rng(3)
     x = np.round(rng.uniform(0.4, 0.8, size=(9, 4)), 1)  # rounding makes ties
-    ours = S.friedman(x, "max")
+    ours = ST.friedman(x, "max")
     ref = stats.friedmanchisquare(*x.T)
     assert ours["statistic"] == pytest.approx(ref.statistic)
     assert ours["pvalue"] == pytest.approx(ref.pvalue)
-    assert S.friedman(x, "min")["statistic"] == pytest.approx(ref.statistic)
+    assert ST.friedman(x, "min")["statistic"] == pytest.approx(ref.statistic)
     # mean ranks: 1 = best (highest) per row
     expected = np.mean([stats.rankdata(-row) for row in x], axis=0)
     assert np.allclose(ours["mean_ranks"], expected)
@@ -142,37 +145,39 @@ def test_friedman_on_the_complete_configs_of_a_sweep(tmp_path):
     s = S.summarize(tmp_path, "target_uar", "max", export=False, plots=False)
     complete = list(s.ranking.loc[s.ranking["status"] == "complete", "config_id"])
     assert sorted(complete) == [0, 1, 4, 5]
-    m = S.score_matrix(s.scores, "target_uar", sorted(complete), [A, B, C])
+    m = R.score_matrix(s.scores, "target_uar", sorted(complete), [A, B, C])
     # scores equal up to float noise (0.64+0.66 vs 0.60+0.70 on A) tie: round as the summary does
-    ref = stats.friedmanchisquare(*m.round(S.TIE_DECIMALS).to_numpy())
+    ref = stats.friedmanchisquare(*m.round(ST.TIE_DECIMALS).to_numpy())
     assert s.friedman["statistic"] == pytest.approx(ref.statistic)
     assert s.friedman["k"] == 4 and s.friedman["n"] == 3
     assert s.cd["cd"] == pytest.approx(2.569 * math.sqrt(4 * 5 / (6 * 3)))
 
 
 def test_nemenyi_critical_difference():
-    assert S.nemenyi_cd(4, 10) == pytest.approx(2.569 * math.sqrt(20 / 60))
-    assert S.nemenyi_cd(2, 5) == pytest.approx(1.960 * math.sqrt(6 / 30))
+    assert ST.nemenyi_cd(4, 10) == pytest.approx(2.569 * math.sqrt(20 / 60))
+    assert ST.nemenyi_cd(2, 5) == pytest.approx(1.960 * math.sqrt(6 / 30))
     # the table is the studentized range / sqrt(2); beyond it scipy computes the same thing
-    assert S.q_alpha(12) > S.q_alpha(10)
-    assert S.q_alpha(12) == pytest.approx(stats.studentized_range.ppf(0.95, 12, 1e6) / math.sqrt(2))
-    assert S.q_alpha(5, 0.10) == pytest.approx(2.459)
+    assert ST.q_alpha(12) > ST.q_alpha(10)
+    assert ST.q_alpha(12) == pytest.approx(
+        stats.studentized_range.ppf(0.95, 12, 1e6) / math.sqrt(2)
+    )
+    assert ST.q_alpha(5, 0.10) == pytest.approx(2.459)
 
 
 def test_cliques_are_maximal_runs_within_cd():
-    assert S.cliques([1.0, 1.5, 3.0, 3.2], 1.0) == [(0, 1), (2, 3)]
-    assert S.cliques([1.0, 1.5, 1.9, 2.8], 1.0) == [(0, 2), (2, 3)]
-    assert S.cliques([1.0, 1.5, 1.9, 2.4], 1.0) == [(0, 2), (1, 3)]
-    assert S.cliques([1.0, 3.0], 1.0) == []
+    assert ST.cliques([1.0, 1.5, 3.0, 3.2], 1.0) == [(0, 1), (2, 3)]
+    assert ST.cliques([1.0, 1.5, 1.9, 2.8], 1.0) == [(0, 2), (2, 3)]
+    assert ST.cliques([1.0, 1.5, 1.9, 2.4], 1.0) == [(0, 2), (1, 3)]
+    assert ST.cliques([1.0, 3.0], 1.0) == []
 
 
 # ----------------------------------------------------------------------------- honest selection
 
 
 def test_honest_selection_loto_and_label_free_signals():
-    t = S.prepare_trials(hand_trials())
-    ranking = S.rank_configs(t, "target_uar", "max", states={2: "pruned"})
-    scores = S._best_seed(S.scenario_scores(t, "target_uar"), "max")
+    t = R.prepare_trials(hand_trials())
+    ranking = R.rank_configs(t, "target_uar", "max", states={2: "pruned"})
+    scores = R.pick_best_seed(R.scenario_scores(t, "target_uar"), "max")
     per, loto = S.honest_selection(t, scores, ranking, "target_uar", "max", {2: "pruned"})
     per = per.set_index("scenario")
     # oracle: A cfg3 .70, B cfg3 .60, C cfg0 .70

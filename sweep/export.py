@@ -1,0 +1,266 @@
+"""Export of a sweep's best configs: ``best/<SCENARIO>.yaml`` and ``best/overall.yaml``,
+each with the trial's checkpoint beside it (``.pt``) and an ``origin`` mapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import yaml
+
+from emodna.errors import EmodnaError
+from sweep.ranking import SCORES, completed_units, decode_value, to_plain
+
+if TYPE_CHECKING:
+    from sweep.summarize import SweepInfo
+
+
+def _trial_dirs(folder: Path) -> dict[str, list[Path]]:
+    """trial_id -> folders whose name holds it as a token (ours or Ray's default names)."""
+    index: dict[str, list[Path]] = {}
+    for p in folder.iterdir():
+        if p.is_dir() and p.name not in ("best", "plots"):
+            for tok in set(re.split(r"[-_,=]", p.name)):
+                index.setdefault(tok, []).append(p)
+    return index
+
+
+def latest_checkpoint(trial_dir: Path) -> Path | None:
+    """``checkpoint_XXXXXX/checkpoint.pt`` with the highest number in a trial folder."""
+    found = []
+    for p in trial_dir.glob("checkpoint_*/checkpoint.pt"):
+        m = re.fullmatch(r"checkpoint_(\d+)", p.parent.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def feature_origin(target: str, normalize: bool, info: SweepInfo, cache: dict) -> dict:
+    """How the target corpus's features were computed: what predict needs to redo them."""
+    from emodna.features import FeatureSettings
+
+    settings = FeatureSettings(normalize=normalize)
+    out = {
+        "sample_rate": settings.sample_rate,
+        "n_mfcc": settings.n_mfcc,
+        "corpus": target,
+        "length": settings.length_for(target),
+        "normalize": bool(normalize),
+    }
+    out["length_from"] = "paper" if out["length"] is not None else None
+    if out["length"] is None or normalize:
+        key = (target, normalize)
+        if key not in cache:
+            cache[key] = _corpus_facts(target, normalize, info, settings)
+        out.update(cache[key])
+    return out
+
+
+def _corpus_facts(target: str, normalize: bool, info: SweepInfo, settings) -> dict:
+    """The percentile length and the normalisation statistics, from the corpus on disk."""
+    facts: dict = {}
+    if info.corpora_dir is None:
+        if settings.length_for(target) is None:
+            facts["length_from"] = "unknown: corpora folder not found; pass --length to predict"
+        if normalize:
+            facts.update(
+                norm_mean=None,
+                norm_std=None,
+                norm_note="corpora folder not found: statistics not recorded",
+            )
+        return facts
+    try:
+        from emodna.corpora import load_corpora
+        from emodna.features import _percentile_length, corpus_features
+
+        corpus = load_corpora(info.corpora_dir, names=[target])[target]
+        if settings.length_for(target) is None:
+            facts["length"] = int(_percentile_length(corpus, settings))
+            facts["length_from"] = (
+                f"{settings.length_percentile:g}th percentile of {target}'s durations"
+            )
+        if normalize:
+            from emodna.features import FeatureSettings
+
+            raw = FeatureSettings(
+                sample_rate=settings.sample_rate,
+                n_mfcc=settings.n_mfcc,
+                lengths=dict(settings.lengths),
+                normalize=False,
+            )
+            workers = 1 if len(corpus.utterances) < 200 else None  # a pool costs more than it saves
+            x = corpus_features({target: corpus}, raw, info.cache, progress=False, workers=workers)[
+                target
+            ].x
+            facts["norm_mean"] = [float(v) for v in x.mean(axis=(0, 2))]
+            facts["norm_std"] = [float(v) for v in x.std(axis=(0, 2)) + 1e-8]
+            facts["norm_note"] = f"per-coefficient mean/std of {target}'s MFCCs (as in training)"
+    except EmodnaError as exc:
+        if normalize:
+            facts.update(norm_mean=None, norm_std=None, norm_note=f"statistics not recorded: {exc}")
+        facts.setdefault("length_from", f"unknown: {exc}")
+    return facts
+
+
+def train_values(row: pd.Series, seed: int) -> tuple[dict, dict]:
+    """(TrainConfig dict, extra hyperparameters that TrainConfig does not know) for a config."""
+    from emodna.train import TrainConfig
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = TrainConfig().to_dict()
+    extra = {}
+    for col, v in row.items():
+        if not str(col).startswith("hp_"):
+            continue
+        v = decode_value(v)
+        if v is None:
+            continue
+        key = str(col)[3:]
+        (values if key in names else extra)[key] = v
+    values.update(
+        source=str(row["source"]),
+        target=str(row["target"]),
+        task=str(row["task"]),
+        method=str(row["method"]),
+        seed=int(seed),
+    )
+    cfg = TrainConfig.from_dict(values, origin=f"config {row.get('config_id')}")
+    return cfg.to_dict(), extra
+
+
+def _write_yaml(path: Path, values: dict, origin: dict, header: list[str]) -> None:
+    body = yaml.safe_dump(
+        to_plain({**values, "origin": origin}), sort_keys=False, default_flow_style=None, width=100
+    )
+    path.write_text("".join(f"# {line}\n" for line in header) + body)
+
+
+def _display(path: Path) -> str:
+    """A path as a user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def export_best(
+    folder: Path,
+    trials: pd.DataFrame,
+    scores: pd.DataFrame,
+    ranking: pd.DataFrame,
+    best: pd.DataFrame,
+    info: SweepInfo,
+    out: Path,
+) -> dict[str, Path]:
+    """Write ``best/*.yaml`` and copy the checkpoints; returns name -> yaml path."""
+    metric, mode = info.metric, info.mode
+    out.mkdir(parents=True, exist_ok=True)
+    trial_index = _trial_dirs(folder)
+    cache: dict = {}
+    rank_of = ranking.set_index("config_id")
+    first_row = trials.drop_duplicates("config_id").set_index("config_id")
+    created = time.strftime("%Y-%m-%d %H:%M:%S")
+    written: dict[str, Path] = {}
+
+    def export(name: str, srow: pd.Series, selected_by: str, header: list[str]) -> None:
+        cid = int(srow["config_id"])
+        seed = int(srow["best_seed"])
+        trial_id = str(srow["best_trial_id"])
+        base = first_row.loc[cid].copy()
+        base["source"], base["target"], base["task"] = srow["source"], srow["target"], srow["task"]
+        base["method"] = srow["method"]
+        base["config_id"] = cid
+        values, extra = train_values(base, seed)
+        units = completed_units(trials, metric)
+        units = units[(units["config_id"] == cid) & (units["scenario"] == srow["scenario"])]
+        scores_out = {}
+        for c in dict.fromkeys((metric, *SCORES)):
+            if c in srow.index and not pd.isna(srow[c]):
+                scores_out[c] = {
+                    "mean": srow[c],
+                    "std": srow.get(f"{c}_std"),
+                    "per_seed": {int(s): v for s, v in zip(units["seed"], units[c], strict=True)},
+                }
+        ckpt_name = None
+        ckpt_note = ""
+        dirs = trial_index.get(trial_id, [])
+        src = next((latest_checkpoint(d) for d in dirs if latest_checkpoint(d) is not None), None)
+        if src is not None:
+            ckpt_name = f"{name}.pt"
+            shutil.copy2(src, out / ckpt_name)
+        else:
+            ckpt_note = f"no checkpoint found for trial {trial_id} in {folder}"
+        r = rank_of.loc[cid]
+        origin = {
+            "sweep": str(folder),
+            "config_id": cid,
+            "trial_id": trial_id,
+            "scenario": srow["scenario"],
+            "selected_by": selected_by,
+            "metric": metric,
+            "mode": mode,
+            "seed_of_checkpoint": seed,
+            "scores": scores_out,
+            "rank": int(r["rank"]),
+            "mean_rank": r["mean_rank"],
+            "status": r["status"],
+            "checkpoint": ckpt_name,
+            "checkpoint_from": str(src.relative_to(folder)) if src is not None else None,
+            "features": feature_origin(
+                str(srow["target"]), bool(values["normalize_features"]), info, cache
+            ),
+            "partial_sweep": bool(info.partial),
+            "created": created,
+        }
+        if ckpt_note:
+            origin["checkpoint_note"] = ckpt_note
+        if extra:
+            origin["extra_hyperparameters"] = extra
+        path = out / f"{name}.yaml"
+        _write_yaml(path, values, origin, header)
+        written[name] = path
+
+    for _, b in best.iterrows():
+        srow = scores[
+            (scores["config_id"] == b["config_id"]) & (scores["scenario"] == b["scenario"])
+        ].iloc[0]
+        export(
+            b["scenario"],
+            srow,
+            f"best mean {metric} over seeds in {b['scenario']} (oracle: uses its target labels); "
+            f"seed {int(srow['best_seed'])} is the best of its seeds",
+            [
+                f"Best config of {b['scenario']} in sweep {folder.name}: config {int(b['config_id'])}, "
+                f"{metric} {srow[metric]:.4f} (mean over {int(srow['n_seeds'])} seed(s)).",
+                f"Train it again: emodna train --corpora-dir DATA/ --config {_display(folder)}/best/{b['scenario']}.yaml",
+                "The origin mapping records where it came from; training ignores it.",
+            ],
+        )
+    if len(ranking):
+        top = ranking.iloc[0]
+        cid = int(top["config_id"])
+        mine = scores[scores["config_id"] == cid]
+        if len(mine):
+            sign = -1.0 if mode == "max" else 1.0
+            pick = mine.assign(_k=sign * mine[metric]).sort_values(["_k", "scenario"]).iloc[0]
+            export(
+                "overall",
+                pick.drop(labels="_k"),
+                f"best mean rank over {int(top['n_scenarios'])} scenario(s) ({top['mean_rank']:.2f}); "
+                f"scenario: where it scored its best {metric}",
+                [
+                    f"Best config of sweep {folder.name} by mean rank across scenarios: config {cid} "
+                    f"(mean rank {top['mean_rank']:.2f}, mean {metric} {top['mean_metric']:.4f}).",
+                    f"source/target/task: {pick['scenario']}, the scenario where this config scored its best "
+                    f"{metric} ({pick[metric]:.4f});",
+                    "point it at another scenario with --source/--target/--task, e.g.",
+                    f"emodna train --corpora-dir DATA/ --config {_display(folder)}/best/overall.yaml --source EMODB --target CASIA --task valence",
+                ],
+            )
+    return written
