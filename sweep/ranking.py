@@ -229,8 +229,10 @@ def rank_configs(
 
     Columns: rank, config_id, method, status (complete | incomplete | pruned), note,
     mean_rank, mean_metric (over covered scenarios), mean_metric_<task>, worst_scenario,
-    worst_metric, n_scenarios, n_scenarios_total, n_units, n_units_expected, metric, and
-    the config's ``hp_`` columns.
+    worst_metric, n_scenarios, n_scenarios_total, n_units, n_units_expected, metric, the
+    config's ``hp_`` columns, and the paired comparison with the rank-1 config on the
+    scenarios both cover: vs_leader_diff (mean of this minus the leader; NaN for the
+    leader), vs_leader_better (scenarios where this one is better), vs_leader_shared.
     """
     if mode not in ("max", "min"):
         raise ConfigError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -315,6 +317,18 @@ def rank_configs(
     )
     table = table.drop(columns=["_group", "_score"]).reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
+    # Paired with the rank-1 config on the scenarios both cover: an incomplete or pruned
+    # config's mean can beat the leader's only because it covers other scenarios.
+    leader = table["config_id"].iloc[0]
+    diffs, better, shared = [], [], []
+    for cid in table["config_id"]:
+        both = matrix.loc[[cid, leader]].dropna(axis=1)
+        d = (both.loc[cid] - both.loc[leader]).round(TIE_DECIMALS)
+        own = cid == leader
+        diffs.append(float("nan") if own or d.empty else float(d.mean()))
+        better.append(0 if own else int((d > 0).sum() if mode == "max" else (d < 0).sum()))
+        shared.append(0 if own else int(both.shape[1]))
+    table["vs_leader_diff"], table["vs_leader_better"], table["vs_leader_shared"] = diffs, better, shared
     return table
 
 

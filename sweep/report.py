@@ -46,6 +46,13 @@ def _fmt_hp(v) -> str:
     return str(v)
 
 
+def vs_leader(x) -> str:
+    """'-1.3 (4/14)': paired with the rank-1 config (see ranking.rank_configs); '–' for it."""
+    if "vs_leader_shared" not in x or not x["vs_leader_shared"]:
+        return "–"
+    return f"{100 * x['vs_leader_diff']:+.1f} ({x['vs_leader_better']}/{x['vs_leader_shared']})"
+
+
 def paper_table(scores: pd.DataFrame, task: str, columns: list[tuple[str, int]]) -> str:
     """The paper's Table 2/3 layout: rows = source corpora + Average, per column WAR and F1.
 
@@ -120,7 +127,7 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
     ]
     tasks = [c[len("mean_metric_") :] for c in r.columns if c.startswith("mean_metric_")]
     header = (
-        ["#", "config", "method", "status", "mean rank", f"mean {short}"]
+        ["#", "config", "method", "status", "mean rank", f"mean {short}", "vs #1"]
         + [f"{t}" for t in tasks]
         + ["worst scenario", "scenarios", "units"]
         + [h[3:] for h in hps]
@@ -135,6 +142,7 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
             status,
             f"{x['mean_rank']:.2f}" if not math.isnan(x["mean_rank"]) else "–",
             pct(x["mean_metric"]),
+            vs_leader(x),
         ]
         row += [pct(x[f"mean_metric_{t}"]) for t in tasks]
         row += [
@@ -147,7 +155,10 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
     out += [_md_table(header, rows), ""]
     out.append(
         "Complete configs (every scenario and seed done) come first; incomplete and pruned "
-        "ones follow, ranked on the scenarios they covered. Full table: `ranking.parquet`."
+        "ones follow, ranked on the scenarios they covered. *vs #1*: paired with the rank-1 "
+        f"config on the scenarios both cover, the mean difference in {short} points and on how "
+        "many of them this config is better (a mean over other scenarios is not a comparison). "
+        "Full table: `ranking.parquet`."
     )
     out.append("")
     if s.friedman is not None and math.isfinite(s.friedman["statistic"]):

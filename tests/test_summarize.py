@@ -92,6 +92,14 @@ def test_ranking_matches_hand_computed_ranks():
     assert got.loc[2, "note"] == "pruned after 2 units"
     assert "2 of 6 units missing" in got.loc[3, "note"]
     assert got.loc[0, "hp_lr"] == pytest.approx(0.001)
+    # paired with the leader (config 0: A .65, B .50, C .70) on the scenarios both cover;
+    # config 3 beats it on both of its scenarios though it ranks after it (C is missing)
+    assert math.isnan(got.loc[0, "vs_leader_diff"]) and got.loc[0, "vs_leader_shared"] == 0
+    assert got.loc[1, "vs_leader_diff"] == pytest.approx((0 + 0.05 - 0.10) / 3)
+    assert got.loc[3, "vs_leader_diff"] == pytest.approx((0.05 + 0.10) / 2)
+    assert got.loc[2, "vs_leader_diff"] == pytest.approx(0.40 - 0.65)
+    assert list(got.loc[[1, 3, 2], "vs_leader_better"]) == [1, 2, 0]
+    assert list(got.loc[[1, 3, 2], "vs_leader_shared"]) == [3, 2, 1]
 
 
 def test_ranking_mode_min_reverses_and_errors_count_as_missing():
@@ -300,6 +308,7 @@ def test_summary_writes_report_ranking_exports_and_plots(summary, sweep_dir):
         "## Honest selection",
         "Table 2: arousal",
         "**pruned** (pruned after 1 unit)",
+        "| vs #1 |",
         "plots/heatmap.png",
         "critical_difference.png",
     ):
