@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from emodna.errors import CorpusError, EmodnaError
+from emodna.errors import ConfigError, CorpusError, EmodnaError
 
 EXAMPLES = {
     "corpora": "example:\n  emodna corpora --corpora-dir ../shared/corpora",
@@ -142,11 +142,17 @@ def cmd_methods(args) -> int:
 def cmd_train(args) -> int:
     import json
 
+    import torch
+
     from emodna.features import corpus_features
     from emodna.labels import load_mapping
     from emodna.runlog import RunLog
     from emodna.train import Domain, TrainConfig, fit
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     overrides = {k: getattr(args, k) for k in ("source", "target", "task", "method", "epochs", "seed")}
     if args.config is not None:
         cfg = TrainConfig.from_yaml(args.config, **overrides)
@@ -172,8 +178,10 @@ def cmd_train(args) -> int:
 
     final = fit(cfg, source, target, on_epoch=on_epoch, checkpoint_dir=out)
     log.close(final)
+    # the thread count changes the order of float sums, hence the last digits of the scores
     print(json.dumps({"source": cfg.source, "target": cfg.target, "task": cfg.task,
-                      "method": cfg.method, "seed": cfg.seed, "out": str(out), **final}))
+                      "method": cfg.method, "seed": cfg.seed, "threads": torch.get_num_threads(),
+                      "out": str(out), **final}))
     return 0
 
 
@@ -237,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="training epochs (default: the --config's, else 30)")
     p.add_argument("--seed", type=int,
                    help="seed of the weights, batches and validation split (default: the --config's, else 0)")
+    p.add_argument("--threads", type=int,
+                   help="torch threads (default: torch's, one per core); use 1 while a sweep runs on "
+                   "this machine, or both slow down many times. Scores depend slightly on it")
     p.add_argument("--out", type=Path, help="run folder: TensorBoard events and checkpoint "
                    "(default runs/train/SOURCE-TARGET-TASK-METHOD-sSEED); an existing one resumes")
 

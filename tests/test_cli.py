@@ -37,6 +37,11 @@ def test_train_source_equal_to_target(capsys, tmp_path):
     assert "source and target are both EMODB" in line
 
 
+def test_train_zero_threads(capsys, tmp_path):
+    line = error_line(capsys, ["train", "--corpora-dir", str(tmp_path), "--threads", "0"])
+    assert line == "emodna train: error: --threads must be at least 1, got 0"
+
+
 def test_train_missing_corpora_dir(capsys, tmp_path):
     missing = tmp_path / "no-such-folder"
     line = error_line(capsys, ["train", "--corpora-dir", str(missing), "--source", "EMODB", "--target", "CASIA"])
@@ -107,7 +112,7 @@ def test_train_subprocess_end_to_end(corpora_dir, feature_cache, real_features, 
     proc = subprocess.run(
         [*emodna_command(), "train", "--corpora-dir", str(corpora_dir), "--source", "EMODB",
          "--target", "CASIA", "--task", "arousal", "--method", "emodna", "--epochs", "2",
-         "--out", str(out), "--cache", str(feature_cache)],
+         "--out", str(out), "--cache", str(feature_cache), "--threads", "1"],
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -116,6 +121,7 @@ def test_train_subprocess_end_to_end(corpora_dir, feature_cache, real_features, 
     final = json.loads(proc.stdout.strip().splitlines()[-1])
     assert {"source": "EMODB", "target": "CASIA", "task": "arousal", "method": "emodna"}.items() <= final.items()
     assert final["epoch"] == 2 and final["out"] == str(out)
+    assert final["threads"] == 1
     for key in ("target_war", "target_uar", "target_f1", "source_val_acc", "threshold", "pseudo_fraction"):
         assert 0.0 <= final[key] <= 1.0, key
     assert {"loss", "loss_emotion", "loss_corpus", "loss_decouple", "loss_mmd", "loss_supcon"} <= set(final)
