@@ -42,7 +42,6 @@ import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
@@ -50,11 +49,11 @@ from ray.tune.search import Searcher
 
 from emodna.errors import ConfigError
 from sweep.space import SearchSpace
+from sweep.storage import open_storage
 
 logger = logging.getLogger(__name__)
 
 SAMPLERS = ("tpe", "gp", "cmaes", "random", "nsga2", "grid")
-JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
 STATE_VERSION = 1
 UNIT_KEYS = ("source", "target", "task", "seed", "config_id")
 
@@ -143,40 +142,6 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
 
     def after_trial(self, study, trial, state, values) -> None:
         pass
-
-
-def open_storage(storage: str | os.PathLike | None) -> optuna.storages.BaseStorage | str | None:
-    """An Optuna storage from a URL or path.
-
-    ``None``: in memory (nothing survives the process). A path ending in .log, .jsonl or
-    .journal: a :class:`JournalStorage` over a :class:`JournalFileBackend` (works on shared
-    file systems). A path ending in .db/.sqlite/.sqlite3: SQLite. Anything with ``://``: an
-    RDB URL (``sqlite:///runs/x/study.db``, ``postgresql://...``).
-    """
-    if storage is None:
-        return None
-    if isinstance(storage, optuna.storages.BaseStorage):
-        return storage
-    text = os.fspath(storage)
-    if "://" in text:
-        if text.startswith("sqlite:///"):
-            db = text[len("sqlite:///") :]
-            if db and db != ":memory:":
-                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        return text
-    path = Path(text).expanduser()
-    if path.suffix in JOURNAL_SUFFIXES:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        return JournalStorage(JournalFileBackend(str(path)))
-    if path.suffix in (".db", ".sqlite", ".sqlite3"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path.resolve()}"
-    raise ConfigError(
-        f"storage: {text!r} is neither a database URL nor a journal file; use e.g. "
-        "sqlite:///runs/x/study.db, a path ending in .db, or a path ending in .log/.jsonl"
-    )
 
 
 @dataclass

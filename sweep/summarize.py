@@ -74,6 +74,7 @@ from sweep.ranking import (
 )
 from sweep.report import SHORT, pct, render_markdown
 from sweep.stats import TIE_DECIMALS, friedman, nemenyi_cd
+from sweep.storage import open_storage
 
 # ----------------------------------------------------------------------------- sweep info
 
@@ -112,18 +113,6 @@ def _resolve(path_text, folder: Path) -> Path | None:
     return None
 
 
-def _open_storage(text: str):
-    """An Optuna storage from a URL, a journal file or an SQLite file path (as sweep/run.py)."""
-    if "://" in text:
-        return text
-    p = Path(text).expanduser()
-    if p.suffix in (".log", ".jsonl", ".journal"):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        return JournalStorage(JournalFileBackend(str(p)))
-    return f"sqlite:///{p.resolve()}"
-
-
 def read_study(folder: Path, settings: dict):
     """The sweep's Optuna study, or (None, why not)."""
     import optuna
@@ -139,7 +128,7 @@ def read_study(folder: Path, settings: dict):
             return None, "no Optuna study found (study.db)"
         storage = str(db)
     try:
-        store = _open_storage(str(storage))
+        store = open_storage(str(storage), create=False)
         names = [s.study_name for s in optuna.get_all_study_summaries(store)]
         name = folder.name if folder.name in names else (names[0] if len(names) == 1 else None)
         if name is None:
