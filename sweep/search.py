@@ -48,6 +48,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from emodna.errors import ConfigError
+from sweep.ranking import scenario_name
 from sweep.space import SearchSpace
 from sweep.storage import open_storage
 
@@ -63,7 +64,7 @@ UNIT_KEYS = ("source", "target", "task", "seed", "config_id")
 
 def unit_key(scenario: dict, seed: int) -> str:
     """``EMODB-CASIA-arousal/seed0``: how a unit is named in user attrs and summaries."""
-    return f"{scenario['source']}-{scenario['target']}-{scenario['task']}/seed{seed}"
+    return f"{scenario_name(scenario['source'], scenario['target'], scenario['task'])}/seed{seed}"
 
 
 def _direction(d: str) -> str:

@@ -32,6 +32,7 @@ from emodna.errors import DivergedError
 from emodna.labels import TASKS
 from emodna.runlog import RunLog
 from emodna.train import Domain, TrainConfig, fit
+from sweep.ranking import scenario_name
 
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 
@@ -105,7 +106,7 @@ def train_scenario(config: dict, corpora: dict[str, ray.ObjectRef], metric: str 
     src, tgt = ray.get([corpora[cfg.source], corpora[cfg.target]])
     source = Domain(src["x"], np.asarray(src["y"][cfg.task]), cfg.source)
     target = Domain(tgt["x"], np.asarray(tgt["y"][cfg.task]), cfg.target)
-    scenario = f"{cfg.source}-{cfg.target}-{cfg.task}"
+    scenario = scenario_name(cfg.source, cfg.target, cfg.task)
     extra = {"config_id": config.get("config_id"), "scenario": scenario}
 
     log = RunLog(trial_log_dir() / "tensorboard", {**cfg.to_dict(), "config_id": extra["config_id"]})
