@@ -48,7 +48,7 @@ def _fmt_hp(v) -> str:
 
 def vs_leader(x) -> str:
     """'-1.3 (4/14)': paired with the rank-1 config (see ranking.rank_configs); '–' for it."""
-    if "vs_leader_shared" not in x or not x["vs_leader_shared"]:
+    if not x["vs_leader_shared"]:
         return "–"
     return f"{100 * x['vs_leader_diff']:+.1f} ({x['vs_leader_better']}/{x['vs_leader_shared']})"
 

@@ -213,7 +213,7 @@ def prepare(args) -> tuple:
     from emodna.methods import METHODS
 
     space = load_space(args.space, known_methods=list(METHODS), known_params=sorted(TRAIN_KEYS))
-    if getattr(args, "epochs", None) is not None:  # absent from the sweep.json of older sweeps
+    if args.epochs is not None:  # --epochs overrides the space's
         space = dataclasses.replace(space, epochs=args.epochs)
     if args.corpora_dir is None:
         raise ConfigError("--corpora-dir is required: a folder with one subfolder per corpus")
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
         args = argparse.Namespace(**{**vars(args), **{k: v for k, v in saved.items() if k != "resume"}})
         args.corpora_dir = Path(args.corpora_dir) if args.corpora_dir else None
         args.space, args.cache = Path(args.space), (Path(args.cache) if args.cache else None)
-    if getattr(args, "epochs", None) is not None and args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
     check_writable(out)
     connect(args.address, args.num_cpus, args.object_store_memory)

@@ -168,12 +168,11 @@ class _Config:
 # ----------------------------------------------------------------------------- searcher
 
 
-def _clock(seconds: float) -> str:
+def _hms(seconds: float) -> str:
     """1:02:03 or 2:03."""
     m, s = divmod(int(round(seconds)), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
 
 
 class ScenarioSearcher(Searcher):
@@ -562,10 +561,10 @@ class ScenarioSearcher(Searcher):
         parts = [f"[sweep] {done}/{done + left} units done ({failed} failed, {pruned} configs pruned)"]
         if self._clock is not None:
             elapsed = time.monotonic() - self._clock[0]
-            parts.append(f"{_clock(elapsed)} elapsed")
+            parts.append(f"{_hms(elapsed)} elapsed")
             finished_here = done - self._clock[1]
             if finished_here > 0 and left:
-                parts.append(f"ETA <= {_clock(elapsed / finished_here * left)}")
+                parts.append(f"ETA <= {_hms(elapsed / finished_here * left)}")
         best = self.best_so_far()
         if best is not None:
             n, value, k = best
