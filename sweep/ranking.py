@@ -16,7 +16,7 @@ from emodna.errors import ConfigError
 from sweep import TRIALS
 from sweep.stats import TIE_DECIMALS
 
-SCORES = ("target_war", "target_uar", "target_f1")
+SCORES = ("target_war", "target_uar", "target_f1_pos", "target_f1_macro")
 SIGNALS = ("source_val_acc", "target_entropy")
 TASK_ORDER = ("arousal", "valence")
 

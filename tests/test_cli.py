@@ -122,7 +122,7 @@ def test_train_subprocess_end_to_end(corpora_dir, feature_cache, real_features, 
     assert {"source": "EMODB", "target": "CASIA", "task": "arousal", "method": "emodna"}.items() <= final.items()
     assert final["epoch"] == 2 and final["out"] == str(out)
     assert final["threads"] == 1
-    for key in ("target_war", "target_uar", "target_f1", "source_val_acc", "threshold", "pseudo_fraction"):
+    for key in ("target_war", "target_uar", "target_f1_pos", "target_f1_macro", "source_val_acc", "threshold", "pseudo_fraction"):
         assert 0.0 <= final[key] <= 1.0, key
     assert {"loss", "loss_emotion", "loss_corpus", "loss_decouple", "loss_mmd", "loss_supcon"} <= set(final)
     assert (out / "checkpoint.pt").exists()

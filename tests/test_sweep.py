@@ -183,7 +183,7 @@ def test_smoke_sweep_writes_every_artefact(tmp_path, corpora_dir, warm_cache):
     assert sorted(table["config_id"].unique()) == list(range(budget))
     for col in ("trial_id", "hp_tau_p", "hp_lr", "hp_batch_size", "method"):
         assert table[col].notna().all(), col
-    for metric in ("target_uar", "target_war", "target_f1"):
+    for metric in ("target_uar", "target_war", "target_f1_pos", "target_f1_macro"):
         assert table[metric].between(0, 1).all(), table[metric]
     assert (table["epochs_run"] == epochs).all()
     assert (table.groupby("config_id")[["hp_tau_p", "hp_lr"]].nunique() == 1).all().all()
