@@ -19,10 +19,12 @@ EXAMPLES = {
     "  emodna features --corpora-dir DATA/ --corpus EMODB --corpus CASIA --cache /tmp/feats",
     "train": "examples:\n"
     "  emodna train --corpora-dir DATA/ --source EMODB --target CASIA --task arousal --epochs 2\n"
-    "  emodna train --corpora-dir DATA/ --config runs/NAME/best/EMODB-CASIA-arousal.yaml",
+    "  emodna train --corpora-dir DATA/ --config runs/NAME/best/EMODB-CASIA-arousal.yaml\n"
+    "  emodna train --corpora-dir DATA/ --source EMODB --target CASIA --method functionals_lr\n"
+    "  emodna train --corpora-dir DATA/ --source EMODB --target CASIA --normalize speaker --set bn=adabn",
     "methods": "example:\n  emodna methods",
     "summarize": "examples:\n  emodna summarize runs/emodna\n"
-    "  emodna summarize runs/emodna --metric target_f1 --top 5",
+    "  emodna summarize runs/emodna --metric target_f1_macro --top 5",
     "predict": "examples:\n  emodna predict --model runs/NAME/best/EMODB-CASIA-arousal.yaml clip1.wav clip2.wav\n"
     "  emodna predict --model best/EMODB-CASIA-arousal.yaml --model best/EMODB-CASIA-valence.yaml *.wav\n"
     "  emodna predict --model runs/train/EMODB-CASIA-arousal-emodna-s0 my.wav   # an `emodna train` folder",
@@ -58,7 +60,6 @@ def add_feature_options(p: argparse.ArgumentParser) -> None:
         help="feature cache folder (default $EMODNA_CACHE or ~/.cache/emodna/features)",
     )
     p.add_argument("--workers", type=int, default=None, help="processes for extraction (default: all cores)")
-    p.add_argument("--normalize", action="store_true", help="per-corpus mean/variance normalisation of the MFCCs")
     p.add_argument("--mapping", type=Path, default=None, help="YAML file overriding the arousal/valence mapping")
 
 
@@ -76,10 +77,23 @@ def load_corpora_from_args(args, names=None):
     return load_corpora(args.corpora_dir, paths=paths or None, names=names)
 
 
-def feature_settings_from_args(args, normalize: bool = False):
+def feature_settings_from_args(args):
     from emodna.features import FeatureSettings
 
-    return FeatureSettings(normalize=args.normalize or normalize)
+    return FeatureSettings()
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``--set KEY=VALUE`` pairs as a dict, each value read as YAML (numbers, lists, words)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: write it as KEY=VALUE, e.g. --set bn=adabn")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -153,7 +167,8 @@ def cmd_train(args) -> int:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    overrides = {k: getattr(args, k) for k in ("source", "target", "task", "method", "epochs", "seed")}
+    overrides = {k: getattr(args, k) for k in ("source", "target", "task", "method", "epochs", "seed", "normalize")}
+    overrides.update(parse_sets(args.set))
     if args.config is not None:
         cfg = TrainConfig.from_yaml(args.config, **overrides)
     else:
@@ -162,17 +177,18 @@ def cmd_train(args) -> int:
         raise CorpusError(f"source and target are both {cfg.source}: pick two different corpora")
     mapping = load_mapping(args.mapping)
     corpora = load_corpora_from_args(args, names=[cfg.source, cfg.target])
-    settings = feature_settings_from_args(args, normalize=cfg.normalize_features)
+    settings = feature_settings_from_args(args)
     feats = corpus_features(corpora, settings, args.cache, mapping=mapping, workers=args.workers)
     source, target = (
-        Domain(feats[name].x, feats[name].labels(cfg.task, mapping), name) for name in (cfg.source, cfg.target)
+        Domain(feats[name].x, feats[name].labels(cfg.task, mapping), name, feats[name].speakers())
+        for name in (cfg.source, cfg.target)
     )
     out = args.out or Path("runs") / "train" / f"{cfg.source}-{cfg.target}-{cfg.task}-{cfg.method}-s{cfg.seed}"
     log = RunLog(out, cfg.to_dict())
 
     def on_epoch(metrics):
         log(metrics)
-        keys = ("loss", "target_war", "target_uar", "target_f1", "source_val_acc")
+        keys = ("loss", "target_war", "target_uar", "target_f1_pos", "target_f1_macro", "source_val_acc")
         shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics)
         print(f"epoch {metrics['epoch']}/{cfg.epochs}: {shown}", file=sys.stderr)
 
@@ -245,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="training epochs (default: the --config's, else 30)")
     p.add_argument("--seed", type=int,
                    help="seed of the weights, batches and validation split (default: the --config's, else 0)")
+    p.add_argument("--normalize", choices=["none", "corpus", "speaker"],
+                   help="MFCC normalisation: per corpus or per speaker, each by its own mean/std "
+                   "(default: the --config's, else the TrainConfig default)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any TrainConfig field, e.g. --set bn=adabn --set lr_schedule=cosine (repeatable)")
     p.add_argument("--threads", type=int,
                    help="torch threads (default: torch's, one per core); use 1 while a sweep runs on "
                    "this machine, or both slow down many times. Scores depend slightly on it")

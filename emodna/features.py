@@ -59,7 +59,6 @@ class FeatureSettings:
     n_mfcc: int = 40
     lengths: dict[str, int] = field(default_factory=dict)
     length_percentile: float = 95.0  # corpora without a paper length and no override
-    normalize: bool = False  # per-corpus, per-coefficient mean/variance normalisation
 
     def length_for(self, corpus: str) -> int | None:
         """The fixed length in samples, or None when it must come from the durations."""
@@ -81,6 +80,10 @@ class Features:
     def labels(self, task: str, mapping: dict | None = None) -> np.ndarray:
         """Class indices (int64) for ``task``, from the emotion labels and a mapping."""
         return encode(self.meta["label"].tolist(), task, mapping)
+
+    def speakers(self) -> np.ndarray:
+        """One speaker id per clip, as strings (for ``normalize: speaker``)."""
+        return self.meta["speaker"].astype(str).to_numpy()
 
     @property
     def nbytes(self) -> int:
@@ -268,11 +271,7 @@ def build_features(
             f"{corpus.root}: none of the {len(jobs)} files of {corpus.name} could be decoded "
             f"(first: {bad[0][1]}); check the folder holds audio soundfile can read"
         )
-    x = np.stack(feats)
-    if settings.normalize:
-        mean = x.mean(axis=(0, 2), keepdims=True)
-        std = x.std(axis=(0, 2), keepdims=True) + 1e-8
-        x = ((x - mean) / std).astype(np.float32)
+    x = np.stack(feats)  # raw MFCCs: normalisation is part of training (emodna.normalize)
     _write_atomic(path, x, pd.DataFrame(rows), settings, bad)
     return BuildResult(corpus.name, path, len(rows), False, time.perf_counter() - t0, bad)
 

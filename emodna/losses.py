@@ -54,9 +54,12 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 
-def emotion_ce(logits_s: Tensor, labels_s: Tensor) -> Tensor:
-    r"""Emotion loss on labeled source samples, Eq. (2): :math:`\mathrm{CE}(\phi_e(E^S), y^S)`, mean over the batch."""
-    return F.cross_entropy(logits_s, labels_s)  # (2)
+def emotion_ce(logits_s: Tensor, labels_s: Tensor, weight: Tensor | None = None) -> Tensor:
+    r"""Emotion loss on labeled source samples, Eq. (2): :math:`\mathrm{CE}(\phi_e(E^S), y^S)`, mean over the batch.
+
+    With ``weight`` (one per class), the weighted mean :math:`\sum_i w_{y_i} \ell_i / \sum_i w_{y_i}`
+    (PyTorch's convention), e.g. inverse class frequencies for class balance."""
+    return F.cross_entropy(logits_s, labels_s, weight=weight)  # (2)
 
 
 def corpus_ce(logits_s: Tensor, logits_t: Tensor) -> Tensor:
@@ -102,20 +105,40 @@ class PrototypeDecoupling(nn.Module):
     * ``negative="same"`` (default): the anchor's own corpus, :math:`X_S = S,\ X_T = T`.
     * ``negative="other"``: the other corpus, :math:`X_S = T,\ X_T = S`.
 
+    Why it is inert as written, and the variant that acts (``level``). Per direction the loss
+    is :math:`\mathrm{softplus}((p\cdot n - p\cdot q)/\tau_p)`. The batch means of two corpora's
+    ReLU features point the same way, so at initialisation :math:`p_e^S\cdot p_e^T \approx 1`
+    while :math:`p_e\cdot p_c \approx 0.15`: with :math:`\tau_p = 0.01` the loss is about
+    :math:`e^{-85}`, exactly 0 in float32, with zero gradient, and it stays there.
+
+    * ``level="prototype"`` (default): Eq. (5) as written, anchors are the prototypes.
+    * ``level="sample"``: every sample's projection is an anchor (its corpus's prototypes as
+      positive and negative are unchanged), the loss the mean over anchors. A single clip is
+      far less aligned with the other corpus's emotion prototype than a batch mean is, so
+      with a temperature of 0.1 or more the term is non-zero and pulls each clip's emotion
+      projection towards the other corpus while pushing it from its corpus's projection.
+
+    .. math::
+        L^{sample}_{dec} = \frac{1}{n_s}\sum_i \ell(g(E^S_i), p_e^T, p_c^{X_S})
+                         + \frac{1}{n_t}\sum_j \ell(g(E^T_j), p_e^S, p_c^{X_T})
+
     Computed with ``logsumexp``, so small ``tau_p`` (0.01 by default) does not overflow.
 
     Inputs: ``proj_e_s [n_s, D], proj_e_t [n_t, D], proj_c_s [n_s, D], proj_c_t [n_t, D]``
     (outputs of the projection head g). Output: scalar.
     """
 
-    def __init__(self, tau_p: float = 0.01, negative: str = "same"):
+    def __init__(self, tau_p: float = 0.01, negative: str = "same", level: str = "prototype"):
         super().__init__()
         if negative not in ("same", "other"):
             raise ValueError(f"negative must be 'same' or 'other', not {negative!r}")
+        if level not in ("prototype", "sample"):
+            raise ValueError(f"level must be 'prototype' or 'sample', not {level!r}")
         if tau_p <= 0:
             raise ValueError(f"tau_p must be > 0, not {tau_p}")
         self.tau_p = tau_p
         self.negative = negative
+        self.level = level
 
     @staticmethod
     def prototype(z: Tensor) -> Tensor:
@@ -123,8 +146,9 @@ class PrototypeDecoupling(nn.Module):
         return F.normalize(z.mean(dim=0), dim=0)  # (4)
 
     def _direction(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        """Anchor ``[D]`` (a prototype) or ``[n, D]`` (samples; mean over them)."""
         logits = torch.stack([anchor @ positive, anchor @ negative]) / self.tau_p
-        return torch.logsumexp(logits, dim=0) - logits[0]  # (5), one direction
+        return (torch.logsumexp(logits, dim=0) - logits[0]).mean()  # (5), one direction
 
     def forward(
         self, proj_e_s: Tensor, proj_e_t: Tensor, proj_c_s: Tensor, proj_c_t: Tensor
@@ -132,12 +156,16 @@ class PrototypeDecoupling(nn.Module):
         pe_s, pe_t = self.prototype(proj_e_s), self.prototype(proj_e_t)
         pc_s, pc_t = self.prototype(proj_c_s), self.prototype(proj_c_t)
         neg_s, neg_t = (pc_s, pc_t) if self.negative == "same" else (pc_t, pc_s)
-        loss_s = self._direction(pe_s, pe_t, neg_s)  # (5), S-anchored
-        loss_t = self._direction(pe_t, pe_s, neg_t)  # (5), T-anchored
+        if self.level == "prototype":
+            anchor_s, anchor_t = pe_s, pe_t
+        else:  # unit rows (a no-op for the projection head's outputs)
+            anchor_s, anchor_t = F.normalize(proj_e_s, dim=1), F.normalize(proj_e_t, dim=1)
+        loss_s = self._direction(anchor_s, pe_t, neg_s)  # (5), S-anchored
+        loss_t = self._direction(anchor_t, pe_s, neg_t)  # (5), T-anchored
         return loss_s + loss_t  # two-way: the sum
 
     def extra_repr(self) -> str:
-        return f"tau_p={self.tau_p}, negative={self.negative!r}"
+        return f"tau_p={self.tau_p}, negative={self.negative!r}, level={self.level!r}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,13 @@ Emo-DNA's total, Eq. (11)-(12)::
 
 The ablations switch terms off (paper Tables 4 and 6); the baselines (source only, DAN,
 DANN, JAN, CDAN, BSP) use the same backbone and TCN emotion encoder, with their own
-alignment term on the emotion features E, weighted by ``trade_off``.
+alignment term on the emotion features E, weighted by ``trade_off``. ``functionals_lr`` is
+the classical baseline nobody tuned (DESIGN.md, decision 6): no network, no loss terms;
+``emodna.train.fit`` fits it with scikit-learn instead of gradient steps.
+
+How the two batches meet BatchNorm is ``cfg.bn`` (see ``emodna.model``): with ``joint`` they
+go through the model as one batch, cropped to the shorter clip length; otherwise one after
+the other, each with its own domain's statistics under ``adabn`` / ``dsbn``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from emodna.losses import (
     corpus_ce,
     emotion_ce,
 )
+from emodna.model import SOURCE, TARGET
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Method:
     threshold: str = "adaptive"  # for supcon: "adaptive" (6)-(7), "fixed" (0.9) or "none" (all target)
     adversary: str | None = None  # baselines: "dann", "jan", "cdan", "bsp" (BSP + DANN)
     mmd_trade_off: bool = False  # baseline DAN: its MK-MMD is weighted by cfg.trade_off
+    classical: bool = False  # no network: scikit-learn on MFCC functionals (emodna.train.fit_classical)
 
 
 METHODS: dict[str, Method] = {
@@ -79,6 +87,11 @@ METHODS: dict[str, Method] = {
         corpus=True, decouple=True, mmd=True, supcon=True, threshold="fixed",
     ),
     # Baselines
+    "functionals_lr": Method(
+        "baseline, classical: per-corpus standardised MFCC mean+std into logistic regression, "
+        "source only (seconds)",
+        classical=True,
+    ),
     "source_only": Method("baseline: emotion cross-entropy on the source only"),
     "dan": Method("baseline DAN (Long 2015): MK-MMD on the emotion features", mmd=True, mmd_trade_off=True),
     "dann": Method("baseline DANN (Ganin 2016): domain adversary through gradient reversal", adversary="dann"),
@@ -98,12 +111,16 @@ def grl_schedule(progress: float) -> float:
 class Objective(nn.Module):
     """The loss modules of one method; ``forward`` returns its weighted terms by name."""
 
-    def __init__(self, method: str, cfg, n_classes: int, feature_dim: int = 64):
+    def __init__(self, method: str, cfg, n_classes: int, feature_dim: int = 64, class_weight=None):
         super().__init__()
         self.name = method
         self.method = m = METHODS[method]
         self.cfg = cfg
-        self.decouple = PrototypeDecoupling(cfg.tau_p, cfg.decouple_negative) if m.decouple else None
+        # inverse class frequencies of the source for class_balance: loss, else None
+        self.register_buffer("class_weight", None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32))
+        self.decouple = (
+            PrototypeDecoupling(cfg.tau_p, cfg.decouple_negative, cfg.decouple_level) if m.decouple else None
+        )
         self.mmd = MKMMD(cfg.mmd_multipliers) if m.mmd else None
         self.supcon = SupConLoss(cfg.tau_s) if m.supcon else None
         self.threshold = None
@@ -122,9 +139,8 @@ class Objective(nn.Module):
 
     def forward(self, model, xs, ys, xt, progress: float = 0.0) -> dict[str, torch.Tensor]:
         m, cfg = self.method, self.cfg
-        # Source and target may differ in length, so they go through the model separately.
-        out_s, out_t = model(xs), model(xt)
-        terms = {"emotion": emotion_ce(out_s.logits_e, ys)}  # (2)
+        out_s, out_t = forward_pair(model, xs, xt, cfg.bn)
+        terms = {"emotion": emotion_ce(out_s.logits_e, ys, self.class_weight)}  # (2)
         if m.corpus:
             terms["corpus"] = corpus_ce(out_s.logits_c, out_t.logits_c)  # (3)
         if m.decouple:
@@ -157,5 +173,27 @@ class Objective(nn.Module):
         return None if self.threshold is None else float(self.threshold.tau)
 
 
-def build_objective(cfg, n_classes: int) -> Objective:
-    return Objective(cfg.method, cfg, n_classes)
+def center_crop(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """The middle ``frames`` frames of ``x`` [B, F, T]."""
+    start = (x.shape[2] - frames) // 2
+    return x[:, :, start : start + frames]
+
+
+def forward_pair(model, xs: torch.Tensor, xt: torch.Tensor, bn: str):
+    """The model's outputs on a source and a target batch, as ``cfg.bn`` says they meet BatchNorm."""
+    if bn == "joint":  # one batch: one set of statistics over both corpora
+        frames = min(xs.shape[2], xt.shape[2])
+        out = model(torch.cat([center_crop(xs, frames), center_crop(xt, frames)]))
+        n = xs.shape[0]
+        fields = {k: getattr(out, k) for k in ("e", "c", "logits_e", "logits_c", "proj_e", "proj_c")}
+        return (type(out)(**{k: v[:n] for k, v in fields.items()}),
+                type(out)(**{k: v[n:] for k, v in fields.items()}))
+    model.set_domain(SOURCE)  # a no-op unless bn is adabn / dsbn
+    out_s = model(xs)
+    model.set_domain(TARGET)
+    out_t = model(xt)
+    return out_s, out_t
+
+
+def build_objective(cfg, n_classes: int, class_weight=None) -> Objective:
+    return Objective(cfg.method, cfg, n_classes, class_weight=class_weight)

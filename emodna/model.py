@@ -12,16 +12,42 @@ Shapes, with ``B`` the batch, ``F`` the MFCC count (40) and ``T`` the MFCC frame
 
 Both encoders pool over time, so source and target batches may have different lengths. The
 submodule names above are the ones methods use to pick parameters; keep them.
+
+How BatchNorm sees the two corpora is the ``bn`` argument (``TrainConfig.bn``):
+
+* ``separate`` (the paper's code): one BatchNorm; source and target batches go through the
+  model one after the other, so in training each is normalised by its own batch statistics,
+  while at test time the running statistics are a mixture of both corpora.
+* ``joint``: one BatchNorm; source and target go through as one batch (``emodna.methods``
+  crops both to the shorter clip length), so training and test statistics match.
+* ``adabn``: shared affine parameters, running statistics kept per corpus; the target is
+  evaluated with the target's own statistics (AdaBN, Li et al. 2016).
+* ``dsbn``: affine parameters and running statistics per corpus (domain-specific
+  BatchNorm, Chang et al. 2019).
+
+With ``adabn`` / ``dsbn`` the model has a current domain (:meth:`EmoDNA.set_domain`, 0 =
+source, 1 = target); a trained model predicts with the target's (the corpus it was adapted to).
+
+``FunctionalsLR`` is the classical baseline as a module with the same ``predict_logits``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+BN_MODES = ("separate", "joint", "adabn", "dsbn")
+SOURCE, TARGET = 0, 1
+
 __all__ = [
+    "BN_MODES",
+    "DomainBatchNorm1d",
+    "FunctionalsLR",
+    "build_model",
     "EmoDNA",
     "Output",
     "Backbone",
@@ -44,6 +70,41 @@ class Output:
     proj_c: Tensor  # g(C), unit norm [B, proj_dim]
 
 
+class DomainBatchNorm1d(nn.Module):
+    """BatchNorm1d with running statistics per domain (0 = source, 1 = target).
+
+    ``affine_per_domain=False`` shares gamma and beta (AdaBN); ``True`` gives each domain its
+    own (DSBN). ``domain`` picks the statistics (and affine parameters) a forward pass uses.
+    """
+
+    def __init__(self, channels: int, affine_per_domain: bool, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        n_affine = 2 if affine_per_domain else 1
+        self.weight = nn.Parameter(torch.ones(n_affine, channels))
+        self.bias = nn.Parameter(torch.zeros(n_affine, channels))
+        self.register_buffer("running_mean", torch.zeros(2, channels))
+        self.register_buffer("running_var", torch.ones(2, channels))
+        self.momentum, self.eps = momentum, eps
+        self.domain = SOURCE
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = self.domain
+        a = d if self.weight.shape[0] == 2 else 0
+        # running_mean[d] is a view: F.batch_norm updates that domain's row in place
+        return F.batch_norm(
+            x, self.running_mean[d], self.running_var[d], self.weight[a], self.bias[a],
+            self.training, self.momentum, self.eps,
+        )
+
+
+def _norm_layer(bn: str) -> Callable[[int], nn.Module]:
+    if bn in ("separate", "joint"):
+        return nn.BatchNorm1d
+    if bn in ("adabn", "dsbn"):
+        return lambda channels: DomainBatchNorm1d(channels, affine_per_domain=bn == "dsbn")
+    raise ValueError(f"unknown bn mode {bn!r}; use one of {', '.join(BN_MODES)}")
+
+
 class Backbone(nn.Sequential):
     """Three blocks of Conv1d(k=3, padding=1) -> BatchNorm1d -> ReLU -> Dropout -> MaxPool1d(2).
 
@@ -51,13 +112,14 @@ class Backbone(nn.Sequential):
     """
 
     def __init__(
-        self, in_channels: int = 40, channels: int = 64, dropout: float = 0.1, n_blocks: int = 3
+        self, in_channels: int = 40, channels: int = 64, dropout: float = 0.1, n_blocks: int = 3,
+        norm: Callable[[int], nn.Module] = nn.BatchNorm1d,
     ):
         layers: list[nn.Module] = []
         for i in range(n_blocks):
             layers += [
                 nn.Conv1d(in_channels if i == 0 else channels, channels, kernel_size=3, padding=1),
-                nn.BatchNorm1d(channels),
+                norm(channels),
                 nn.ReLU(inplace=True),
                 nn.Dropout(dropout),
                 nn.MaxPool1d(2),
@@ -84,19 +146,20 @@ class TemporalBlock(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, channels: int, kernel_size: int, dilation: int, dropout: float
+        self, in_channels: int, channels: int, kernel_size: int, dilation: int, dropout: float,
+        norm: Callable[[int], nn.Module] = nn.BatchNorm1d,
     ):
         super().__init__()
         pad = (kernel_size - 1) * dilation
         self.net = nn.Sequential(
             nn.Conv1d(in_channels, channels, kernel_size, padding=pad, dilation=dilation),
             _Chomp(pad),
-            nn.BatchNorm1d(channels),
+            norm(channels),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Conv1d(channels, channels, kernel_size, padding=pad, dilation=dilation),
             _Chomp(pad),
-            nn.BatchNorm1d(channels),
+            norm(channels),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
         )
@@ -112,12 +175,13 @@ class TCN(nn.Module):
     """Emotion encoder: TCN blocks with dilations ``2**i`` then a mean over time. ``[B, C, T] -> [B, C]``."""
 
     def __init__(
-        self, channels: int = 64, n_blocks: int = 5, kernel_size: int = 2, dropout: float = 0.1
+        self, channels: int = 64, n_blocks: int = 5, kernel_size: int = 2, dropout: float = 0.1,
+        norm: Callable[[int], nn.Module] = nn.BatchNorm1d,
     ):
         super().__init__()
         self.blocks = nn.Sequential(
             *(
-                TemporalBlock(channels, channels, kernel_size, 2**i, dropout)
+                TemporalBlock(channels, channels, kernel_size, 2**i, dropout, norm)
                 for i in range(n_blocks)
             )
         )
@@ -167,16 +231,25 @@ class EmoDNA(nn.Module):
         dropout: float = 0.1,
         lstm_hidden: int = 64,
         proj_dim: int = 64,
+        bn: str = "separate",
     ):
         super().__init__()
         self.n_mfcc = n_mfcc
         self.n_classes = n_classes
-        self.backbone = Backbone(n_mfcc, channels, dropout)
-        self.emotion_encoder = TCN(channels, n_blocks=5, kernel_size=2, dropout=dropout)
+        self.bn = bn
+        norm = _norm_layer(bn)
+        self.backbone = Backbone(n_mfcc, channels, dropout, norm=norm)
+        self.emotion_encoder = TCN(channels, n_blocks=5, kernel_size=2, dropout=dropout, norm=norm)
         self.corpus_encoder = CorpusEncoder(channels, lstm_hidden, out_dim=channels)
         self.projection = ProjectionHead(channels, proj_dim)
         self.emotion_classifier = nn.Linear(channels, n_classes)
         self.corpus_classifier = nn.Linear(channels, 2)
+
+    def set_domain(self, domain: int) -> None:
+        """Which corpus's BatchNorm statistics the next passes use (``adabn`` / ``dsbn`` only)."""
+        for m in self.modules():
+            if isinstance(m, DomainBatchNorm1d):
+                m.domain = domain
 
     def features(self, x: Tensor) -> Tensor:
         """Emotion features E ``[B, channels]``."""
@@ -198,3 +271,45 @@ class EmoDNA(nn.Module):
             proj_e=self.projection(e),
             proj_c=self.projection(c),
         )
+
+
+class FunctionalsLR(nn.Module):
+    """The classical baseline as a module: MFCC functionals -> per-corpus standardisation -> linear.
+
+    ``functionals(x)`` is the mean and std over time of each coefficient, ``[B, 2F]``. Each
+    corpus is standardised by its own statistics (buffers ``mean``, ``std`` ``[2, 2F]``, row 0
+    the source's, row 1 the target's; :meth:`set_domain` picks the row, the target by default
+    after training), the linear layer holds the weights scikit-learn's
+    LogisticRegression fitted on the source (``emodna.train.fit_classical``). For two classes
+    sklearn fits one weight vector w, i.e. P(class 1) = sigmoid(w.x + b); the logits
+    ``[0, w.x + b]`` give exactly that under a softmax.
+    """
+
+    def __init__(self, n_mfcc: int = 40, n_classes: int = 2):
+        super().__init__()
+        self.n_mfcc, self.n_classes = n_mfcc, n_classes
+        self.bn = "none"
+        self.domain = TARGET
+        self.register_buffer("mean", torch.zeros(2, 2 * n_mfcc))
+        self.register_buffer("std", torch.ones(2, 2 * n_mfcc))
+        self.linear = nn.Linear(2 * n_mfcc, 1 if n_classes == 2 else n_classes)
+
+    @staticmethod
+    def functionals(x: Tensor) -> Tensor:
+        return torch.cat([x.mean(dim=2), x.std(dim=2, correction=0)], dim=1)
+
+    def set_domain(self, domain: int) -> None:
+        self.domain = domain
+
+    def predict_logits(self, x: Tensor) -> Tensor:
+        z = self.linear((self.functionals(x) - self.mean[self.domain]) / self.std[self.domain])
+        return torch.cat([torch.zeros_like(z), z], dim=1) if self.n_classes == 2 else z
+
+
+def build_model(method: str, n_mfcc: int, n_classes: int, dropout: float = 0.1, bn: str = "separate") -> nn.Module:
+    """The network a method trains: FunctionalsLR for the classical baseline, else EmoDNA."""
+    from emodna.methods import METHODS
+
+    if METHODS[method].classical:
+        return FunctionalsLR(n_mfcc, n_classes)
+    return EmoDNA(n_mfcc=n_mfcc, n_classes=n_classes, dropout=dropout, bn=bn)

@@ -4,13 +4,20 @@
 every sweep trial. It takes arrays (no files, no Ray) and calls ``on_epoch(metrics)`` once
 per epoch. Read it top to bottom:
 
-1. seed everything, hold out 10% of the source for a label-free validation signal;
+1. normalise the inputs (``cfg.normalize``, ``emodna.normalize``), seed everything, hold
+   out 10% of the source for a label-free validation signal;
 2. build the model and the method's objective (``emodna.methods``), RAdam;
 3. resume from ``checkpoint_dir/checkpoint.pt`` when it is there;
 4. each epoch is one pass over the larger corpus, source and target batches drawn
-   together (the smaller one is reshuffled when it runs out);
+   together (the smaller one is reshuffled when it runs out; with ``class_balance:
+   sampler`` source clips are drawn with probability inversely proportional to their
+   class's frequency); the learning rate follows ``lr_schedule``;
 5. after each epoch: evaluate on the whole target with its labels (the paper's protocol)
-   and on the label-free signals, write the checkpoint, call ``on_epoch``.
+   and on the label-free signals, pick the model to keep (``select``), write the
+   checkpoint, call ``on_epoch``.
+
+The classical baseline (``functionals_lr``) has no epochs: :func:`fit_classical` fits it
+with scikit-learn and reports once.
 """
 
 from __future__ import annotations
@@ -31,8 +38,25 @@ import yaml
 from emodna.errors import ConfigError, TrainingError
 from emodna.labels import CLASSES, TASKS
 from emodna.metrics import scores
+from emodna.model import BN_MODES, SOURCE, TARGET
+from emodna.normalize import MODES as NORMALIZE_MODES
+from emodna.normalize import normalize, stats
 
 CHECKPOINT = "checkpoint.pt"
+
+# The str fields a config may set, and their allowed values (validate() checks them).
+CHOICES = {
+    "task": TASKS,
+    "decouple_negative": ("same", "other"),
+    "decouple_level": ("prototype", "sample"),
+    "normalize": NORMALIZE_MODES,
+    "bn": BN_MODES,
+    "class_balance": ("none", "loss", "sampler"),
+    "lr_schedule": ("constant", "cosine"),
+    "select": ("last", "source_val"),
+}
+# Keys of older exports, mapped to today's: (new key, {old value: new value}).
+RENAMED = {"normalize_features": ("normalize", {True: "corpus", False: "none"})}
 
 
 @dataclass
@@ -54,11 +78,17 @@ class TrainConfig:
     alpha_1: float = 0.1  # weight of SupCon in L_align, Eq. (11)
     mmd_multipliers: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0])
     decouple_negative: str = "same"  # "same" or "other" corpus prototype as the negative
+    decouple_level: str = "prototype"  # Eq. (5)'s anchors: "prototype" (as written) or "sample"
     fixed_threshold: float = 0.9  # for the fixed_threshold ablation
     trade_off: float = 1.0  # weight of a baseline's alignment loss (DAN, DANN, JAN, CDAN, BSP)
+    # what decides cross-corpus results besides the method (DESIGN.md, decision 7)
+    normalize: str = "none"  # MFCC normalisation: "none", "corpus" or "speaker" (emodna.normalize)
+    bn: str = "separate"  # how BatchNorm sees the corpora: separate, joint, adabn, dsbn (emodna.model)
+    class_balance: str = "none"  # "none", "loss" (inverse-frequency CE weights) or "sampler"
+    lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over all steps)
+    select: str = "last"  # model kept: "last" epoch or best "source_val" accuracy (label-free)
     # data
     val_fraction: float = 0.1
-    normalize_features: bool = False
     dropout: float = 0.1
 
     @classmethod
@@ -69,6 +99,17 @@ class TrainConfig:
         """
         fields = {f.name: f for f in dataclasses.fields(cls)}
         kwargs = {}
+        values = dict(values)
+        for old, (new, translate) in RENAMED.items():
+            if old not in values:
+                continue
+            value = values.pop(old)
+            if not isinstance(value, bool) or value not in translate:
+                raise ConfigError(
+                    f"{origin}: {old} must be a bool, got {value!r} (today's key: {new}: "
+                    f"{' | '.join(CHOICES[new])})"
+                )
+            values[new] = translate[value]
         for key, value in values.items():
             if key == "origin":
                 continue
@@ -98,14 +139,17 @@ class TrainConfig:
     def validate(self, origin: str = "config") -> None:
         from emodna.methods import METHODS
 
-        if self.task not in TASKS:
-            raise ConfigError(f"{origin}: task {self.task!r} is not one of {', '.join(TASKS)}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"{origin}: {name} {getattr(self, name)!r} is not one of {', '.join(allowed)}"
+                )
         if self.method not in METHODS:
             raise ConfigError(
                 f"{origin}: unknown method {self.method!r}; `emodna methods` lists: {', '.join(METHODS)}"
             )
-        if self.decouple_negative not in ("same", "other"):
-            raise ConfigError(f"{origin}: decouple_negative must be 'same' or 'other'")
+        if self.select == "source_val" and self.val_fraction <= 0:
+            raise ConfigError(f"{origin}: select: source_val needs val_fraction > 0")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{origin}: {name} must be at least 1")
@@ -151,11 +195,35 @@ def _coerce(key: str, value, f: dataclasses.Field, origin: str):
 
 @dataclass
 class Domain:
-    """One corpus's arrays for a task: x [N, n_mfcc, frames] float32, y [N] int64."""
+    """One corpus's arrays for a task: x [N, n_mfcc, frames] float32, y [N] int64, and one
+    speaker id per clip (needed for ``normalize: speaker``)."""
 
     x: np.ndarray
     y: np.ndarray
     name: str = ""
+    speaker: np.ndarray | None = None
+
+    def normalized(self, mode: str) -> Domain:
+        """This corpus with its MFCCs normalised (``emodna.normalize``); itself for ``none``."""
+        if mode == "none":
+            return self
+        if mode == "speaker" and self.speaker is None:
+            raise ConfigError(f"normalize: speaker needs the speakers of corpus {self.name or '?'}")
+        return Domain(normalize(self.x, mode, self.speaker), self.y, self.name, self.speaker)
+
+
+def norm_state(target: Domain, mode: str) -> dict:
+    """What predict needs to normalise new audio of the target corpus as training did."""
+    if mode != "corpus":
+        return {"mode": mode}
+    mean, std = stats(target.x)
+    return {"mode": mode, "mean": torch.from_numpy(mean), "std": torch.from_numpy(std)}
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Inverse class frequencies, n / (K * n_k), so a balanced corpus gets weight 1 for all."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    return len(y) / (n_classes * np.maximum(counts, 1))
 
 
 # ---------------------------------------------------------------------------------------
@@ -169,30 +237,42 @@ def fit(
     on_epoch: Callable[[dict], None] | None = None,
     checkpoint_dir: str | Path | None = None,
 ) -> dict:
-    """Train one scenario; return the last epoch's metrics (see :func:`evaluate`).
+    """Train one scenario; return the kept model's metrics (see :func:`evaluate`).
 
     The target's labels are used only to evaluate. With ``checkpoint_dir``, a checkpoint
     is written after every epoch and a run started on a folder that holds one resumes.
+
+    With ``select: source_val`` the metrics reported each epoch are those of the model that
+    would be kept if training stopped then (the best source-validation epoch so far, named in
+    ``selected_epoch``); that epoch's own target scores are ``epoch_target_*``.
     """
     from emodna.losses import check_finite
-    from emodna.methods import build_objective
-    from emodna.model import EmoDNA
+    from emodna.methods import METHODS, build_objective
+    from emodna.model import build_model
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     n_classes = len(CLASSES[cfg.task])
+    norm = norm_state(target, cfg.normalize)
+    source, target = source.normalized(cfg.normalize), target.normalized(cfg.normalize)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     train_idx, val_idx = split_source(source.y, cfg.val_fraction, cfg.seed)
-
-    model = EmoDNA(n_mfcc=source.x.shape[1], n_classes=n_classes, dropout=cfg.dropout)
-    objective = build_objective(cfg, n_classes=n_classes)
-    optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
-
-    start_epoch, history = 0, []
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir else None
+    if METHODS[cfg.method].classical:
+        return fit_classical(cfg, source, target, train_idx, val_idx, norm, on_epoch, ckpt_path)
+
+    model = build_model(cfg.method, source.x.shape[1], n_classes, cfg.dropout, cfg.bn)
+    weight = class_weights(source.y[train_idx], n_classes) if cfg.class_balance == "loss" else None
+    objective = build_objective(cfg, n_classes=n_classes, class_weight=weight)
+    optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
+    draw_p = None
+    if cfg.class_balance == "sampler":  # P(clip) proportional to 1 / its class's count
+        draw_p = class_weights(source.y[train_idx], n_classes)[source.y[train_idx]]
+
+    start_epoch, history, kept = 0, [], None
     if ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, model, objective, optimizer)
-        start_epoch, history = state["epoch"], state["history"]
+        start_epoch, history, kept = state["epoch"], state["history"], state.get("kept")
         torch.set_rng_state(state["rng"])
         gen.set_state(state["gen"])
 
@@ -202,7 +282,7 @@ def fit(
         t0 = time.perf_counter()
         model.train()
         objective.train()
-        src_batches = _batches(train_idx, cfg.batch_size, steps, gen)
+        src_batches = _batches(train_idx, cfg.batch_size, steps, gen, draw_p)
         tgt_batches = _batches(np.arange(len(target.x)), cfg.batch_size, steps, gen)
         sums: dict[str, float] = {}
         for step, (si, ti) in enumerate(zip(src_batches, tgt_batches, strict=True)):
@@ -210,6 +290,9 @@ def fit(
             ys = torch.from_numpy(source.y[si])
             xt = torch.from_numpy(target.x[ti])
             progress = (epoch * steps + step) / (cfg.epochs * steps)
+            if cfg.lr_schedule == "cosine":
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
             terms = objective(model, xs, ys, xt, progress=progress)
             check_finite(terms, where=f"at epoch {epoch + 1}, step {step + 1} ({cfg.source}->{cfg.target})")
             loss = sum(terms.values())
@@ -222,15 +305,63 @@ def fit(
         metrics = {
             "epoch": epoch + 1,
             **{k: v / steps for k, v in sums.items()},
-            **evaluate(model, objective, source, target, val_idx, n_classes, cfg.batch_size),
+            **evaluate(model, objective, source, target, val_idx, n_classes),
             "epoch_seconds": time.perf_counter() - t0,
         }
+        if cfg.select == "source_val":
+            metrics, kept = _select(metrics, kept, model)
         history.append(metrics)
         if ckpt_path is not None:
-            save_checkpoint(ckpt_path, model, objective, optimizer, cfg, history, gen)
+            save_checkpoint(ckpt_path, model, objective, optimizer, cfg, history, gen, norm, kept)
         if on_epoch is not None:
             on_epoch(dict(metrics))
     return dict(metrics)
+
+
+def _select(metrics: dict, kept: dict | None, model) -> tuple[dict, dict]:
+    """Label-free model selection: keep the epoch with the best source validation accuracy
+    (a later epoch wins a tie). Returns the metrics to report and the kept epoch's state."""
+    if kept is None or metrics["source_val_acc"] >= kept["source_val_acc"]:
+        kept = {
+            "epoch": metrics["epoch"],
+            "source_val_acc": metrics["source_val_acc"],
+            "target": {k: v for k, v in metrics.items() if k.startswith("target_")},
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        }
+    reported = {("epoch_" + k if k.startswith("target_") else k): v for k, v in metrics.items()}
+    return {**reported, **kept["target"], "selected_epoch": kept["epoch"]}, kept
+
+
+def fit_classical(cfg: TrainConfig, source: Domain, target: Domain, train_idx, val_idx, norm: dict,
+                  on_epoch=None, ckpt_path: Path | None = None) -> dict:
+    """The classical baseline: MFCC mean and std over time, standardised per corpus, into
+    scikit-learn's LogisticRegression fitted on the source; one "epoch", one report."""
+    from sklearn.linear_model import LogisticRegression
+
+    from emodna.model import FunctionalsLR
+
+    t0 = time.perf_counter()
+    n_classes = len(CLASSES[cfg.task])
+    model = FunctionalsLR(source.x.shape[1], n_classes)
+    with torch.inference_mode():
+        f_s = model.functionals(torch.from_numpy(np.array(source.x))).double()
+        f_t = model.functionals(torch.from_numpy(np.array(target.x))).double()
+    for domain, f in ((SOURCE, f_s), (TARGET, f_t)):  # each corpus by its own statistics
+        model.mean[domain] = f.mean(0)
+        model.std[domain] = f.std(0, correction=0).clamp_min(1e-8)
+    z_s = ((f_s - model.mean[SOURCE]) / model.std[SOURCE]).numpy()
+    clf = LogisticRegression(max_iter=2000, class_weight="balanced" if cfg.class_balance != "none" else None)
+    clf.fit(z_s[train_idx], source.y[train_idx])
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.from_numpy(clf.coef_))
+        model.linear.bias.copy_(torch.from_numpy(clf.intercept_))
+    metrics = {"epoch": 1, **evaluate(model, None, source, target, val_idx, n_classes),
+               "epoch_seconds": time.perf_counter() - t0}
+    if ckpt_path is not None:
+        save_checkpoint(ckpt_path, model, None, None, cfg, [metrics], None, norm)
+    if on_epoch is not None:
+        on_epoch(dict(metrics))
+    return metrics
 
 
 def split_source(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -244,8 +375,14 @@ def split_source(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(train), np.sort(val)
 
 
-def _batches(idx: np.ndarray, batch_size: int, steps: int, gen: torch.Generator):
-    """``steps`` batches of indices, reshuffling ``idx`` each time it runs out."""
+def _batches(idx: np.ndarray, batch_size: int, steps: int, gen: torch.Generator, p: np.ndarray | None = None):
+    """``steps`` batches of indices, reshuffling ``idx`` each time it runs out; with ``p``
+    (one weight per index), each batch is drawn with replacement in proportion to ``p``."""
+    if p is not None:
+        weights = torch.as_tensor(p, dtype=torch.float64)
+        for _ in range(steps):
+            yield idx[torch.multinomial(weights, batch_size, replacement=True, generator=gen).numpy()]
+        return
     order = np.empty(0, dtype=np.int64)
     for _ in range(steps):
         if len(order) < batch_size:
@@ -255,10 +392,12 @@ def _batches(idx: np.ndarray, batch_size: int, steps: int, gen: torch.Generator)
         order = order[batch_size:]
 
 
-@torch.no_grad()
-def predict_proba(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities [N, n_classes] of the emotion classifier, in eval mode."""
+@torch.inference_mode()
+def predict_proba(model, x: np.ndarray, batch_size: int = 256, domain: int = TARGET) -> np.ndarray:
+    """Class probabilities [N, n_classes] of the emotion classifier, in eval mode, with the
+    BatchNorm statistics of ``domain`` (0 = source, 1 = target) where the model keeps both."""
     model.eval()
+    model.set_domain(domain)
     out = [
         torch.softmax(model.predict_logits(torch.from_numpy(np.array(x[i : i + batch_size]))), dim=1)
         for i in range(0, len(x), batch_size)
@@ -266,17 +405,17 @@ def predict_proba(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return torch.cat(out).numpy()
 
 
-def evaluate(model, objective, source: Domain, target: Domain, val_idx, n_classes, batch_size) -> dict:
+def evaluate(model, objective, source: Domain, target: Domain, val_idx, n_classes) -> dict:
     """Target scores (with labels) and the label-free signals a user could watch."""
-    p_t = predict_proba(model, target.x)
+    p_t = predict_proba(model, target.x, domain=TARGET)
     pred_t = p_t.argmax(1)
     out = {f"target_{k}": v for k, v in scores(target.y, pred_t, n_classes).items()}
     if len(val_idx):
-        p_v = predict_proba(model, source.x[val_idx])
+        p_v = predict_proba(model, source.x[val_idx], domain=SOURCE)
         out["source_val_acc"] = float((p_v.argmax(1) == source.y[val_idx]).mean())
     entropy = -(p_t * np.log(np.clip(p_t, 1e-12, 1))).sum(1)
     out["target_entropy"] = float(entropy.mean())
-    threshold = objective.threshold_value()
+    threshold = objective.threshold_value() if objective is not None else None
     if threshold is not None:
         out["threshold"] = threshold
         out["pseudo_fraction"] = float((p_t.max(1) >= threshold).mean())
@@ -287,18 +426,24 @@ def evaluate(model, objective, source: Domain, target: Domain, val_idx, n_classe
 # Checkpoints: plain tensors and primitives only, so they load with weights_only=True
 
 
-def save_checkpoint(path: Path, model, objective, optimizer, cfg: TrainConfig, history, gen) -> None:
+def save_checkpoint(path: Path, model, objective, optimizer, cfg: TrainConfig, history, gen,
+                    norm: dict | None = None, kept: dict | None = None) -> None:
+    """The run's state. ``norm``: the input normalisation and the target's statistics (for
+    predict); ``kept``: the model selected by ``select`` when it is not the last one."""
     state = {
         "model": model.state_dict(),
-        "objective": objective.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "objective": objective.state_dict() if objective is not None else {},
+        "optimizer": optimizer.state_dict() if optimizer is not None else {},
         "config": cfg.to_dict(),
         "model_shape": {"n_mfcc": model.n_mfcc, "n_classes": model.n_classes},
         "epoch": history[-1]["epoch"],
         "history": history,
         "rng": torch.get_rng_state(),
-        "gen": gen.get_state(),
+        "gen": gen.get_state() if gen is not None else torch.Generator().get_state(),
+        "norm": norm or {"mode": cfg.normalize},
     }
+    if kept is not None:
+        state["kept"] = kept
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(state, tmp)

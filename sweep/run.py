@@ -220,8 +220,7 @@ def prepare(args) -> tuple:
     corpora = load_corpora(args.corpora_dir)
     scenarios = space.scenarios(list(corpora))
     needed = sorted({s["source"] for s in scenarios} | {s["target"] for s in scenarios})
-    normalize = bool(space.fixed.get("normalize_features", False))
-    features = corpus_features({n: corpora[n] for n in needed}, FeatureSettings(normalize=normalize), args.cache)
+    features = corpus_features({n: corpora[n] for n in needed}, FeatureSettings(), args.cache)
     check_object_store(sum(f.nbytes for f in features.values()))
     refs = put_corpora(features)
     mb = sum(f.nbytes for f in features.values()) / 2**20

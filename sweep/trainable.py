@@ -38,8 +38,9 @@ TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def corpus_payload(features, mapping=None) -> dict:
-    """What the driver puts in the object store for one corpus: x and y per task."""
-    return {"x": features.x, "y": {task: features.labels(task, mapping) for task in TASKS}}
+    """What the driver puts in the object store for one corpus: x, y per task, speakers."""
+    return {"x": features.x, "y": {task: features.labels(task, mapping) for task in TASKS},
+            "speaker": features.speakers()}
 
 
 def put_corpora(features: dict, mapping=None) -> dict[str, ray.ObjectRef]:
@@ -104,8 +105,8 @@ def train_scenario(config: dict, corpora: dict[str, ray.ObjectRef], metric: str 
     torch.set_num_threads(max(1, int(cpus)))
     cfg = train_config(config)
     src, tgt = ray.get([corpora[cfg.source], corpora[cfg.target]])
-    source = Domain(src["x"], np.asarray(src["y"][cfg.task]), cfg.source)
-    target = Domain(tgt["x"], np.asarray(tgt["y"][cfg.task]), cfg.target)
+    source = Domain(src["x"], np.asarray(src["y"][cfg.task]), cfg.source, src["speaker"])
+    target = Domain(tgt["x"], np.asarray(tgt["y"][cfg.task]), cfg.target, tgt["speaker"])
     scenario = scenario_name(cfg.source, cfg.target, cfg.task)
     extra = {"config_id": config.get("config_id"), "scenario": scenario}
 

@@ -132,12 +132,10 @@ def test_cache_hit_does_not_touch_audio_and_invalidates_on_change(tiny_emodb, tm
     assert not third.cache_hit and third.path != first.path
     assert [os.path.basename(p) for p, _ in third.bad_files] == [victim.name]
     assert third.rows == 3
-    other = build_features(corpus, FeatureSettings(lengths={"EMODB": 11025}, normalize=True), tmp_path,
+    other = build_features(corpus, FeatureSettings(lengths={"EMODB": 8820}), tmp_path,
                            workers=1, progress=False)
     assert not other.cache_hit
-    x = load_features(other.path).x
-    np.testing.assert_allclose(x.mean(axis=(0, 2)), 0, atol=1e-4)
-    np.testing.assert_allclose(x.std(axis=(0, 2)), 1, atol=1e-3)
+    assert load_features(other.path).x.shape[2] == 1 + 8820 // 512
 
 
 def test_bad_files_are_skipped_and_reported_but_a_dead_corpus_fails(tiny_emodb, tmp_path):

@@ -100,6 +100,48 @@ def test_decoupling_gradient_reaches_all_inputs():
         assert v.grad is not None and torch.isfinite(v.grad).all()
 
 
+def test_decoupling_sample_level_averages_per_sample_anchors():
+    """level="sample": each row of g(E) is an anchor against the same prototypes."""
+    tau = 0.5
+    loss = PrototypeDecoupling(tau_p=tau, negative="same", level="sample")(**PROTO_INPUTS)
+    # S anchors: (1, 0.2)/|.| and (1, -0.2)/|.|; pos p_e^T = (0.6, 0.8), neg p_c^S = (0, 1)
+    n = math.hypot(1.0, 0.2)
+    s_terms = [_two_way((0.6 + 0.8 * d) / n, d / n, tau) for d in (0.2, -0.2)]
+    # the T anchor is the one sample (0.6, 0.8): pos p_e^S = (1, 0), neg p_c^T = (0.8, 0.6)
+    expected = sum(s_terms) / 2 + _two_way(0.6, 0.96, tau)
+    assert loss.item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_decoupling_is_inert_at_the_papers_temperature_and_acts_per_sample():
+    """The diagnosis behind level="sample": collinear emotion prototypes far from the corpus
+    prototypes give exactly 0 loss and 0 gradient at tau_p = 0.01 in float32; per-sample
+    anchors at tau_p = 0.5 give a non-zero loss and gradient on the same inputs."""
+    g = torch.Generator().manual_seed(0)
+    # emotion projections of both corpora around one direction; corpus ones elsewhere
+    base = F.normalize(torch.ones(8), dim=0)
+    e_s = F.normalize(base + 0.3 * torch.randn(16, 8, generator=g), dim=1).requires_grad_(True)
+    e_t = F.normalize(base + 0.3 * torch.randn(16, 8, generator=g), dim=1).requires_grad_(True)
+    c = F.normalize(torch.tensor([1.0, -1, 1, -1, 1, -1, 1, -1]) + 0.1 * torch.randn(16, 8, generator=g), dim=1)
+    paper = PrototypeDecoupling(tau_p=0.01)(e_s, e_t, c, c)
+    paper.backward()
+    assert paper.item() == 0.0 and e_s.grad.abs().max().item() < 1e-30  # exp(-100): nothing moves
+    e_s.grad = None
+    sample = PrototypeDecoupling(tau_p=0.5, level="sample")(e_s, e_t, c, c)
+    sample.backward()
+    assert sample.item() > 0.05 and e_s.grad.abs().max().item() > 1e-4
+    with pytest.raises(ValueError, match="level"):
+        PrototypeDecoupling(level="batch")
+
+
+def test_emotion_ce_class_weights_hand_value():
+    logits = t([[0.0, 0.0], [2.0, 0.0]])
+    labels = torch.tensor([0, 1])
+    w = t([1.0, 3.0])
+    # PyTorch's weighted mean: sum_i w_{y_i} l_i / sum_i w_{y_i}
+    expected = (1.0 * math.log(2) + 3.0 * math.log(e(2) + 1)) / 4.0
+    assert emotion_ce(logits, labels, w).item() == pytest.approx(expected)
+
+
 # ----------------------------------------------------------------------------- (6)-(8)
 
 

@@ -106,7 +106,7 @@ def test_on_epoch_is_called_once_per_epoch_with_the_documented_keys(method, sour
         "bsp": ["emotion", "bsp", "bsp_penalty"],
     }[method]
     keys = {"epoch", "loss", *(f"loss_{t}" for t in objective_terms), "target_war", "target_uar",
-            "target_f1", "source_val_acc", "target_entropy", "epoch_seconds"}
+            "target_f1_pos", "target_f1_macro", "source_val_acc", "target_entropy", "epoch_seconds"}
     if METHODS[method].supcon:
         keys |= {"threshold", "pseudo_fraction"}
     for m in history:
@@ -114,7 +114,7 @@ def test_on_epoch_is_called_once_per_epoch_with_the_documented_keys(method, sour
         assert all(isinstance(v, int | float) and math.isfinite(v) for v in m.values())
         # the total is the sum of the terms (each averaged over the epoch's steps)
         assert m["loss"] == pytest.approx(sum(m[f"loss_{t}"] for t in objective_terms), rel=1e-6)
-        for k in ("target_war", "target_uar", "target_f1", "source_val_acc", "pseudo_fraction"):
+        for k in ("target_war", "target_uar", "target_f1_pos", "target_f1_macro", "source_val_acc", "pseudo_fraction"):
             if k in m:
                 assert 0.0 <= m[k] <= 1.0
         assert 0.0 <= m["target_entropy"] <= math.log(2) + 1e-6
@@ -189,7 +189,8 @@ def test_from_dict_bad_method_lists_the_methods():
 def test_yaml_round_trip(tmp_path):
     cfg = TrainConfig(source="CASIA", target="RAVDESS", task="valence", method="dann", epochs=7,
                       tau_p=0.05, mmd_multipliers=[0.5, 1.0, 8.0], decouple_negative="other",
-                      normalize_features=True, trade_off=0.3)
+                      normalize="speaker", bn="dsbn", class_balance="sampler", lr_schedule="cosine",
+                      select="source_val", decouple_level="sample", trade_off=0.3)
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()))
     assert TrainConfig.from_yaml(path) == cfg
