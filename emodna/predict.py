@@ -10,11 +10,13 @@ the run folder of ``emodna train``, whose ``checkpoint.pt`` carries its config).
 Features are computed exactly as in training: :func:`emodna.features.read_audio` at the
 config's sample rate, :func:`~emodna.features.fix_length` to the *target* corpus's fixed
 length (the model was adapted to that corpus, and its own clips were cut to that length),
-then :func:`~emodna.features.mfcc`. A model trained with ``normalize_features: true`` saw
-each corpus normalised by that corpus's own per-coefficient mean and std; the export
-records the target corpus's statistics and they are applied here. Without them the
-prediction is refused, unless ``--normalize-self`` asks to treat the given files as one
-new corpus and normalise them by their own statistics (needs several files).
+then :func:`~emodna.features.mfcc`, then the input normalisation training used
+(``emodna.normalize``; the checkpoint records the mode and, for ``corpus``, the target
+corpus's per-coefficient mean and std, which are applied here). A model trained with
+``normalize: speaker`` saw each speaker normalised by their own statistics: the files given
+are taken as one new speaker and normalised by their own statistics (over all their
+frames, so one file works; pass the files of one speaker at a time). ``--normalize-self``
+does the same for a ``corpus`` model whose checkpoint lacks the statistics.
 
 Checkpoints are read with ``torch.load(weights_only=True)``; one of another shape than the
 config (MFCC count, number of classes, layers) is a one-line error.
@@ -42,8 +44,8 @@ class FeatureSpec:
     sample_rate: int
     n_mfcc: int
     length: int  # samples, the target corpus's fixed length
-    normalize: bool
-    mean: tuple[float, ...] | None = None  # per coefficient, when normalize
+    normalize: str = "none"  # emodna.normalize.MODES
+    mean: tuple[float, ...] | None = None  # per coefficient, for normalize: corpus
     std: tuple[float, ...] | None = None
     corpus: str = ""
 
@@ -87,32 +89,28 @@ def _read_torch(path: Path) -> dict:
     return state
 
 
-def _feature_spec(cfg, origin: dict, where: str, length: int | None) -> FeatureSpec:
+def _feature_spec(cfg, origin: dict, where: str, length: int | None, norm: dict) -> FeatureSpec:
     from emodna.features import FeatureSettings
 
     feats = (origin or {}).get("features") or {}
-    defaults = FeatureSettings(normalize=cfg.normalize_features)
+    defaults = FeatureSettings()
     sample_rate = int(feats.get("sample_rate") or defaults.sample_rate)
     n_mfcc = int(feats.get("n_mfcc") or defaults.n_mfcc)
-    settings = FeatureSettings(
-        sample_rate=sample_rate, n_mfcc=n_mfcc, normalize=cfg.normalize_features
-    )
+    settings = FeatureSettings(sample_rate=sample_rate, n_mfcc=n_mfcc)
     length = length or feats.get("length") or settings.length_for(cfg.target)
     if not length:
         raise ConfigError(
             f"{where}: the fixed length of corpus {cfg.target} is not recorded (it was the 95th "
             "percentile of its durations); pass --length SAMPLES"
         )
-    mean, std = feats.get("norm_mean"), feats.get("norm_std")
-    if mean is not None and (len(mean) != n_mfcc or len(std or []) != n_mfcc):
-        raise ConfigError(
-            f"{where}: origin.features.norm_mean/norm_std must hold {n_mfcc} values each"
-        )
+    mean, std = norm.get("mean"), norm.get("std")
+    if mean is not None and (len(mean) != n_mfcc or len(std if std is not None else []) != n_mfcc):
+        raise ConfigError(f"{where}: the checkpoint's normalisation statistics must hold {n_mfcc} values each")
     return FeatureSpec(
         sample_rate=sample_rate,
         n_mfcc=n_mfcc,
         length=int(length),
-        normalize=bool(cfg.normalize_features),
+        normalize=str(norm.get("mode", cfg.normalize)),
         mean=tuple(float(v) for v in mean) if mean is not None else None,
         std=tuple(float(v) for v in std) if std is not None else None,
         corpus=cfg.target,
@@ -127,7 +125,7 @@ def load_model(
     Raises ConfigError / TrainingError (one line) when a file is missing, unreadable, or
     the checkpoint does not fit the config.
     """
-    from emodna.model import EmoDNA
+    from emodna.model import TARGET, build_model
     from emodna.train import TrainConfig
 
     model = Path(model)
@@ -153,7 +151,7 @@ def load_model(
             )
         cfg = TrainConfig.from_dict(state["config"], origin=str(ckpt_path))
     where = str(model)
-    spec = _feature_spec(cfg, origin, where, length)
+    spec = _feature_spec(cfg, origin, where, length, state.get("norm") or {"mode": cfg.normalize})
     classes = CLASSES[cfg.task]
 
     shape = state.get("model_shape") or {}
@@ -179,14 +177,16 @@ def load_model(
                 f"{ckpt_path}: checkpoint trained with {key} {trained[key]}, the config says "
                 f"{getattr(cfg, key)}; pass the checkpoint exported with this config"
             )
-    net = EmoDNA(n_mfcc=int(n_mfcc), n_classes=int(n_classes), dropout=cfg.dropout)
+    net = build_model(cfg.method, int(n_mfcc), int(n_classes), cfg.dropout, cfg.bn)
+    weights = (state.get("kept") or {}).get("model") or state["model"]  # the model select kept
     try:
-        net.load_state_dict(state["model"])
+        net.load_state_dict(weights)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise TrainingError(
             f"{ckpt_path}: checkpoint of another shape ({_one_line(exc)}); pass the checkpoint exported with this config"
         ) from None
     net.eval()
+    net.set_domain(TARGET)  # adabn / dsbn: the statistics of the corpus it was adapted to
     return LoadedModel(str(model), cfg.task, classes, net, spec, ckpt_path, cfg)
 
 
@@ -206,28 +206,26 @@ def features(paths, spec: FeatureSpec) -> list[np.ndarray | FeatureError]:
 
 
 def normalise(xs: list, spec: FeatureSpec, where: str, self_stats: bool) -> list:
-    """Apply the target corpus's normalisation (or the files' own, with ``self_stats``)."""
-    if not spec.normalize:
+    """Apply training's input normalisation: the target corpus's statistics (``corpus``) or
+    the files' own, taken as one speaker (``speaker``, or ``corpus`` with ``self_stats``)."""
+    from emodna.normalize import apply, stats
+
+    if spec.normalize == "none":
         return xs
     good = [x for x in xs if isinstance(x, np.ndarray)]
-    if spec.mean is not None:
-        mean = np.asarray(spec.mean, dtype=np.float32)[:, None]
-        std = np.asarray(spec.std, dtype=np.float32)[:, None]
-    elif self_stats:
-        if len(good) < 2:
-            raise ConfigError(
-                "--normalize-self needs at least two readable files to estimate statistics"
-            )
-        stack = np.stack(good)
-        mean = stack.mean(axis=(0, 2))[:, None]
-        std = stack.std(axis=(0, 2))[:, None] + 1e-8
+    if spec.normalize == "corpus" and spec.mean is not None:
+        mean, std = np.asarray(spec.mean), np.asarray(spec.std)
+    elif spec.normalize == "speaker" or self_stats:
+        if not good:
+            return xs
+        mean, std = stats(np.stack(good))
     else:
         raise ConfigError(
-            f"{where}: the model was trained on MFCCs normalised per corpus (normalize_features: true), "
-            f"but the export records no statistics of {spec.corpus}; re-export with `emodna summarize` "
-            "where the corpora folder is reachable, or pass --normalize-self to normalise these files by their own statistics"
+            f"{where}: the model was trained on MFCCs normalised per corpus (normalize: corpus), "
+            f"but its checkpoint records no statistics of {spec.corpus}; pass --normalize-self "
+            "to normalise these files by their own statistics"
         )
-    return [((x - mean) / std).astype(np.float32) if isinstance(x, np.ndarray) else x for x in xs]
+    return [apply(x[None], mean, std)[0] if isinstance(x, np.ndarray) else x for x in xs]
 
 
 def predict(models: list[LoadedModel], paths, *, normalize_self: bool = False) -> list[dict]:

@@ -41,78 +41,50 @@ def latest_checkpoint(trial_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def feature_origin(target: str, normalize: bool, info: SweepInfo, cache: dict) -> dict:
-    """How the target corpus's features were computed: what predict needs to redo them."""
+def feature_origin(target: str, info: SweepInfo, cache: dict) -> dict:
+    """How the target corpus's features were computed: what predict needs to redo them.
+
+    The input normalisation and the target's statistics travel in the checkpoint (written
+    by ``emodna.train.fit``), not here."""
     from emodna.features import FeatureSettings
 
-    settings = FeatureSettings(normalize=normalize)
+    settings = FeatureSettings()
     out = {
         "sample_rate": settings.sample_rate,
         "n_mfcc": settings.n_mfcc,
         "corpus": target,
         "length": settings.length_for(target),
-        "normalize": bool(normalize),
     }
     out["length_from"] = "paper" if out["length"] is not None else None
-    if out["length"] is None or normalize:
-        key = (target, normalize)
-        if key not in cache:
-            cache[key] = _corpus_facts(target, normalize, info, settings)
-        out.update(cache[key])
+    if out["length"] is None:
+        if target not in cache:
+            cache[target] = _percentile_facts(target, info, settings)
+        out.update(cache[target])
     return out
 
 
-def _corpus_facts(target: str, normalize: bool, info: SweepInfo, settings) -> dict:
-    """The percentile length and the normalisation statistics, from the corpus on disk."""
-    facts: dict = {}
+def _percentile_facts(target: str, info: SweepInfo, settings) -> dict:
+    """The percentile length of a corpus without a paper length, from the corpus on disk."""
     if info.corpora_dir is None:
-        if settings.length_for(target) is None:
-            facts["length_from"] = "unknown: corpora folder not found; pass --length to predict"
-        if normalize:
-            facts.update(
-                norm_mean=None,
-                norm_std=None,
-                norm_note="corpora folder not found: statistics not recorded",
-            )
-        return facts
+        return {"length_from": "unknown: corpora folder not found; pass --length to predict"}
     try:
         from emodna.corpora import load_corpora
-        from emodna.features import _percentile_length, corpus_features
+        from emodna.features import _percentile_length
 
         corpus = load_corpora(info.corpora_dir, names=[target])[target]
-        if settings.length_for(target) is None:
-            facts["length"] = int(_percentile_length(corpus, settings))
-            facts["length_from"] = (
-                f"{settings.length_percentile:g}th percentile of {target}'s durations"
-            )
-        if normalize:
-            from emodna.features import FeatureSettings
-
-            raw = FeatureSettings(
-                sample_rate=settings.sample_rate,
-                n_mfcc=settings.n_mfcc,
-                lengths=dict(settings.lengths),
-                normalize=False,
-            )
-            workers = 1 if len(corpus.utterances) < 200 else None  # a pool costs more than it saves
-            x = corpus_features({target: corpus}, raw, info.cache, progress=False, workers=workers)[
-                target
-            ].x
-            facts["norm_mean"] = [float(v) for v in x.mean(axis=(0, 2))]
-            facts["norm_std"] = [float(v) for v in x.std(axis=(0, 2)) + 1e-8]
-            facts["norm_note"] = f"per-coefficient mean/std of {target}'s MFCCs (as in training)"
+        return {
+            "length": int(_percentile_length(corpus, settings)),
+            "length_from": f"{settings.length_percentile:g}th percentile of {target}'s durations",
+        }
     except EmodnaError as exc:
-        if normalize:
-            facts.update(norm_mean=None, norm_std=None, norm_note=f"statistics not recorded: {exc}")
-        facts.setdefault("length_from", f"unknown: {exc}")
-    return facts
+        return {"length_from": f"unknown: {exc}"}
 
 
 def train_values(row: pd.Series, seed: int) -> tuple[dict, dict]:
     """(TrainConfig dict, extra hyperparameters that TrainConfig does not know) for a config."""
-    from emodna.train import TrainConfig
+    from emodna.train import RENAMED, TrainConfig
 
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    names = {f.name for f in dataclasses.fields(TrainConfig)} | set(RENAMED)
     values = TrainConfig().to_dict()
     extra = {}
     for col, v in row.items():
@@ -212,9 +184,7 @@ def export_best(
             "status": r["status"],
             "checkpoint": ckpt_name,
             "checkpoint_from": str(src.relative_to(folder)) if src is not None else None,
-            "features": feature_origin(
-                str(srow["target"]), bool(values["normalize_features"]), info, cache
-            ),
+            "features": feature_origin(str(srow["target"]), info, cache),
             "partial_sweep": bool(info.partial),
             "created": created,
         }

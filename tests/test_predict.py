@@ -23,7 +23,7 @@ LENGTH = 22050  # one second: keeps MFCC extraction quick; recorded in the expor
 def _domain(rng, n, name, shift):
     y = rng.integers(0, 2, n)
     x = (rng.normal(size=(n, 40, 16)) + shift + 0.8 * y[:, None, None]).astype(np.float32)
-    return Domain(x, y.astype(np.int64), name)
+    return Domain(x, y.astype(np.int64), name, np.array([f"{name}-spk{i % 4}" for i in range(n)]))
 
 
 def export_yaml(path, cfg: TrainConfig, checkpoint, origin_features: dict | None = None):
@@ -33,7 +33,6 @@ def export_yaml(path, cfg: TrainConfig, checkpoint, origin_features: dict | None
         "n_mfcc": 40,
         "corpus": cfg.target,
         "length": LENGTH,
-        "normalize": cfg.normalize_features,
     }
     features.update(origin_features or {})
     data = {**cfg.to_dict(), "origin": {"sweep": "test", "config_id": 0, "features": features}}
@@ -124,7 +123,7 @@ def test_same_task_twice_is_refused(trained, wavs, capsys):
 
 def test_features_as_in_training(trained, wavs):
     loaded = load_model(trained["arousal"][2])
-    assert loaded.features == FeatureSpec(22050, 40, LENGTH, False, None, None, "CASIA")
+    assert loaded.features == FeatureSpec(22050, 40, LENGTH, "none", None, None, "CASIA")
     x = features(wavs, loaded.features)
     from emodna.features import FeatureSettings, fix_length, mfcc, read_audio
 
@@ -220,28 +219,76 @@ def test_run_folder_of_emodna_train(trained, wavs, capsys):
     assert "arousal=" in capsys.readouterr().out
 
 
-def test_normalised_features_need_the_corpus_statistics(trained, wavs, tmp_path, capsys):
-    cfg0, ckpt, _ = trained["arousal"]
-    cfg = TrainConfig.from_dict({**cfg0.to_dict(), "normalize_features": True})
-    no_stats = export_yaml(tmp_path / "nostats.yaml", cfg, ckpt)
+def _trained_with(root, **fields):
+    """A one-epoch model trained with these TrainConfig fields, exported as a YAML + .pt."""
+    rng = np.random.default_rng(0)
+    src, tgt = _domain(rng, 40, "EMODB", 0.0), _domain(rng, 40, "CASIA", 3.0)
+    cfg = TrainConfig(source="EMODB", target="CASIA", epochs=1, batch_size=16, **fields)
+    run = root / "run"
+    fit(cfg, src, tgt, checkpoint_dir=run)
+    return cfg, tgt, export_yaml(root / "model.yaml", cfg, run / "checkpoint.pt")
+
+
+def _by_hand(loaded, x_raw, mean, std):
+    """The model's probabilities for raw MFCCs [F, T] normalised with (mean, std)."""
+    x = ((x_raw - mean[:, None]) / (std[:, None] + 1e-8)).astype(np.float32)
+    with torch.no_grad():
+        return torch.softmax(loaded.model.predict_logits(torch.from_numpy(x[None])), dim=1)[0].numpy()
+
+
+def test_corpus_normalisation_uses_the_target_statistics_from_the_checkpoint(wavs, tmp_path, capsys):
+    cfg, tgt, model = _trained_with(tmp_path, normalize="corpus")
+    state = torch.load(model.with_suffix(".pt"), weights_only=True)
+    assert state["norm"]["mode"] == "corpus"
+    np.testing.assert_allclose(state["norm"]["mean"].numpy(), tgt.x.mean(axis=(0, 2)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(state["norm"]["std"].numpy(), tgt.x.std(axis=(0, 2)), rtol=1e-4, atol=1e-5)
+    loaded = load_model(model)
+    raw = features([wavs[0]], loaded.features)[0]
+    expected = _by_hand(loaded, raw, state["norm"]["mean"].numpy(), state["norm"]["std"].numpy())
+    assert main(["predict", "--json", "--model", str(model), str(wavs[0])]) == 0
+    got = json.loads(capsys.readouterr().out)["arousal"]["probabilities"]
+    assert [got[c] for c in CLASSES["arousal"]] == pytest.approx(expected.tolist(), abs=1e-5)
+
+    # a checkpoint without the statistics: refused, unless --normalize-self
+    del state["norm"]["mean"], state["norm"]["std"]
+    torch.save(state, tmp_path / "stats-removed.pt")
+    no_stats = export_yaml(tmp_path / "nostats.yaml", cfg, tmp_path / "stats-removed.pt")
     assert main(["predict", "--model", str(no_stats), str(wavs[0])]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--normalize-self" in err and "CASIA" in err
-    # the files' own statistics, on request
     assert main(["predict", "--normalize-self", "--model", str(no_stats), *map(str, wavs)]) == 0
     assert capsys.readouterr().out.count("\n") == 2
-    # recorded statistics are applied: mean 0 / std 1 changes nothing
-    ident = export_yaml(
-        tmp_path / "ident.yaml", cfg, ckpt, {"norm_mean": [0.0] * 40, "norm_std": [1.0] * 40}
-    )
-    assert main(["predict", "--json", "--model", str(ident), str(wavs[0])]) == 0
-    normed = json.loads(capsys.readouterr().out)["arousal"]["probabilities"]
-    assert main(["predict", "--json", "--model", str(trained["arousal"][2]), str(wavs[0])]) == 0
-    plain = json.loads(capsys.readouterr().out)["arousal"]["probabilities"]
-    assert normed == pytest.approx(plain)
-    # and other statistics change the input
-    shifted = export_yaml(
-        tmp_path / "shift.yaml", cfg, ckpt, {"norm_mean": [5.0] * 40, "norm_std": [0.1] * 40}
-    )
-    assert main(["predict", "--json", "--model", str(shifted), str(wavs[0])]) == 0
-    assert json.loads(capsys.readouterr().out)["arousal"]["probabilities"] != pytest.approx(plain)
+
+
+def test_speaker_normalisation_takes_the_files_as_one_new_speaker(wavs, tmp_path, capsys):
+    _, _, model = _trained_with(tmp_path, normalize="speaker", bn="adabn")
+    loaded = load_model(model)
+    raws = features(wavs, loaded.features)
+    # statistics over both files' frames (different lengths are fine: they are cut to one length)
+    stack = np.stack(raws).astype(np.float64)
+    mean, std = stack.mean(axis=(0, 2)), stack.std(axis=(0, 2))
+    assert main(["predict", "--json", "--model", str(model), *map(str, wavs)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    for line, raw in zip(lines, raws, strict=True):
+        got = json.loads(line)["arousal"]["probabilities"]
+        assert [got[c] for c in CLASSES["arousal"]] == pytest.approx(_by_hand(loaded, raw, mean, std).tolist(), abs=1e-5)
+    # one file of a new speaker works too: its own frames' statistics
+    assert main(["predict", "--model", str(model), str(wavs[0])]) == 0
+    assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_classical_baseline_exports_and_predicts_like_sklearn(wavs, tmp_path, capsys):
+    """functionals_lr: the checkpoint holds LogisticRegression's weights and each corpus's
+    functional statistics; predict on the target's audio standardises by the target's."""
+    cfg, tgt, model = _trained_with(tmp_path, method="functionals_lr", normalize="none")
+    loaded = load_model(model)
+    raw = features([wavs[1]], loaded.features)[0]
+    f = np.concatenate([raw.mean(axis=1), raw.std(axis=1)]).astype(np.float64)
+    ft = np.concatenate([tgt.x.mean(axis=2), tgt.x.std(axis=2)], axis=1).astype(np.float64)
+    z = (f - ft.mean(0)) / ft.std(0)
+    w = loaded.model.linear.weight.detach().double().numpy()[0]
+    b = float(loaded.model.linear.bias.detach()[0])
+    p_high = 1 / (1 + np.exp(-(z @ w + b)))
+    assert main(["predict", "--json", "--model", str(model), str(wavs[1])]) == 0
+    got = json.loads(capsys.readouterr().out)["arousal"]["probabilities"]
+    assert got["high"] == pytest.approx(p_high, abs=1e-4)

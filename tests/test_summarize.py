@@ -57,7 +57,8 @@ def hand_trials() -> pd.DataFrame:
                         hp_epochs=2,
                         target_uar=v,
                         target_war=v + 0.01,
-                        target_f1=v - 0.01,
+                        target_f1_pos=v - 0.01,
+                        target_f1_macro=v - 0.02,
                         source_val_acc=VAL_ACC[cid],
                         target_entropy=ENTROPY[cid],
                         error="",
@@ -443,23 +444,13 @@ def test_summarize_does_not_import_ray(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
-def test_export_records_normalisation_statistics_and_percentile_length(tmp_path):
-    """normalize_features: the target corpus's MFCC mean/std go into the export (predict needs
-    them); a corpus without a paper length gets its 95th-percentile length from the files."""
+def test_export_records_normalisation_and_percentile_length(tmp_path):
+    """normalize travels with the exported config (its statistics are in the checkpoint,
+    see test_predict); a corpus without a paper length gets its 95th-percentile length."""
     import soundfile as sf
-
-    from emodna.corpora import load_corpora
-    from emodna.features import FeatureSettings, corpus_features
 
     rng = np.random.default_rng(2)
     data = tmp_path / "DATA"
-    for name, seconds in (("03a01Fa", 0.5), ("03a01Wa", 0.7), ("08a02Na", 0.6)):
-        (data / "EMODB" / "wav").mkdir(parents=True, exist_ok=True)
-        sf.write(
-            data / "EMODB" / "wav" / f"{name}.wav",
-            0.1 * rng.normal(size=int(seconds * 16000)),
-            16000,
-        )
     for emotion, seconds in (("angry", 0.4), ("sad", 0.8), ("neutral", 0.6)):
         (data / "TESS" / f"OAF_{emotion}").mkdir(parents=True, exist_ok=True)
         sf.write(
@@ -469,39 +460,20 @@ def test_export_records_normalisation_statistics_and_percentile_length(tmp_path)
         )
     sweep = tmp_path / "norm"
     sweep.mkdir()
-    cache = tmp_path / "cache"
-    (sweep / "sweep.json").write_text(json.dumps({"corpora_dir": str(data), "cache": str(cache)}))
+    (sweep / "sweep.json").write_text(json.dumps({"corpora_dir": str(data), "cache": str(tmp_path / "cache")}))
     rows = []
-    for i, (src, tgt) in enumerate((("CASIA", "EMODB"), ("EMODB", "TESS"))):
+    for i, (src, tgt, hp) in enumerate((("CASIA", "EMODB", {"hp_normalize": "speaker"}),
+                                        ("EMODB", "TESS", {"hp_normalize_features": True}))):
         rows.append(
-            dict(
-                trial_id=f"n{i}",
-                config_id=0,
-                status="completed",
-                source=src,
-                target=tgt,
-                task="arousal",
-                seed=0,
-                method="emodna",
-                hp_normalize_features=True,
-                hp_epochs=1,
-                target_uar=0.6,
-                error="",
-            )
+            dict(trial_id=f"n{i}", config_id=i, status="completed", source=src, target=tgt,
+                 task="arousal", seed=0, method="emodna", hp_epochs=1, target_uar=0.6, error="", **hp)
         )
     pd.DataFrame(rows).to_parquet(sweep / "trials.parquet", index=False)
     S.summarize(sweep, plots=False)
     emodb = yaml.safe_load((sweep / "best" / "CASIA-EMODB-arousal.yaml").read_text())
-    assert emodb["normalize_features"] is True
-    feats = emodb["origin"]["features"]
-    assert feats["length"] == 96000 and feats["normalize"] is True
-    raw = corpus_features(
-        load_corpora(data, names=["EMODB"]), FeatureSettings(), cache, progress=False
-    )["EMODB"].x
-    np.testing.assert_allclose(feats["norm_mean"], raw.mean(axis=(0, 2)), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(feats["norm_std"], raw.std(axis=(0, 2)) + 1e-8, rtol=1e-5, atol=1e-5)
-    tess = yaml.safe_load((sweep / "best" / "EMODB-TESS-arousal.yaml").read_text())["origin"][
-        "features"
-    ]
-    assert tess["length"] == int(np.percentile([0.4, 0.8, 0.6], 95) * 22050)
-    assert "percentile" in tess["length_from"]
+    assert emodb["normalize"] == "speaker" and "normalize_features" not in emodb
+    assert emodb["origin"]["features"]["length"] == 96000
+    tess = yaml.safe_load((sweep / "best" / "EMODB-TESS-arousal.yaml").read_text())
+    assert tess["normalize"] == "corpus"  # an old sweep's normalize_features: true
+    assert tess["origin"]["features"]["length"] == int(np.percentile([0.4, 0.8, 0.6], 95) * 22050)
+    assert "percentile" in tess["origin"]["features"]["length_from"]
