@@ -10,7 +10,7 @@ killed bench keeps its rows and a rerun skips the runs already there (a run is i
 by method, source, target, task, seed and epochs). Then prints, with pandas:
 
 * Table 2 (arousal) and Table 3 (valence): rows are the source corpora and ``Average``,
-  columns the methods; each cell is WAR and F1 (in %) as mean ± std over seeds, where a
+  columns the methods; each cell is WAR and F1 of the positive class (the paper's F1, in %) as mean ± std over seeds, where a
   seed's value for a source is the mean over that source's targets (and for ``Average`` the
   mean over all scenarios of the task). With one seed there is no std.
 * Table 4 (ablations): the ablation methods present (V1 = source only, V2-V5, full
@@ -77,11 +77,14 @@ def run_one(job: dict) -> dict:
     """Train one (method, source, target, task, seed, epochs); return its result row."""
     from emodna.train import Domain, TrainConfig, fit
 
-    cfg = TrainConfig(**{k: job[k] for k in ("method", "source", "target", "task", "seed", "epochs")})
+    base = {k: job[k] for k in ("method", "source", "target", "task", "seed", "epochs") if k in job}
+    cfg = TrainConfig.from_dict({**job.get("overrides", {}), **base}, origin=str(job.get("variant", "bench")))
     src, tgt = _DATA[job["source"]], _DATA[job["target"]]
     t0 = time.perf_counter()
-    final = fit(cfg, Domain(src.x, src.labels(cfg.task), cfg.source), Domain(tgt.x, tgt.labels(cfg.task), cfg.target))
-    return {**job, **final, "seconds": time.perf_counter() - t0}
+    final = fit(cfg, Domain(src.x, src.labels(cfg.task), cfg.source, src.speakers()),
+                Domain(tgt.x, tgt.labels(cfg.task), cfg.target, tgt.speakers()))
+    row = {k: v for k, v in job.items() if k != "overrides"}
+    return {**row, "method": cfg.method, **final, "seconds": time.perf_counter() - t0}
 
 
 # ---------------------------------------------------------------------------------------
@@ -128,8 +131,8 @@ def _cell(values: pd.Series) -> str:
 def source_table(df: pd.DataFrame, task: str, methods: list[str]) -> pd.DataFrame:
     """Rows: source corpora + Average; columns: methods; cells 'WAR / F1', mean ± std over seeds."""
     d = df[df.task == task]
-    per_source = d.groupby(["method", "source", "seed"])[["target_war", "target_f1"]].mean().reset_index()
-    per_all = d.groupby(["method", "seed"])[["target_war", "target_f1"]].mean().reset_index()
+    per_source = d.groupby(["method", "source", "seed"])[["target_war", "target_f1_pos"]].mean().reset_index()
+    per_all = d.groupby(["method", "seed"])[["target_war", "target_f1_pos"]].mean().reset_index()
     per_all["source"] = "Average"
     both = pd.concat([per_source, per_all])
     rows = [*sorted(d.source.unique()), "Average"]
@@ -137,7 +140,7 @@ def source_table(df: pd.DataFrame, task: str, methods: list[str]) -> pd.DataFram
     for m in [m for m in methods if m in set(d.method)]:
         g = both[both.method == m].groupby("source")
         table[m] = [
-            f"{_cell(g.get_group(r).target_war)} / {_cell(g.get_group(r).target_f1)}" if r in g.groups else ""
+            f"{_cell(g.get_group(r).target_war)} / {_cell(g.get_group(r).target_f1_pos)}" if r in g.groups else ""
             for r in rows
         ]
     return table
@@ -155,9 +158,9 @@ def ablation_table(df: pd.DataFrame) -> pd.DataFrame:
         for part in ("corpus", "decouple", "mmd", "supcon"):
             row[part] = "x" if getattr(spec, part) else ""
         for task in ("arousal", "valence"):
-            per_seed = df[(df.method == m) & (df.task == task)].groupby("seed")[["target_war", "target_f1"]].mean()
+            per_seed = df[(df.method == m) & (df.task == task)].groupby("seed")[["target_war", "target_f1_pos"]].mean()
             row[f"{task} WAR"] = _cell(per_seed.target_war)
-            row[f"{task} F1"] = _cell(per_seed.target_f1)
+            row[f"{task} F1"] = _cell(per_seed.target_f1_pos)
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant") if rows else pd.DataFrame()
 
@@ -186,7 +189,7 @@ def print_tables(df: pd.DataFrame, methods: list[str]) -> None:
     epochs = ", ".join(str(int(e)) for e in sorted(df.epochs.unique()))
     n_seeds = ", ".join(str(int(n)) for n in sorted(seeds.unique()))
     print(f"{len(df)} runs; epochs: {epochs}; seeds per method and task: {n_seeds}; "
-          "cells: WAR / F1 in %, mean ± std over seeds\n")
+          "cells: WAR / F1 (positive class, as the paper) in %, mean ± std over seeds\n")
     for number, task in ((2, "arousal"), (3, "valence")):
         if task in set(df.task):
             n = df[df.task == task].groupby(["source", "target"]).ngroups
@@ -261,7 +264,7 @@ def main(argv=None) -> int:
                 finished += 1
                 print(f"[{finished}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {row['method']:<12} "
                       f"{row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
-                      f"WAR {row['target_war']:.3f} F1 {row['target_f1']:.3f} ({row['seconds']:.0f} s)",
+                      f"WAR {row['target_war']:.3f} F1 {row['target_f1_pos']:.3f} ({row['seconds']:.0f} s)",
                       file=sys.stderr, flush=True)
     print_tables(results[results.epochs == args.epochs], args.methods)
     return 0

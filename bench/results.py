@@ -1,0 +1,165 @@
+"""docs/results.md: named training variants on every scenario, with paired tests.
+
+    python bench/results.py --epochs 10 --seeds 1                     # run what is missing
+    python bench/results.py --epochs 10 --seeds 1 --only emodna_paper functionals_lr
+    python bench/results.py --epochs 10 --tables-only                 # print the tables so far
+
+A variant is a name and a set of ``TrainConfig`` fields (``bench/variants.yaml``). Every
+variant runs on every ordered pair of the corpora found, both tasks and seeds 0..N-1, through
+``emodna.train.fit`` in ``--workers`` processes with one torch thread each (the machinery of
+``bench/paper_tables.py``: each finished run is a row of ``--results``, rewritten
+atomically, and a rerun skips the rows already there). Variants run one after another, in
+the file's order, so an interrupted bench has whole variants.
+
+The tables: per task, each variant's mean over scenario-seeds of target UAR, WAR, F1 of the
+positive class (the paper's F1) and macro F1, in %; then for the pairs ``--pair A B``, the
+mean paired difference of UAR, wins / losses, and the two-sided Wilcoxon signed-rank p over
+the scenario-seeds both have (scipy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from itertools import permutations
+from multiprocessing import get_context
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paper_tables import _init_worker, markdown, read_results, run_one, write_results  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = ["variant", "source", "target", "task", "seed", "epochs"]
+SCORES = {"target_uar": "UAR", "target_war": "WAR", "target_f1_pos": "F1 pos", "target_f1_macro": "F1 macro"}
+
+
+def load_variants(path: Path) -> dict[str, dict]:
+    from emodna.train import TrainConfig
+
+    variants = yaml.safe_load(path.read_text()) or {}
+    for name, fields in variants.items():
+        TrainConfig.from_dict(fields, origin=f"{path}: {name}")  # fail before any run
+    return variants
+
+
+def plan(variants: dict, corpora, tasks, seeds: int, epochs: int) -> list[dict]:
+    return [
+        {"variant": v, "overrides": fields, "source": s, "target": t, "task": task, "seed": seed, "epochs": epochs}
+        for v, fields in variants.items()
+        for seed in range(seeds)
+        for task in tasks
+        for s, t in permutations(corpora, 2)
+    ]
+
+
+def score_table(df: pd.DataFrame, task: str, variants: list[str]) -> pd.DataFrame:
+    """Rows: variants; columns: mean of each score over scenario-seeds (%), runs, seeds."""
+    d = df[df.task == task]
+    rows = []
+    for v in [v for v in variants if v in set(d.variant)]:
+        g = d[d.variant == v]
+        row = {"variant": v}
+        for col, label in SCORES.items():
+            per_seed = g.groupby("seed")[col].mean() * 100
+            row[label] = f"{per_seed.mean():.1f}" + (f" ± {per_seed.std(ddof=1):.1f}" if len(per_seed) > 1 else "")
+        row["runs"] = len(g)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("variant") if rows else pd.DataFrame()
+
+
+def paired(df: pd.DataFrame, task: str, a: str, b: str, metric: str = "target_uar") -> dict | None:
+    """A vs B on the scenario-seeds both have: mean difference (points), wins, Wilcoxon p."""
+    from scipy.stats import wilcoxon
+
+    d = df[df.task == task].pivot_table(index=["source", "target", "seed"], columns="variant", values=metric)
+    if a not in d or b not in d:
+        return None
+    both = d[[a, b]].dropna()
+    if len(both) < 2:
+        return None
+    diff = 100 * (both[a] - both[b])
+    p = float(wilcoxon(diff).pvalue) if (diff != 0).any() else 1.0
+    return {"task": task, "A": a, "B": b, "n": len(both), "A - B (UAR points)": f"{diff.mean():+.1f}",
+            "A wins / losses": f"{int((diff > 0).sum())} / {int((diff < 0).sum())}", "Wilcoxon p": f"{p:.3g}"}
+
+
+def print_tables(df: pd.DataFrame, variants: list[str], pairs: list[tuple[str, str]]) -> None:
+    if df.empty:
+        print("no results yet")
+        return
+    epochs = ", ".join(str(int(e)) for e in sorted(df.epochs.unique()))
+    print(f"{len(df)} runs; epochs: {epochs}; scores in %, mean over scenarios "
+          "(± std over seeds where there are several)\n")
+    for task in ("arousal", "valence"):
+        if task in set(df.task):
+            n = df[df.task == task].groupby(["source", "target"]).ngroups
+            print(f"{task}, {n} scenarios\n\n{markdown(score_table(df, task, variants))}\n")
+    rows = [r for task in ("arousal", "valence") for a, b in pairs if (r := paired(df, task, a, b))]
+    if rows:
+        print(f"Paired over scenario-seeds, target UAR\n\n{markdown(pd.DataFrame(rows).set_index('task'))}\n")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpora-dir", type=Path, default=ROOT.parent / "shared" / "corpora")
+    p.add_argument("--variants", type=Path, default=ROOT / "bench" / "variants.yaml")
+    p.add_argument("--only", nargs="+", metavar="VARIANT", help="only these variants (default: all in the file)")
+    p.add_argument("--tasks", nargs="+", default=["arousal", "valence"], choices=["arousal", "valence"])
+    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs per deep run (default 10)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--pair", nargs=2, action="append", default=[], metavar=("A", "B"),
+                   help="a paired comparison to print (repeatable)")
+    p.add_argument("--results", type=Path, default=ROOT / "runs" / "results" / "results.parquet")
+    p.add_argument("--tables-only", action="store_true", help="print the tables of the results file and stop")
+    args = p.parse_args(argv)
+
+    variants = load_variants(args.variants)
+    if args.only:
+        unknown = [v for v in args.only if v not in variants]
+        if unknown:
+            p.error(f"unknown variant(s) {', '.join(unknown)}; {args.variants} has {', '.join(variants)}")
+        variants = {v: variants[v] for v in args.only}
+    results = read_results(args.results)
+    if args.tables_only:
+        print_tables(results[(results.epochs == args.epochs) & (results.seed < args.seeds)], list(variants), args.pair)
+        return 0
+
+    from emodna.corpora import load_corpora
+    from emodna.features import build_features
+
+    corpora = load_corpora(args.corpora_dir)
+    if len(corpora) < 2:
+        print(f"results: need at least two corpora, found {list(corpora)} in {args.corpora_dir}", file=sys.stderr)
+        return 2
+    paths = {n: str(build_features(c, workers=args.workers, progress=False).path) for n, c in corpora.items()}
+    done = set(results[KEY].itertuples(index=False, name=None)) if len(results) else set()
+    jobs = [j for j in plan(variants, list(corpora), args.tasks, args.seeds, args.epochs)
+            if tuple(j[k] for k in KEY) not in done]
+    print(f"{len(jobs)} runs to do ({len(done)} already in {args.results}), {args.workers} workers",
+          file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(paths,)) as pool:
+        pending = {pool.submit(run_one, j) for j in jobs}
+        while pending:
+            complete, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in complete:
+                row = fut.result()
+                results = pd.concat([results, pd.DataFrame([row])], ignore_index=True) if len(results) else pd.DataFrame([row])
+                write_results(results, args.results)
+                print(f"[{len(results)} rows, {time.perf_counter() - t0:6.0f} s] {row['variant']:<24} "
+                      f"{row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
+                      f"UAR {row['target_uar']:.3f} ({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    print_tables(results[results.epochs == args.epochs], list(variants), args.pair)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
