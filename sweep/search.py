@@ -343,6 +343,8 @@ class ScenarioSearcher(Searcher):
                     f"study {self.study_name!r} in {self.storage} optimises {have}, not "
                     f"{self.directions}; pick another study name or the same objectives"
                 )
+            for params in self.space.enqueue:  # once: a resumed sweep finds them there
+                study.enqueue_trial(params, skip_if_exists=True)
             self._study = study
         return self._study
 

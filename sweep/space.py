@@ -52,6 +52,7 @@ TOP_LEVEL_KEYS = (
     "fixed",
     "params",
     "sampler",
+    "enqueue",
     "description",
 )
 PARAM_TYPES = ("float", "int", "categorical", "list")
@@ -365,6 +366,7 @@ class SearchSpace:
     scenario_spec: dict
     sampler: str | None = None
     description: str = ""
+    enqueue: list[dict] = field(default_factory=list)  # configs Optuna tries first, in order
     _where: _Where | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -754,6 +756,7 @@ def parse_space(
                     "choose another sampler or make the parameters categorical",
                 )
     description = data.get("description", "")
+    enqueue = _parse_enqueue(data.get("enqueue"), params, where)
 
     return SearchSpace(
         path=path,
@@ -767,8 +770,40 @@ def parse_space(
         scenario_spec=_parse_scenarios(data.get("scenarios"), where),
         sampler=sampler,
         description=str(description or ""),
+        enqueue=enqueue,
         _where=where,
     )
+
+
+def _parse_enqueue(spec: Any, params: dict[str, ParamSpec], where: _Where) -> list[dict]:
+    """``enqueue``: a list of partial configs (searched parameters only) that Optuna tries
+    first, e.g. the classical baseline or today's defaults, so every ranking has them."""
+    if spec is None:
+        return []
+    if not isinstance(spec, list) or not all(isinstance(item, dict) and item for item in spec):
+        raise where.error(
+            ("enqueue",), f"expected a list of mappings, got {spec!r}",
+            "write enqueue: [{method: functionals_lr}, {normalize: speaker, bn: adabn}]",
+        )
+    for i, item in enumerate(spec):
+        for k, v in item.items():
+            if k not in params:
+                raise where.error(
+                    ("enqueue", i, k), f"'{k}' is not a searched parameter",
+                    f"enqueue only names parameters under 'params': {', '.join(params)}",
+                )
+            p = params[k]
+            if p.type == "list":
+                raise where.error(("enqueue", i, k), "a list parameter cannot be enqueued", "leave it out")
+            if p.type == "categorical" and v not in p.choices:
+                raise where.error(
+                    ("enqueue", i, k), f"{v!r} is not among the choices", f"use one of {p.choices}"
+                )
+            if p.type in ("float", "int") and (not _is_number(v) or not p.low <= v <= p.high):
+                raise where.error(
+                    ("enqueue", i, k), f"{v!r} is outside [{p.low}, {p.high}]", "use a value in the range"
+                )
+    return [dict(item) for item in spec]
 
 
 def load_space(

@@ -360,7 +360,7 @@ def test_grid_sampler_visits_each_baseline_once(tmp_path):
         budget=50,
         prune=False,
     )
-    assert s.budget == 7
+    assert s.budget == 8
     methods = set()
     while True:
         tid = new_id()
@@ -370,6 +370,34 @@ def test_grid_sampler_visits_each_baseline_once(tmp_path):
         methods.add(cfg["method"])
         s.on_trial_complete(tid, {"target_uar": 0.5})
     assert cfg == Searcher.FINISHED and methods == set(space.methods)
+
+
+def test_enqueued_configs_come_first_and_are_not_enqueued_again_on_resume(storage):
+    text = SPACE_TEXT.replace("method: emodna\n", "").replace(
+        "params:\n", "enqueue:\n  - {method: functionals_lr}\n  - {method: emodna, tau_p: 0.5}\n"
+        "params:\n  method: {type: categorical, choices: [emodna, functionals_lr]}\n"
+    )
+    space = parse_space(text, "enqueue.yaml")
+    assert space.enqueue == [{"method": "functionals_lr"}, {"method": "emodna", "tau_p": 0.5}]
+    s = searcher_for(space, storage, budget=3, prune=False)
+    first = [s.suggest(new_id()) for _ in range(3 * 8)]
+    by_config = {c["config_id"]: c for c in first}
+    assert by_config[0]["method"] == "functionals_lr"
+    assert by_config[1]["method"] == "emodna" and by_config[1]["tau_p"] == 0.5
+    # the same storage opened again (a resumed sweep): the study still has exactly two enqueued
+    again = searcher_for(space, storage, budget=3, prune=False)
+    fixed = [t.system_attrs.get("fixed_params") for t in again.study.get_trials()]
+    assert sum(f is not None for f in fixed) == 2
+
+
+def test_enqueue_must_name_searched_parameters_and_valid_values():
+    base = SPACE_TEXT + "enqueue:\n  - {X}\n"
+    with pytest.raises(ConfigError, match="'lr' is not a searched parameter"):
+        parse_space(base.replace("{X}", "{lr: 0.1}"), "e.yaml")
+    with pytest.raises(ConfigError, match="outside"):
+        parse_space(base.replace("{X}", "{tau_p: 5.0}"), "e.yaml")
+    with pytest.raises(ConfigError, match="list parameter"):
+        parse_space(base.replace("{X}", "{mmd_multipliers: [1, 2, 3]}"), "e.yaml")
 
 
 def test_study_with_other_directions_is_refused(space, storage):

@@ -14,7 +14,7 @@ from sweep.space import TASKS, SearchSpace, load_space, parse_space
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 CORPORA4 = ["EMODB", "CASIA", "EMOVO", "RAVDESS"]
-METHODS = ["source_only", "dan", "dann", "jan", "cdan", "bsp", "emodna"]
+METHODS = ["functionals_lr", "source_only", "dan", "dann", "jan", "cdan", "bsp", "emodna"]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -56,6 +56,17 @@ def test_baselines_space_searches_the_method():
     assert space.grid() == {"method": METHODS}
     seen = {cfg["method"] for cfg in _sample(space, 60)}
     assert seen == set(METHODS)
+
+
+def test_transfer_space_starts_with_the_baseline_and_the_defaults():
+    from emodna.train import TrainConfig
+
+    space = load_space(SPACES / "transfer.yaml", known_methods=METHODS)
+    assert space.methods == ["emodna", "functionals_lr"] and space.epochs == 10 and space.seeds == [0]
+    assert space.enqueue[0] == {"method": "functionals_lr"}
+    # config 1 is Emo-DNA at TrainConfig's defaults, for the fields the space searches
+    defaults = TrainConfig().to_dict()
+    assert space.enqueue[1] == {k: defaults[k] for k in space.enqueue[1]}
 
 
 def test_smoke_space_is_small():
