@@ -154,6 +154,7 @@ def cmd_methods(args) -> int:
 
 
 def cmd_train(args) -> int:
+    import dataclasses
     import json
 
     import torch
@@ -177,6 +178,9 @@ def cmd_train(args) -> int:
         raise CorpusError(f"source and target are both {cfg.source}: pick two different corpora")
     mapping = load_mapping(args.mapping)
     corpora = load_corpora_from_args(args, names=[cfg.source, cfg.target])
+    canonical = {name.lower(): name for name in corpora}  # corpus names are case-insensitive
+    cfg = dataclasses.replace(cfg, source=canonical.get(cfg.source.lower(), cfg.source),
+                              target=canonical.get(cfg.target.lower(), cfg.target))
     settings = feature_settings_from_args(args)
     feats = corpus_features(corpora, settings, args.cache, mapping=mapping, workers=args.workers)
     source, target = (

@@ -144,3 +144,30 @@ def test_train_subprocess_end_to_end(corpora_dir, feature_cache, real_features, 
     assert start.session_start_info.hparams["method"].string_value == "emodna"
     assert start.session_start_info.hparams["tau_p"].number_value == pytest.approx(0.01)
     assert "_hparams_/experiment" in hparams
+
+
+@pytest.mark.corpora
+def test_train_classical_baseline_with_speaker_normalisation_then_predict_one_speaker(
+    corpora_dir, feature_cache, real_features, tmp_path, capsys
+):
+    """`emodna train --method functionals_lr --normalize speaker --set ...` runs in seconds on
+    the real corpora; `emodna predict` on clips of one CASIA speaker takes them as a new speaker."""
+    out = tmp_path / "lr"
+    code = main(["train", "--corpora-dir", str(corpora_dir), "--cache", str(feature_cache),
+                 "--source", "emodb", "--target", "CASIA", "--method", "functionals_lr",
+                 "--normalize", "speaker", "--set", "class_balance=loss", "--out", str(out)])
+    assert code == 0
+    final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert final["method"] == "functionals_lr" and final["epoch"] == 1
+    assert 0.55 < final["target_uar"] <= 1.0  # well above chance on EMODB -> CASIA arousal
+    clips = sorted((corpora_dir / "CASIA" / "liuchanhg").rglob("*.flac"))[:3]
+    assert main(["predict", "--json", "--model", str(out), *map(str, clips)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["path"] for r in rows] == [str(c) for c in clips]
+    assert all(sum(r["arousal"]["probabilities"].values()) == pytest.approx(1.0) for r in rows)
+
+
+def test_train_set_must_be_key_value(capsys):
+    assert main(["train", "--corpora-dir", ".", "--set", "bn"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--set 'bn': write it as KEY=VALUE" in err
