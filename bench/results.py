@@ -15,11 +15,19 @@ The tables: per task, each variant's mean over scenario-seeds of target UAR, WAR
 positive class (the paper's F1) and macro F1, in %; then for the pairs ``--pair A B``, the
 mean paired difference of UAR, wins / losses, and the two-sided Wilcoxon signed-rank p over
 the scenario-seeds both have (scipy).
+
+``--sweep runs/transfer`` adds two rows from a sweep's ``trials.parquet``, among the configs
+of ``--sweep-method`` (default emodna): ``sweep_loto``, per scenario the config chosen
+without that target corpus's labels (leave-target-corpus-out: the config ranked best on the
+task's scenarios with other targets, as ``emodna summarize`` does), and ``sweep_oracle``, per
+scenario the best config (chosen with its labels: an upper bound). Their rows carry the
+sweep's seed and epochs, so pair them with variants run at the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -31,8 +39,14 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paper_tables import _init_worker, markdown, read_results, run_one, write_results  # noqa: E402
+# bench/ off the path, or its sweep.py would shadow the sweep package; paper_tables by file
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+_spec = importlib.util.spec_from_file_location("paper_tables", _BENCH / "paper_tables.py")
+paper_tables = sys.modules.setdefault("paper_tables", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(paper_tables)
+_init_worker, markdown, read_results = paper_tables._init_worker, paper_tables.markdown, paper_tables.read_results
+run_one, write_results = paper_tables.run_one, paper_tables.write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ["variant", "source", "target", "task", "seed", "epochs"]
@@ -89,6 +103,31 @@ def paired(df: pd.DataFrame, task: str, a: str, b: str, metric: str = "target_ua
             "A wins / losses": f"{int((diff > 0).sum())} / {int((diff < 0).sum())}", "Wilcoxon p": f"{p:.3g}"}
 
 
+def sweep_rows(folder: Path, method: str = "emodna", metric: str = "target_uar") -> pd.DataFrame:
+    """Per scenario, the scores of the LOTO-selected and of the oracle config of a sweep,
+    among the configs of ``method`` (sweep.summarize.honest_selection on those trials)."""
+    from sweep.ranking import SCORES as SWEEP_SCORES
+    from sweep.ranking import load_trials, pick_best_seed, rank_configs, scenario_scores
+    from sweep.summarize import honest_selection
+
+    trials = load_trials(folder)
+    trials = trials[trials["method"] == method]
+    ranking = rank_configs(trials, metric, "max")
+    scores = pick_best_seed(scenario_scores(trials, metric), "max").set_index(["config_id", "scenario"])
+    per, _ = honest_selection(trials, scores.reset_index(), ranking, metric, "max")
+    epochs = int(trials["hp_epochs"].dropna().iloc[0]) if "hp_epochs" in trials else int(trials["epoch"].max())
+    rows = []
+    for _, r in per.iterrows():
+        for name, cid in (("sweep_loto", r["loto_config"]), ("sweep_oracle", r["oracle_config"])):
+            if cid is None or pd.isna(cid):
+                continue
+            got = scores.loc[(int(cid), r["scenario"])]
+            rows.append({"variant": name, "source": got["source"], "target": got["target"], "task": got["task"],
+                         "seed": int(trials["seed"].min()), "epochs": epochs, "config_id": int(cid),
+                         **{k: float(got[k]) for k in SWEEP_SCORES if k in got}})
+    return pd.DataFrame(rows)
+
+
 def print_tables(df: pd.DataFrame, variants: list[str], pairs: list[tuple[str, str]]) -> None:
     if df.empty:
         print("no results yet")
@@ -118,6 +157,8 @@ def main(argv=None) -> int:
                    help="a paired comparison to print (repeatable)")
     p.add_argument("--results", type=Path, default=ROOT / "runs" / "results" / "results.parquet")
     p.add_argument("--tables-only", action="store_true", help="print the tables of the results file and stop")
+    p.add_argument("--sweep", type=Path, help="a sweep folder: add its LOTO-selected and oracle configs as rows")
+    p.add_argument("--sweep-method", default="emodna", help="the sweep's configs of this method only (default emodna)")
     args = p.parse_args(argv)
 
     variants = load_variants(args.variants)
@@ -128,7 +169,11 @@ def main(argv=None) -> int:
         variants = {v: variants[v] for v in args.only}
     results = read_results(args.results)
     if args.tables_only:
-        print_tables(results[(results.epochs == args.epochs) & (results.seed < args.seeds)], list(variants), args.pair)
+        names = list(variants)
+        if args.sweep is not None:
+            results = pd.concat([results, sweep_rows(args.sweep, args.sweep_method)], ignore_index=True)
+            names += ["sweep_loto", "sweep_oracle"]
+        print_tables(results[(results.epochs == args.epochs) & (results.seed < args.seeds)], names, args.pair)
         return 0
 
     from emodna.corpora import load_corpora

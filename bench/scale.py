@@ -126,7 +126,7 @@ def eval_seconds(source: Domain, target: Domain, task: str) -> tuple[float, floa
     model = EmoDNA(n_mfcc=source.x.shape[1], n_classes=n_classes, dropout=cfg.dropout)
     objective = build_objective(cfg, n_classes=n_classes)
     t0, c0 = time.perf_counter(), time.process_time()
-    evaluate(model, objective, source, target, val_idx, n_classes, cfg.batch_size)
+    evaluate(model, objective, source, target, val_idx, n_classes)
     return time.perf_counter() - t0, time.process_time() - c0
 
 

@@ -91,7 +91,7 @@ def timed_steps(method: str, source: Domain, target: Domain, n_steps: int, warmu
             for part, seconds in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
                 times[part].append(seconds)
     eval_t0 = time.perf_counter()
-    evaluate(model, objective, source, target, np.arange(0), 2, cfg.batch_size)
+    evaluate(model, objective, source, target, np.arange(0), 2)
     eval_seconds = time.perf_counter() - eval_t0
     return {p: statistics.median(v) for p, v in times.items()}, eval_seconds
 

@@ -43,8 +43,9 @@ def apply(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 def normalize(x: np.ndarray, mode: str, speakers=None) -> np.ndarray:
     """``x`` [N, F, T] normalised per ``mode``; returns ``x`` itself for ``none``.
 
-    ``speakers`` (one id per clip) is needed for ``speaker``; clips with an unknown speaker
-    (None or "") form one group of their own.
+    For ``speaker``, ``speakers`` holds one id per clip; clips with an unknown speaker (None
+    or "") form one group of their own, so without any speaker ids (``speakers=None``) the
+    whole corpus is one group, i.e. ``corpus`` normalisation.
     """
     if mode == "none":
         return x
@@ -52,7 +53,7 @@ def normalize(x: np.ndarray, mode: str, speakers=None) -> np.ndarray:
         return apply(x, *stats(x))
     if mode == "speaker":
         if speakers is None:
-            raise ValueError("speaker normalisation needs one speaker id per clip")
+            speakers = [None] * len(x)
         groups = np.asarray([str(s) if s not in (None, "") else "" for s in speakers])
         if len(groups) != len(x):
             raise ValueError(f"{len(groups)} speaker ids for {len(x)} clips")

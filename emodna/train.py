@@ -196,7 +196,8 @@ def _coerce(key: str, value, f: dataclasses.Field, origin: str):
 @dataclass
 class Domain:
     """One corpus's arrays for a task: x [N, n_mfcc, frames] float32, y [N] int64, and one
-    speaker id per clip (needed for ``normalize: speaker``)."""
+    speaker id per clip for ``normalize: speaker`` (None: all unknown, so the corpus is
+    normalised as one group)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -207,8 +208,6 @@ class Domain:
         """This corpus with its MFCCs normalised (``emodna.normalize``); itself for ``none``."""
         if mode == "none":
             return self
-        if mode == "speaker" and self.speaker is None:
-            raise ConfigError(f"normalize: speaker needs the speakers of corpus {self.name or '?'}")
         return Domain(normalize(self.x, mode, self.speaker), self.y, self.name, self.speaker)
 
 
