@@ -225,11 +225,21 @@ def cmd_predict(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("emodna-sweep")
+    except PackageNotFoundError:
+        installed = "unknown (not installed)"
     parser = argparse.ArgumentParser(
         prog="emodna",
         description="Cross-corpus speech emotion recognition with Emo-DNA.",
+        epilog="sweeps (many configs x scenarios x seeds, with Ray Tune and Optuna) run from the "
+        "checkout:\n  python sweep/run.py --corpora-dir DATA/ --space search_spaces/transfer.yaml "
+        "--budget 24\n  emodna summarize runs/transfer\nsee README.md, \"Sweeps\"",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"emodna (emodna-sweep) {installed}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help_text):  # one sub-parser, run by cmd_<name>

@@ -21,8 +21,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
+import math
 import os
+import signal
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +42,7 @@ from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tun
 
 from emodna.errors import ConfigError, EmodnaError  # noqa: E402
 from sweep import SETTINGS, TRIALS
+from sweep.lock import SweepLock  # noqa: E402
 from sweep.search import ScenarioSearcher  # noqa: E402
 from sweep.space import load_space  # noqa: E402
 from sweep.trainable import TRAIN_KEYS, put_corpora, train_scenario  # noqa: E402
@@ -50,6 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "  python sweep/run.py --corpora-dir ../shared/corpora --space search_spaces/smoke.yaml --budget 2\n"
         "  python sweep/run.py --corpora-dir DATA/ --space search_spaces/emodna.yaml --budget 50 --out runs/emodna\n"
         "  python sweep/run.py --out runs/emodna --resume\n"
+        "  python sweep/run.py --corpora-dir DATA/ --space search_spaces/transfer.yaml --budget 24 --dry-run\n"
         "  tensorboard --logdir runs/emodna",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -77,8 +84,23 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="object store size of the embedded local Ray (default: Ray's, 30%% of RAM)")
     ap.add_argument("--cache", type=Path, default=None, help="feature cache folder")
     ap.add_argument("--seed", type=int, default=0, help="seed of the sampler")
-    ap.add_argument("--resume", action="store_true", help="continue the sweep in --out after its driver died")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the sweep in --out (required) after it was stopped or its driver died")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="print the plan (units, epochs, estimated wall time) and stop; starts no Ray")
+    ap.add_argument("--verbose", action="store_true",
+                    help="also Ray Tune's status tables and the trials' own log lines (checkpoints)")
+    ap.add_argument("--version", action="version", version=f"%(prog)s (emodna-sweep) {_version()}")
     return ap.parse_args(argv)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("emodna-sweep")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 # ---------------------------------------------------------------------------------------
@@ -162,7 +184,8 @@ def trial_dirname(trial) -> str:
     return f"{c['config_id']:04d}-{c['source']}-{c['target']}-{c['task']}-s{c['seed']}-{trial.trial_id}"
 
 
-def connect(address: str | None, num_cpus: int | None, object_store_memory: int | None = None) -> None:
+def connect(address: str | None, num_cpus: int | None, object_store_memory: int | None = None,
+            verbose: bool = False) -> None:
     """Join a Ray cluster, else start an embedded one.
 
     A cluster is joined when ``--address`` names one, or when ``RAY_ADDRESS`` is set or
@@ -174,10 +197,11 @@ def connect(address: str | None, num_cpus: int | None, object_store_memory: int 
     temp = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"  # as Ray looks it up
     recorded = Path(temp) / "ray" / "ray_current_cluster"
     if address != "local" and (address or os.environ.get("RAY_ADDRESS") or recorded.exists()):
-        ray.init(address=address)
+        ray.init(address=address, log_to_driver=verbose)
         print(f"joined the Ray cluster: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
         return
-    ray.init(num_cpus=num_cpus, object_store_memory=object_store_memory, include_dashboard=False)
+    ray.init(num_cpus=num_cpus, object_store_memory=object_store_memory, include_dashboard=False,
+             log_to_driver=verbose)  # the trials' log lines (a checkpoint line per epoch) only with --verbose
     print(f"started a local Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
 
 
@@ -197,53 +221,195 @@ def check_object_store(nbytes: int) -> None:
 
 
 def check_writable(out: Path) -> None:
+    """``out`` can be made and written: its nearest existing folder takes a file. Creates
+    nothing, so an input error found later leaves no empty ``--out`` behind."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-test"):
+            pass
     except OSError as exc:
         raise ConfigError(f"{out}: output folder is not writable ({exc.strerror}); pick another --out") from exc
 
 
-def prepare(args) -> tuple:
-    """Space, scenarios and the features of the corpora the scenarios need, in Ray."""
+def check_values(space) -> None:
+    """Every fixed value and both ends of every searched range (each choice of a categorical)
+    through TrainConfig's own validation, before anything starts."""
+    from emodna.train import TrainConfig
+
+    where = str(space.path or "search space")
+    for method in space.methods:
+        base = {**space.fixed, "method": method, "epochs": space.epochs}
+        TrainConfig.from_dict(base, origin=f"{where}: fixed")
+        for name, p in space.params.items():
+            if name == "method":
+                continue
+            if p.type == "categorical":
+                values = list(p.choices)
+            elif p.type == "list":
+                values = [[p.low] * p.length, [p.high] * p.length]
+            else:
+                values = [p.low, p.high]
+            for v in values:
+                TrainConfig.from_dict({**base, name: v}, origin=f"{where}: params.{name} = {v!r}")
+
+
+def read_inputs(args) -> tuple:
+    """Space, corpora and scenarios, all checked; no Ray, no files written."""
     from emodna.corpora import load_corpora
-    from emodna.features import FeatureSettings, corpus_features
     from emodna.methods import METHODS
 
     space = load_space(args.space, known_methods=list(METHODS), known_params=sorted(TRAIN_KEYS))
     if args.epochs is not None:  # --epochs overrides the space's
         space = dataclasses.replace(space, epochs=args.epochs)
+    check_values(space)
     if args.corpora_dir is None:
         raise ConfigError("--corpora-dir is required: a folder with one subfolder per corpus")
     corpora = load_corpora(args.corpora_dir)
     scenarios = space.scenarios(list(corpora))
     needed = sorted({s["source"] for s in scenarios} | {s["target"] for s in scenarios})
-    features = corpus_features({n: corpora[n] for n in needed}, FeatureSettings(), args.cache)
-    check_object_store(sum(f.nbytes for f in features.values()))
-    refs = put_corpora(features)
-    mb = sum(f.nbytes for f in features.values()) / 2**20
-    print(f"{len(scenarios)} scenarios x {len(space.seeds)} seeds; features in the object store: {mb:.0f} MiB")
-    return space, scenarios, refs
+    return space, {n: corpora[n] for n in needed}, scenarios
+
+
+def show_plan(space, corpora: dict, scenarios: list[dict], args, slots: int):
+    from emodna.features import HOP_LENGTH, FeatureSettings
+    from sweep.plan import make_plan
+
+    settings = FeatureSettings()
+    sizes = {}
+    for name, corpus in corpora.items():
+        length = settings.length_for(name) or 3 * settings.sample_rate  # a guess until extracted
+        sizes[name] = (len(corpus.utterances), 1 + length // HOP_LENGTH)
+    budget = args.budget
+    grid = space.grid() if space.sampler == "grid" else None
+    if grid:
+        budget = min(budget, math.prod(len(v) for v in grid.values()))
+    batch = int(space.fixed.get("batch_size", 64))
+    plan = make_plan(space, scenarios, sizes, budget, slots, batch)
+    print(plan.line(), flush=True)
+    return plan
+
+
+class Interrupts:
+    """SIGINT and SIGTERM stop the sweep the way Ctrl-C stops Tune: Tune saves its state and
+    returns. Both are turned into SIGUSR1, which Tune always handles that way (its SIGINT
+    handler is switched off so that ours sees which signal came); ``signal`` says which.
+
+    A signal sent to the whole process group (a terminal's Ctrl-C, ``timeout``, a batch
+    scheduler) also reaches the embedded Ray's own processes, and Tune can then wait a
+    minute for a GCS that is gone. So a watchdog ends the driver ``GRACE_S`` seconds after
+    the signal: what Tune saved after the last finished epoch is what ``--resume`` needs.
+    """
+
+    GRACE_S = 20.0
+
+    def __init__(self, out: Path, total_units: int, lock: SweepLock | None = None):
+        self.out, self.total_units, self.lock = out, total_units, lock
+        self.signal: int | None = None
+        self._reported = threading.Lock()
+
+    def install(self) -> None:
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+        for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init: replaces Ray's native dumps
+            signal.signal(sig, self._handle)
+        # Tune's own words for it, a warning and a Tuner.restore() hint, are ours to say
+        logging.getLogger("ray.tune.tune").addFilter(
+            lambda r: "interrupted" not in r.getMessage() and "Stop signal" not in r.getMessage()
+        )
+
+    def _handle(self, sig, frame) -> None:
+        if self.signal is not None:
+            return
+        self.signal = sig
+        print(f"\n{signal.Signals(sig).name}: stopping; Tune saves its state ...", flush=True)
+        threading.Timer(self.GRACE_S, self.exit).start()
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    def exit(self) -> None:
+        """Print how to resume, shut Ray down (at most 10 s) and end with 128 + the signal."""
+        if not self._reported.acquire(blocking=False):
+            return
+        print(f"interrupted: {units_done(self.out)}/{self.total_units} units done; resume with: "
+              f"python sweep/run.py --out {self.out} --resume", flush=True)
+        stopper = threading.Thread(target=ray.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(10.0)
+        if self.lock is not None:
+            self.lock.release()
+        sys.stderr.flush()
+        os._exit(128 + int(self.signal))
+
+
+def saved_settings(out: Path) -> dict:
+    """sweep.json of a sweep to resume; relative paths (older sweeps) resolved from here or
+    from the sweep folder, whichever exists."""
+    settings = json.loads((out / SETTINGS).read_text())
+    for key in ("space", "corpora_dir", "cache"):
+        value = settings.get(key)
+        if value and not Path(value).is_absolute():
+            here, there = Path(value).resolve(), (out / value).resolve()
+            settings[key] = str(here if here.exists() or not there.exists() else there)
+    return settings
+
+
+def units_done(out: Path) -> int:
+    path = out / TRIALS
+    if not path.exists():
+        return 0
+    t = pd.read_parquet(path, columns=["status"])
+    return int(t["status"].isin(["completed", "diverged"]).sum())
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    out = (args.out or Path("runs") / args.space.stem).resolve()
-    settings_file = out / SETTINGS
     if args.resume:
-        if not Tuner.can_restore(str(out)) or not settings_file.exists():
+        if args.out is None:
+            raise ConfigError("--resume needs --out: the sweep folder to continue, e.g. --out runs/transfer")
+        out = args.out.resolve()
+        if not (out / SETTINGS).exists() or not Tuner.can_restore(str(out)):
             raise ConfigError(f"{out}: holds no sweep to resume; start one without --resume")
-        saved = json.loads(settings_file.read_text())
-        args = argparse.Namespace(**{**vars(args), **{k: v for k, v in saved.items() if k != "resume"}})
+        saved = saved_settings(out)
+        keep = ("resume", "dry_run", "verbose", "out")
+        args = argparse.Namespace(**{**vars(args), **{k: v for k, v in saved.items() if k not in keep}})
         args.corpora_dir = Path(args.corpora_dir) if args.corpora_dir else None
         args.space, args.cache = Path(args.space), (Path(args.cache) if args.cache else None)
+    out = (args.out or Path("runs") / args.space.stem).resolve()
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.budget < 1:
+        raise ConfigError(f"--budget must be at least 1 config, got {args.budget}")
+
+    # Everything a user can get wrong is checked before a file is written or Ray starts.
     check_writable(out)
-    connect(args.address, args.num_cpus, args.object_store_memory)
-    space, scenarios, refs = prepare(args)
+    space, corpora, scenarios = read_inputs(args)
+    local_slots = max(1, int((args.num_cpus or os.cpu_count() or 1) // args.cpus_per_trial))
+    show_plan(space, corpora, scenarios, args, local_slots)
+    if args.dry_run:
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    lock = SweepLock(out)
+    took_over = lock.acquire()
+    if took_over:
+        print(took_over)
+    try:
+        return run(args, out, space, corpora, scenarios, lock)
+    finally:
+        lock.release()
+
+
+def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: SweepLock | None = None) -> int:
+    from emodna.features import FeatureSettings, corpus_features
+
+    settings_file = out / SETTINGS
+    features = corpus_features(corpora, FeatureSettings(), args.cache)  # progress bars on a cold cache
+    connect(args.address, args.num_cpus, args.object_store_memory, args.verbose)
+    check_object_store(sum(f.nbytes for f in features.values()))
+    refs = put_corpora(features)
+    mb = sum(f.nbytes for f in features.values()) / 2**20
+    print(f"{len(scenarios)} scenarios x {len(space.seeds)} seeds; features in the object store: {mb:.0f} MiB")
     # Tune lets a custom searcher have one pending trial at a time unless told otherwise,
     # which leaves nodes idle on a cluster: allow as many pending trials as there are slots.
     slots = max(1, int(ray.cluster_resources().get("CPU", 1) // args.cpus_per_trial))
@@ -258,12 +424,22 @@ def main(argv=None) -> int:
     )
     n_units = len(scenarios) * len(space.seeds)
     callbacks = [TrialTable(out / TRIALS, space.metric, n_units)]
-
+    run_config = dict(
+        name=out.name,
+        storage_path=str(out.parent),
+        failure_config=FailureConfig(max_failures=args.max_failures),
+        checkpoint_config=CheckpointConfig(num_to_keep=1),
+        # each trial uploads its working directory (its TensorBoard files, see
+        # sweep/trainable.py) to <out>/<trial> from whichever node runs it
+        sync_config=tune.SyncConfig(sync_artifacts=True),
+        callbacks=callbacks,
+        verbose=None if args.verbose else 0,  # Tune's status tables only with --verbose
+    )
     if args.resume:
-        print(f"resuming {out}")
+        print(f"resuming {out}: {units_done(out)} units done")
         tuner = Tuner.restore(str(out), trainable=trainable, resume_errored=True)
     else:
-        settings_file.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
+        settings_file.write_text(json.dumps({k: str(v.resolve()) if isinstance(v, Path) else v
                                              for k, v in vars(args).items()}, indent=2))
         directions = [space.mode] * (2 if args.objectives == "per-task" else 1)
         searcher = ScenarioSearcher(
@@ -296,24 +472,27 @@ def main(argv=None) -> int:
                 # second import of torch, per trial (trials differ only in their config)
                 reuse_actors=True,
             ),
-            run_config=RunConfig(
-                name=out.name,
-                storage_path=str(out.parent),
-                failure_config=FailureConfig(max_failures=args.max_failures),
-                checkpoint_config=CheckpointConfig(num_to_keep=1),
-                # each trial uploads its working directory (its TensorBoard files, see
-                # sweep/trainable.py) to <out>/<trial> from whichever node runs it
-                sync_config=tune.SyncConfig(sync_artifacts=True),
-                callbacks=callbacks,
-            ),
+            run_config=RunConfig(**run_config),
         )
+    if not args.verbose:
+        # Tune's classic reporter at verbose=0 prints nothing (the new one still prints its
+        # config box); the analysis' "could not fetch metrics" of unfinished trials is noise
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    interrupts = Interrupts(out, args.budget * n_units, lock)
+    interrupts.install()
     t0 = time.perf_counter()
     results = tuner.fit()
+    if interrupts.signal is not None:
+        interrupts.exit()  # does not return
     errors = sum(1 for r in results if r.error)
     diverged = sum(1 for r in results if not r.error and r.metrics.get("diverged"))
     print(f"sweep done in {time.perf_counter() - t0:.0f} s: {len(results)} trials, "
           f"{errors} failed for good, {diverged} diverged")
     print(f"trials: {out / TRIALS}\nTensorBoard: tensorboard --logdir {out}")
+    if len(results) and errors == len(results):
+        print(f"sweep: error: every trial failed; see the error column of {out / TRIALS}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -459,3 +459,136 @@ def test_object_store_too_small_names_the_size_and_the_flag(tmp_path, corpora_di
     assert needed == pytest.approx(feature_mib * 1.1 + 1, abs=1)  # features + 10% headroom + 1 MiB
     assert capacity == pytest.approx(80 * 10**6 / 2**20, abs=1)
     assert not (out / "trials.parquet").exists()
+
+
+# --------------------------------------------------------------------------- a sweep that behaves
+
+
+def test_resume_needs_out(tmp_path):
+    proc = _run_fast("--resume")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == ("sweep: error: --resume needs --out: the sweep folder to continue, "
+                                   "e.g. --out runs/transfer")
+
+
+def test_bad_fixed_value_exits_2_naming_the_file_and_leaves_no_out(tmp_path, corpora_dir):
+    space = tmp_path / "bad.yaml"
+    space.write_text(SMOKE.read_text().replace("batch_size: 64", "batch_size: 0"))
+    out = tmp_path / "out"
+    proc = _run_fast("--corpora-dir", corpora_dir, "--space", space, "--out", out)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"sweep: error: {space}: fixed: batch_size must be at least 1"
+    assert not out.exists() and "started a local Ray" not in proc.stdout
+
+
+def test_searched_range_outside_what_training_accepts_exits_2(tmp_path, corpora_dir):
+    space = tmp_path / "bad.yaml"
+    space.write_text(SMOKE.read_text() + "  bn: {type: categorical, choices: [adabn, both]}\n"
+                     "  ema_lambda: {type: float, low: 0.5, high: 1.0}\n")
+    proc = _run_fast("--corpora-dir", corpora_dir, "--space", space, "--out", tmp_path / "o")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (f"sweep: error: {space}: params.bn = 'both': bn 'both' is not one of "
+                                   "separate, joint, adabn, dsbn")
+    space.write_text(SMOKE.read_text() + "  ema_lambda: {type: float, low: 0.5, high: 1.0}\n")
+    proc = _run_fast("--corpora-dir", corpora_dir, "--space", space, "--out", tmp_path / "o")
+    assert proc.returncode == 2 and "params.ema_lambda = 1.0: ema_lambda must be in [0, 1)" in proc.stderr
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, corpora_dir):
+    out = tmp_path / "out"
+    proc = _run_fast("--corpora-dir", corpora_dir, "--space", SMOKE, "--budget", 3, "--out", out,
+                     "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    # smoke: 2 scenarios x 1 seed, 2 epochs; 3 configs -> 6 units
+    assert line.startswith("plan: 3 configs x 2 units (scenario x seed) = 6 units of 2 epochs;"), line
+    assert "at most ~" in line and not out.exists() and "started a local Ray" not in proc.stdout
+
+
+def test_saved_settings_resolve_relative_paths_from_the_sweep_folder(tmp_path, monkeypatch):
+    """An older sweep.json with paths relative to where it was started: resume from elsewhere."""
+    sys.path.insert(0, str(ROOT / "sweep"))
+    from run import saved_settings
+
+    out = tmp_path / "runs" / "x"
+    out.mkdir(parents=True)
+    (out / "spaces").mkdir()
+    (out / "spaces" / "s.yaml").write_text("method: emodna\n")
+    (out / "sweep.json").write_text(json.dumps({"space": "spaces/s.yaml", "corpora_dir": str(tmp_path),
+                                                "cache": None}))
+    monkeypatch.chdir(tmp_path)  # spaces/s.yaml does not exist here, but does under the sweep folder
+    got = saved_settings(out)
+    assert got["space"] == str(out / "spaces" / "s.yaml") and got["corpora_dir"] == str(tmp_path)
+
+
+def test_lock_names_the_holder_and_a_stale_lock_is_taken_over(tmp_path):
+    from sweep.lock import LOCK, SweepLock
+
+    first = SweepLock(tmp_path)
+    assert first.acquire() is None
+    with pytest.raises(Exception, match=rf"another sweep is running in this folder \(host .*, PID {os.getpid()},"):
+        SweepLock(tmp_path).acquire()
+    first.release()
+    # a lock file left by a process that died: its flock is gone, its words remain
+    (tmp_path / LOCK).write_text(json.dumps({"host": "h", "pid": 999999, "started": "yesterday"}))
+    second = SweepLock(tmp_path)
+    assert second.acquire() == ("took over the lock of a sweep that is no longer running "
+                                "(host h, PID 999999, started yesterday)")
+    second.release()
+
+
+@pytest.mark.slow
+@pytest.mark.corpora
+def test_two_sweeps_one_folder_then_sigint_and_sigterm_stop_cleanly(tmp_path, corpora_dir, warm_cache):
+    """A second sweep on a busy --out exits 2 naming the first; SIGINT stops the first with 130
+    and the resume command; a resume stopped by SIGTERM exits 143; no native stack dumps."""
+    out = tmp_path / "sweep"
+    log = tmp_path / "first.log"
+    first = start_sweep(log, *smoke_args(corpora_dir, warm_cache, 6, 2, out))
+    try:
+        deadline = time.monotonic() + 120
+        while "units (scenario x seed)" not in log.read_text() or not (out / ".sweep.lock").exists():
+            assert first.poll() is None and time.monotonic() < deadline, tail(log)
+            time.sleep(0.5)
+        second = _run_fast(*smoke_args(corpora_dir, warm_cache, 6, 2, out))
+        assert second.returncode == 2, second.stderr
+        assert f"another sweep is running in this folder (host" in second.stderr
+        assert f"PID {first.pid}," in second.stderr
+        while "started a local Ray" not in log.read_text():
+            assert time.monotonic() < deadline, tail(log)
+            time.sleep(0.5)
+        time.sleep(15)  # trials under way
+        os.kill(first.pid, signal.SIGINT)
+        assert first.wait(timeout=90) == 130, tail(log)
+    finally:
+        kill_session(first.pid)
+    text = log.read_text()
+    assert f"resume with: python sweep/run.py --out {out} --resume" in text
+    assert "Tuner.restore" not in text and "AbslFailureSignalHandler" not in text
+
+    log2 = tmp_path / "resume.log"
+    resumed = start_sweep(log2, "--out", out, "--resume")
+    try:
+        deadline = time.monotonic() + 120
+        while "resuming" not in log2.read_text():
+            assert resumed.poll() is None and time.monotonic() < deadline, tail(log2)
+            time.sleep(0.5)
+        time.sleep(5)
+        os.killpg(resumed.pid, signal.SIGTERM)  # the whole group, as `timeout` or a scheduler does
+        assert resumed.wait(timeout=90) == 143, tail(log2)
+    finally:
+        kill_session(resumed.pid)
+    text = log2.read_text()
+    assert "SIGTERM: stopping" in text and f"--out {out} --resume" in text
+    assert "AbslFailureSignalHandler" not in text
+
+
+@pytest.mark.slow
+@pytest.mark.corpora
+def test_a_sweep_where_every_trial_fails_exits_1(tmp_path, corpora_dir, warm_cache, monkeypatch):
+    faults = ",".join(f"{s}@1" for s in ("EMODB-CASIA-arousal", "CASIA-EMODB-arousal"))
+    monkeypatch.setenv("EMODNA_SWEEP_FAULT", faults)
+    log = tmp_path / "log"
+    code = run_sweep(log, *smoke_args(corpora_dir, warm_cache, 1, 1, tmp_path / "o", "--max-failures", 0))
+    assert code == 1, tail(log)
+    assert "every trial failed" in log.read_text()

@@ -1,0 +1,101 @@
+"""What a sweep will do, before it does it: units, epochs, and an estimated wall time.
+
+The estimate comes from one measured training step (``calibrate_step``: a few steps of the
+space's deep method at one thread on random inputs of the corpora's shape) and the work of
+each unit: ``fit`` makes ``ceil(max(0.9 n_source, n_target) / batch)`` steps per epoch, and
+the step's cost grows with the clip length, so a unit costs about
+
+    epochs * steps * step_cost * (frames_s + frames_t) / (2 * frames_calibrated) * (1 + EVAL)
+
+with EVAL the end-of-epoch evaluation's share. Configs of a classical method (seconds) are
+counted as free. The sum over the budget's configs, divided by the trial slots, is an upper
+bound: the Wilcoxon pruner stops configs that are clearly worse.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+EVAL = 0.12  # evaluation's share of an epoch (bench/scale.py measures it)
+
+
+@dataclass
+class Plan:
+    configs: int
+    units_per_config: int
+    epochs: int
+    unit_seconds: float  # mean over the units of one deep config, one core
+    deep_configs: int
+    slots: int
+
+    @property
+    def units(self) -> int:
+        return self.configs * self.units_per_config
+
+    @property
+    def wall_seconds(self) -> float:
+        return self.deep_configs * self.units_per_config * self.unit_seconds / max(1, self.slots)
+
+    def line(self) -> str:
+        from sweep.search import _hms
+
+        return (
+            f"plan: {self.configs} configs x {self.units_per_config} units (scenario x seed) = "
+            f"{self.units} units of {self.epochs} epochs; one unit ~{self.unit_seconds:.0f} s on one core; "
+            f"{self.slots} trial slots: at most ~{_hms(self.wall_seconds)} wall "
+            "(less when configs are pruned)"
+        )
+
+
+def calibrate_step(method: str, n_mfcc: int, frames: int, batch: int = 64, repeats: int = 3) -> float:
+    """Seconds of one training step of ``method`` at one torch thread (the fastest of a few)."""
+    import torch
+
+    from emodna.methods import build_objective
+    from emodna.model import build_model
+    from emodna.train import TrainConfig
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = TrainConfig(method=method)
+        model = build_model(method, n_mfcc, 2, cfg.dropout, cfg.bn)
+        objective = build_objective(cfg, n_classes=2)
+        opt = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
+        gen = torch.Generator().manual_seed(0)
+        xs, xt = torch.randn(batch, n_mfcc, frames, generator=gen), torch.randn(batch, n_mfcc, frames, generator=gen)
+        ys = torch.randint(0, 2, (batch,), generator=gen)
+        best = math.inf
+        for _ in range(repeats + 1):  # the first step warms up
+            t0 = time.perf_counter()
+            loss = sum(objective(model, xs, ys, xt).values())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            best = min(best, time.perf_counter() - t0)
+        return best
+    finally:
+        torch.set_num_threads(threads)
+
+
+def make_plan(space, scenarios: list[dict], sizes: dict[str, tuple[int, int]], budget: int, slots: int,
+              batch_size: int = 64) -> Plan:
+    """``sizes``: corpus -> (clips, frames). Measures one step of the space's deep method."""
+    from emodna.methods import METHODS
+
+    deep = [m for m in space.methods if not METHODS[m].classical]
+    classical_enqueued = sum(1 for e in space.enqueue if METHODS[e.get("method", space.methods[0])].classical)
+    units = len(scenarios) * len(space.seeds)
+    n_mfcc_frames = [f for _, f in sizes.values()]
+    frames = int(sorted(n_mfcc_frames)[len(n_mfcc_frames) // 2]) if n_mfcc_frames else 100
+    step = calibrate_step(deep[0], 40, frames, batch_size) if deep else 0.0
+    per_unit = []
+    for sc in scenarios:
+        (n_s, f_s), (n_t, f_t) = sizes[sc["source"]], sizes[sc["target"]]
+        steps = math.ceil(max(0.9 * n_s, n_t) / batch_size)
+        per_unit.append(space.epochs * steps * step * (f_s + f_t) / (2 * frames) * (1 + EVAL))
+    unit_seconds = sum(per_unit) / len(per_unit) if per_unit else 0.0
+    deep_configs = budget - min(classical_enqueued, budget) if deep else 0
+    return Plan(budget, units, space.epochs, unit_seconds, deep_configs, slots)
