@@ -129,16 +129,18 @@ def cmd_corpora(args) -> int:
 
 
 def cmd_features(args) -> int:
-    from emodna.features import build_features
+    from emodna.features import build_features, usage_line
     from emodna.labels import load_mapping
 
     corpora = load_corpora_from_args(args, names=args.corpus or None)
     settings = feature_settings_from_args(args)
     mapping = load_mapping(args.mapping)
-    for name, corpus in corpora.items():
+    for corpus in corpora.values():
         r = build_features(corpus, settings, args.cache, mapping=mapping, workers=args.workers)
         state = "cache hit" if r.cache_hit else "cache miss"
-        print(f"{name}: {r.rows} rows, {r.seconds:.2f} s, {state}, {len(r.bad_files)} bad files -> {r.path}")
+        print(f"{usage_line(corpus, r)}; {r.seconds:.2f} s, {state} -> {r.path}")
+        for path, reason in corpus.unparsed:
+            print(f"  skipped {path}: {reason}")
         for path, reason in r.bad_files:
             print(f"  skipped {path}: {reason}")
     return 0
@@ -182,7 +184,8 @@ def cmd_train(args) -> int:
     cfg = dataclasses.replace(cfg, source=canonical.get(cfg.source.lower(), cfg.source),
                               target=canonical.get(cfg.target.lower(), cfg.target))
     settings = feature_settings_from_args(args)
-    feats = corpus_features(corpora, settings, args.cache, mapping=mapping, workers=args.workers)
+    feats = corpus_features(corpora, settings, args.cache, mapping=mapping, workers=args.workers,
+                            report=lambda line: print(line, file=sys.stderr))
     source, target = (
         Domain(feats[name].x, feats[name].labels(cfg.task, mapping), name, feats[name].speakers())
         for name in (cfg.source, cfg.target)

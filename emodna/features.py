@@ -311,14 +311,30 @@ def load_features(path: str | Path) -> Features:
     return Features(corpus=corpus, x=x, meta=meta)
 
 
+def usage_line(corpus: Corpus, result: BuildResult) -> str:
+    """``EMODB: 533 files used, 2 skipped (...)``: nothing on disk is dropped without a word."""
+    unparsed, bad = len(corpus.unparsed), len(result.bad_files)
+    line = f"{corpus.name}: {result.rows} files used, {unparsed + bad} skipped"
+    if unparsed or bad:
+        line += (f" ({unparsed} names not parsed, {bad} not decodable; `emodna features --corpus "
+                 f"{corpus.name}` lists each with the reason)")
+    return line
+
+
 def corpus_features(
     corpora: dict[str, Corpus],
     settings: FeatureSettings | None = None,
     cache_dir: str | Path | None = None,
+    *,
+    report: Callable[[str], None] | None = None,
     **build_kwargs,
 ) -> dict[str, Features]:
-    """Build (or find) and load the features of several corpora, by name."""
-    return {
-        name: load_features(build_features(corpus, settings, cache_dir, **build_kwargs).path)
-        for name, corpus in corpora.items()
-    }
+    """Build (or find) and load the features of several corpora, by name. ``report`` (e.g.
+    ``print``) gets one :func:`usage_line` per corpus."""
+    out = {}
+    for name, corpus in corpora.items():
+        result = build_features(corpus, settings, cache_dir, **build_kwargs)
+        if report is not None:
+            report(usage_line(corpus, result))
+        out[name] = load_features(result.path)
+    return out

@@ -404,7 +404,7 @@ def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: Swee
     from emodna.features import FeatureSettings, corpus_features
 
     settings_file = out / SETTINGS
-    features = corpus_features(corpora, FeatureSettings(), args.cache)  # progress bars on a cold cache
+    features = corpus_features(corpora, FeatureSettings(), args.cache, report=print)  # bars on a cold cache
     connect(args.address, args.num_cpus, args.object_store_memory, args.verbose)
     check_object_store(sum(f.nbytes for f in features.values()))
     refs = put_corpora(features)

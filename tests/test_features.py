@@ -237,3 +237,26 @@ def test_a_96khz_file_among_16khz_ones_is_resampled_not_rejected(corpora_dir, tm
     assert rel(original, feats.x[row["03a01Wb.wav"]]) < 1e-3
     for other in ("03a01Fa.flac", "08a02Tb.flac", "03a01Nc.flac"):  # the tolerance is meaningful
         assert rel(original, feats.x[row[other]]) > 0.1, other
+
+
+def test_every_skipped_file_is_counted_in_one_line_per_corpus(tiny_emodb, tmp_path, capsys):
+    """`emodna features` (and train, and the sweep, through corpus_features(report=...)) say how
+    many files of each corpus were used and skipped, and features lists each skipped file."""
+    from emodna.cli import main
+    from emodna.features import corpus_features
+
+    wav = tiny_emodb / "wav"
+    (wav / "12a01Le.flac").write_bytes(b"fLaC\0\0\0\x22")  # truncated FLAC: not decodable
+    write_tone(wav / "not-an-emodb-name.wav", seconds=0.3)  # a name the reader cannot parse
+    expected = ("EMODB: 4 files used, 2 skipped (1 names not parsed, 1 not decodable; "
+                "`emodna features --corpus EMODB` lists each with the reason)")
+    lines = []
+    corpus_features({"EMODB": read_corpus("EMODB", tiny_emodb)}, FeatureSettings(), tmp_path / "c",
+                    workers=1, progress=False, report=lines.append)
+    assert lines == [expected]
+    assert main(["features", "--corpus-path", f"EMODB={tiny_emodb}", "--cache", str(tmp_path / "c"),
+                 "--workers", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(expected + "; ") and "cache hit" in out[0]
+    skipped = sorted(line.split(":")[0].strip() for line in out[1:])
+    assert skipped == sorted(f"skipped {wav / n}" for n in ("12a01Le.flac", "not-an-emodb-name.wav"))

@@ -552,7 +552,7 @@ def test_two_sweeps_one_folder_then_sigint_and_sigterm_stop_cleanly(tmp_path, co
             time.sleep(0.5)
         second = _run_fast(*smoke_args(corpora_dir, warm_cache, 6, 2, out))
         assert second.returncode == 2, second.stderr
-        assert f"another sweep is running in this folder (host" in second.stderr
+        assert "another sweep is running in this folder (host" in second.stderr
         assert f"PID {first.pid}," in second.stderr
         while "started a local Ray" not in log.read_text():
             assert time.monotonic() < deadline, tail(log)
