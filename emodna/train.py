@@ -82,8 +82,9 @@ class TrainConfig:
     fixed_threshold: float = 0.9  # for the fixed_threshold ablation
     trade_off: float = 1.0  # weight of a baseline's alignment loss (DAN, DANN, JAN, CDAN, BSP)
     # what decides cross-corpus results besides the method (DESIGN.md, decision 7)
-    normalize: str = "none"  # MFCC normalisation: "none", "corpus" or "speaker" (emodna.normalize)
-    bn: str = "separate"  # how BatchNorm sees the corpora: separate, joint, adabn, dsbn (emodna.model)
+    # defaults: docs/results.md; the paper's inputs are normalize "none", bn "separate"
+    normalize: str = "speaker"  # MFCC normalisation: "none", "corpus" or "speaker" (emodna.normalize)
+    bn: str = "adabn"  # how BatchNorm sees the corpora: separate, joint, adabn, dsbn (emodna.model)
     class_balance: str = "none"  # "none", "loss" (inverse-frequency CE weights) or "sampler"
     lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over all steps)
     select: str = "last"  # model kept: "last" epoch or best "source_val" accuracy (label-free)

@@ -39,6 +39,7 @@ import pandas as pd  # noqa: E402
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
 from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner  # noqa: E402
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback  # noqa: E402
 
 from emodna.errors import ConfigError, EmodnaError  # noqa: E402
 from sweep import SETTINGS, TRIALS
@@ -423,7 +424,10 @@ def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: Swee
         {"cpu": args.cpus_per_trial},  # training runs on the CPU (emodna/train.py)
     )
     n_units = len(scenarios) * len(space.seeds)
-    callbacks = [TrialTable(out / TRIALS, space.metric, n_units)]
+    # Tune's result.json / progress.csv per trial, but not its TensorBoard logger: the
+    # trainable writes each trial's TensorBoard files, and two would give two HParams rows
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    callbacks = [TrialTable(out / TRIALS, space.metric, n_units), JsonLoggerCallback(), CSVLoggerCallback()]
     run_config = dict(
         name=out.name,
         storage_path=str(out.parent),

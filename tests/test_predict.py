@@ -123,7 +123,7 @@ def test_same_task_twice_is_refused(trained, wavs, capsys):
 
 def test_features_as_in_training(trained, wavs):
     loaded = load_model(trained["arousal"][2])
-    assert loaded.features == FeatureSpec(22050, 40, LENGTH, "none", None, None, "CASIA")
+    assert loaded.features == FeatureSpec(22050, 40, LENGTH, "speaker", None, None, "CASIA")
     x = features(wavs, loaded.features)
     from emodna.features import FeatureSettings, fix_length, mfcc, read_audio
 

@@ -202,6 +202,9 @@ def test_smoke_sweep_writes_every_artefact(tmp_path, corpora_dir, warm_cache):
         assert acc.Scalars("target/uar")[-1].value == pytest.approx(row.target_uar, rel=1e-5)
         hparams = acc.PluginTagToContent("hparams")
         assert any("session_start_info" in tag for tag in hparams), hparams
+        # one HParams row per trial: Ray's own TensorBoard logger writes no second copy
+        assert not list(tdir.glob("events.out.tfevents*")), list(tdir.iterdir())
+        assert (tdir / "result.json").exists()
         state = load_checkpoint(latest_checkpoint(tdir))
         assert state["epoch"] == epochs
         assert [h["epoch"] for h in state["history"]] == list(range(1, epochs + 1))

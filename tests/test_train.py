@@ -212,7 +212,7 @@ def test_checkpoint_loads_with_weights_only(source, target, tmp_path):
     assert state["config"] == config(epochs=1).to_dict()
     assert state["model_shape"] == {"n_mfcc": 40, "n_classes": 2}
     assert float(state["objective"]["threshold.tau"]) == pytest.approx(state["history"][0]["threshold"])
-    model = EmoDNA(n_mfcc=40, n_classes=2)
+    model = EmoDNA(n_mfcc=40, n_classes=2, bn=state["config"]["bn"])
     model.load_state_dict(state["model"])
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no leftovers
 
