@@ -63,7 +63,7 @@ def test_transfer_space_starts_with_the_baseline_and_the_defaults():
 
     space = load_space(SPACES / "transfer.yaml", known_methods=METHODS)
     assert space.methods == ["emodna", "functionals_lr"] and space.epochs == 10 and space.seeds == [0]
-    assert space.enqueue[0] == {"method": "functionals_lr"}
+    assert space.enqueue[0] == {"method": "functionals_lr", "normalize": "none", "class_balance": "none"}
     # config 1 is Emo-DNA at TrainConfig's defaults, for the fields the space searches
     defaults = TrainConfig().to_dict()
     assert space.enqueue[1] == {k: defaults[k] for k in space.enqueue[1]}
