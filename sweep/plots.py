@@ -135,7 +135,7 @@ def plot_hyperparameters(ranking: pd.DataFrame, metric: str, path: Path, log_sca
             x = series.map(str).map({c: i for i, c in enumerate(cats)}).to_numpy(dtype=float)
             ax.set_xticks(range(len(cats)), cats, rotation=30, ha="right")
         for k, task in enumerate(tasks):
-            y = ranking[f"mean_metric_{task}"].to_numpy(dtype=float)
+            y = 100 * ranking[f"mean_metric_{task}"].to_numpy(dtype=float)  # percent, as the tables
             xx = x if is_num else x + (k - (len(tasks) - 1) / 2) * 0.12
             c = colours.get(task, f"C{k}")
             ax.scatter(xx[complete], y[complete], color=c, s=22, label=task)
@@ -149,7 +149,7 @@ def plot_hyperparameters(ranking: pd.DataFrame, metric: str, path: Path, log_sca
                     label=f"{task} (incomplete/pruned)",
                 )
         ax.set_xlabel(name)
-        ax.set_ylabel(f"mean {metric}")
+        ax.set_ylabel(f"mean {metric} (%)")
         ax.grid(alpha=0.3)
     for ax in axes[len(hps) :]:
         if hps:

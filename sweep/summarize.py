@@ -61,6 +61,7 @@ from sweep.plots import plot_cd, plot_heatmap, plot_hyperparameters
 from sweep.ranking import (
     SIGNALS,
     completed_units,
+    decode_value,
     load_trials,
     pick_best_seed,
     rank_configs,
@@ -400,6 +401,7 @@ class Summary:
     exports: dict[str, Path]
     files: dict[str, Path]
     markdown: str = ""
+    searched: list[str] = field(default_factory=list)  # the space's searched parameters
 
 
 def _cd_items(
@@ -534,6 +536,7 @@ def summarize(
         list(info.partial),
         exports,
         files,
+        searched=list(getattr(info.space, "params", {})),
     )
     files["ranking"] = folder / "ranking.parquet"
     table = ranking.copy()
@@ -581,6 +584,13 @@ def print_summary(s: Summary, file=None) -> None:
         )
     if len(r) > 5:
         print(f"... {len(r) - 5} more in ranking.parquet", file=file)
+    if len(r):
+        best = r.iloc[0]
+        hps = {c[3:]: decode_value(best[c]) for c in r.columns
+               if c.startswith("hp_") and c[3:] in s.searched and decode_value(best[c]) is not None}
+        if hps:
+            shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(hps.items()))
+            print(f"#1 searched: {shown}", file=file)
     print(f"summary: {s.files.get('summary')}", file=file)
     if s.exports:
         print(f"best configs: {len(s.exports)} in {s.folder / 'best'}", file=file)

@@ -421,9 +421,17 @@ def test_cli_summarize(sweep_dir, capsys, tmp_path):
 
     copy = tmp_path / "tiny"
     shutil.copytree(sweep_dir, copy)
+    # the space that searched lr and tau_p: the best config's values are printed
+    space = tmp_path / "space.yaml"
+    space.write_text("method: emodna\nparams:\n  lr: {type: float, low: 0.0001, high: 0.01, log: true}\n"
+                     "  tau_p: {type: float, low: 0.001, high: 1.0, log: true}\n")
+    (copy / "sweep.json").write_text(json.dumps({"budget": 3, "storage": None, "space": str(space)}))
     assert main(["summarize", str(copy), "--no-plots"]) == 0
     out = capsys.readouterr().out
     assert "#1  config" in out and "summary.md" in out
+    best = int(out.split("#1  config ")[1].split()[0])
+    hp = CONFIGS[best]
+    assert f"#1 searched: lr={hp['lr']:.3g}, tau_p={hp['tau_p']:.3g}\n" in out
     assert main(["summarize", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such sweep folder" in err
