@@ -570,7 +570,8 @@ class ScenarioSearcher(Searcher):
         best = self.best_so_far()
         if best is not None:
             n, value, k = best
-            parts.append(f"best so far: config {n}, mean {self.metric} {value:.3f} over {k}/{len(self.units)} units")
+            score = f"{100 * value:.1f}%" if self.metric.startswith("target_") else f"{value:.3g}"
+            parts.append(f"best so far: config {n}, mean {self.metric} {score} over {k}/{len(self.units)} units")
         return " · ".join(parts)
 
     def is_finished(self) -> bool:

@@ -160,13 +160,13 @@ def test_progress_counts_units_and_names_the_best_config(space, storage, capsys)
     assert s.best_so_far() == (0, pytest.approx(0.65), 2)  # the NaN unit counts as failed
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("[sweep] 3/24 units done (1 failed, 0 configs pruned)")
-    assert "ETA <= " in line and "best so far: config 0, mean target_uar 0.650 over 2/8 units" in line
+    assert "ETA <= " in line and "best so far: config 0, mean target_uar 65.0% over 2/8 units" in line
     for tid, _ in issued[8:]:  # every unit of config 1 at 0.55: complete, so it ranks first
         s.on_trial_complete(tid, result={"target_uar": 0.55})
     assert s.best_so_far() == (1, pytest.approx(0.55), 8)
     assert (s.units_done(), s.units_left()) == (11, 13)
     out = capsys.readouterr().out
-    assert "[sweep] 11/24 units done (1 failed" in out and "config 1, mean target_uar 0.550 over 8/8" in out
+    assert "[sweep] 11/24 units done (1 failed" in out and "config 1, mean target_uar 55.0% over 8/8" in out
 
 
 def test_clearly_worse_config_is_pruned(tmp_path):
