@@ -298,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
 
     p = command("predict", "predict arousal/valence of audio files with an exported model")
-    p.add_argument("audio", nargs="+", type=Path, help="audio files (any format soundfile reads)")
+    p.add_argument("audio", nargs="+", type=Path,
+                   help="audio files (any format soundfile reads) or folders of them (e.g. one speaker's)")
     p.add_argument("--model", action="append", required=True, type=Path,
                    help="exported config (best/SCENARIO.yaml), a checkpoint .pt or an `emodna train` "
                    "folder; twice for arousal and valence")

@@ -263,6 +263,23 @@ def predict(models: list[LoadedModel], paths, *, normalize_self: bool = False) -
     return rows
 
 
+def expand_folders(paths) -> list[Path]:
+    """Files as given; a folder becomes the audio files under it (sorted), e.g. one new
+    speaker's recordings for a ``normalize: speaker`` model."""
+    from emodna.corpora import _audio_files
+
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = _audio_files(p)
+            if not found:
+                raise FeatureError(f"{p}: folder holds no audio file soundfile can read")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
 def format_row(row: dict, tasks: list[str], as_json: bool = False) -> str:
     """``path<TAB>arousal=high p=0.873<TAB>valence=negative p=0.641`` (or one JSON object)."""
     if as_json:
@@ -300,6 +317,7 @@ def run(
     models = [
         load_model(m, c, length=length) for m, c in zip(model_paths, checkpoints, strict=True)
     ]
+    audio = expand_folders(audio)
     missing = [str(p) for p in audio if not Path(p).exists()]
     if missing:
         raise FeatureError(

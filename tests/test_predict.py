@@ -275,6 +275,9 @@ def test_speaker_normalisation_takes_the_files_as_one_new_speaker(wavs, tmp_path
     # one file of a new speaker works too: its own frames' statistics
     assert main(["predict", "--model", str(model), str(wavs[0])]) == 0
     assert capsys.readouterr().out.count("\n") == 1
+    # a folder of the speaker's files is the same as the files
+    assert main(["predict", "--json", "--model", str(model), str(wavs[0].parent)]) == 0
+    assert [json.loads(x)["path"] for x in capsys.readouterr().out.strip().splitlines()] == sorted(map(str, wavs))
 
 
 def test_classical_baseline_exports_and_predicts_like_sklearn(wavs, tmp_path, capsys):
