@@ -295,6 +295,7 @@ class ScenarioSearcher(Searcher):
         self._study: optuna.Study | None = None
         self._handles: dict[int, optuna.Trial] = {}
         self._clock: tuple[float, int] | None = None  # (start, units done then), this process
+        self._reset_timing()
         _ = self.study  # create (or load) the study now, so storage mistakes show up early
 
     # ------------------------------------------------------------------ study
@@ -403,8 +404,18 @@ class ScenarioSearcher(Searcher):
         self._record(trial_id, result, error)
         print(self.progress_line(), flush=True)
 
+    def _reset_timing(self) -> None:
+        """Unit durations for the ETA: only units this process started count, so a unit that
+        Tune resumed half-done after a restore (and finished in seconds) does not."""
+        self._started: dict[str, float] = {}
+        self._durations: list[float] = []
+        self._peak_live = 0
+
     def _record(self, trial_id: str, result: dict | None, error: bool) -> None:
         self._live.discard(trial_id)
+        started = self._started.pop(trial_id, None)
+        if started is not None:
+            self._durations.append(time.monotonic() - started)
         loc = self._trial_map.pop(trial_id, None) or self._locate(result)
         if loc is None:
             logger.debug("ScenarioSearcher: result for unknown trial %s ignored", trial_id)
@@ -478,6 +489,7 @@ class ScenarioSearcher(Searcher):
         self._study = None
         self._handles = {}
         self._clock = None
+        self._reset_timing()
         self._reconcile()
 
     def __getstate__(self) -> dict:
@@ -489,6 +501,7 @@ class ScenarioSearcher(Searcher):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._clock = None  # elapsed time and ETA count from this process's start
+        self._reset_timing()
 
     # ------------------------------------------------------------------ inspection
 
@@ -554,8 +567,9 @@ class ScenarioSearcher(Searcher):
     def progress_line(self) -> str:
         """``[sweep] 13/192 units done (0 failed) · 4:31 elapsed · ETA <= 58:10 · best so far: ...``
 
-        The ETA extrapolates the rate of the units finished by this process (so it is
-        right after a resume too) to :meth:`units_left`; pruning can only shorten it.
+        The ETA is the mean duration of the units this process started and finished, times
+        :meth:`units_left`, over the most units seen running at once (so it is right after a
+        resume too, where Tune finishes half-done units in seconds); pruning can only shorten it.
         """
         done, left = self.units_done(), self.units_left()
         failed = sum(len(c.failed) for c in self._configs.values())
@@ -564,9 +578,9 @@ class ScenarioSearcher(Searcher):
         if self._clock is not None:
             elapsed = time.monotonic() - self._clock[0]
             parts.append(f"{_hms(elapsed)} elapsed")
-            finished_here = done - self._clock[1]
-            if finished_here > 0 and left:
-                parts.append(f"ETA <= {_hms(elapsed / finished_here * left)}")
+            if self._durations and left:
+                mean = sum(self._durations) / len(self._durations)
+                parts.append(f"ETA <= {_hms(mean * left / max(1, self._peak_live))}")
         best = self.best_so_far()
         if best is not None:
             n, value, k = best
@@ -601,6 +615,8 @@ class ScenarioSearcher(Searcher):
         cfg.running[trial_id] = idx
         self._trial_map[trial_id] = (cfg.number, idx)
         self._live.add(trial_id)
+        self._started[trial_id] = time.monotonic()
+        self._peak_live = max(self._peak_live, len(self._live))
         self._n_issued += 1
         scenario, seed = self.units[idx]
         config = dict(cfg.params)

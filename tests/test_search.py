@@ -169,6 +169,30 @@ def test_progress_counts_units_and_names_the_best_config(space, storage, capsys)
     assert "[sweep] 11/24 units done (1 failed" in out and "config 1, mean target_uar 55.0% over 8/8" in out
 
 
+def test_eta_is_the_mean_unit_time_over_the_slots_and_ignores_units_started_elsewhere(
+    space, storage, capsys, monkeypatch
+):
+    import sweep.search as search_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(search_module.time, "monotonic", lambda: clock[0])
+    s = searcher_for(space, storage, budget=3, prune=False)  # 24 units
+    a, b = new_id(), new_id()
+    ca, cb = s.suggest(a), s.suggest(b)  # two at once: two slots
+    clock[0] += 60
+    s.on_trial_complete(a, result={"target_uar": score(ca)})
+    clock[0] += 40
+    s.on_trial_complete(b, result={"target_uar": score(cb)})
+    # units took 60 s and 100 s: mean 80 s, 22 units left on 2 slots -> 880 s
+    assert "ETA <= 14:40" in capsys.readouterr().out.strip().splitlines()[-1]
+    # a trial this process did not start (Tune resumed it after a restore) finishes at once:
+    # it counts as done, but not in the mean duration
+    s._trial_map["resumed"] = (0, s._configs[0].queue[0])
+    s._configs[0].running["resumed"] = s._configs[0].queue.pop(0)
+    s.on_trial_complete("resumed", result={"target_uar": 0.5})
+    assert "ETA <= 14:00" in capsys.readouterr().out.strip().splitlines()[-1]  # 80 s x 21 / 2
+
+
 def test_clearly_worse_config_is_pruned(tmp_path):
     text = SPACE_TEXT.replace("corpora: [EMODB, CASIA]", "corpora: [EMODB, CASIA, EMOVO]")
     space = parse_space(text, "t.yaml")  # 6 pairs x 2 tasks x 2 seeds = 24 units
