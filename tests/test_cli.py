@@ -171,3 +171,13 @@ def test_train_set_must_be_key_value(capsys):
     assert main(["train", "--corpora-dir", ".", "--set", "bn"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--set 'bn': write it as KEY=VALUE" in err
+
+
+def test_version_and_help_point_to_the_sweep(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip().startswith("emodna (emodna-sweep) ")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "python sweep/run.py --corpora-dir DATA/ --space search_spaces/transfer.yaml" in capsys.readouterr().out
