@@ -174,6 +174,12 @@ def test_smoke_sweep_writes_every_artefact(tmp_path, corpora_dir, warm_cache):
     out, log = tmp_path / "smoke", tmp_path / "smoke.log"
     rc = run_sweep(log, *smoke_args(corpora_dir, warm_cache, epochs, budget, out))
     assert rc == 0, tail(log)
+    # quiet by default: the plan, one line per corpus, [sweep] lines; no Tune tables or checkpoint lines
+    text = log.read_text()
+    assert "plan: 2 configs x 2 units (scenario x seed) = 4 units of 2 epochs" in text
+    assert "EMODB: 535 files used, 0 skipped" in text and "CASIA: 1200 files used, 0 skipped" in text
+    assert text.count("[sweep] ") == budget * N_UNITS
+    assert "Checkpoint successfully created" not in text and "Trial status" not in text
 
     # trials.parquet: one completed row per (config, scenario, seed)
     table = read_trials(out)
