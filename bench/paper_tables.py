@@ -104,6 +104,27 @@ def write_results(df: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def run_jobs(jobs: list[dict], feature_paths: dict, workers: int, results: pd.DataFrame, path: Path,
+             describe) -> pd.DataFrame:
+    """Run ``jobs`` (:func:`run_one`) in ``workers`` spawned processes; append each finished
+    row to ``results`` and rewrite ``path`` at once, printing ``describe(row)``."""
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(feature_paths,)) as pool:
+        pending = {pool.submit(run_one, j) for j in jobs}
+        finished = 0
+        while pending:
+            complete, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in complete:
+                row = fut.result()
+                results = pd.concat([results, pd.DataFrame([row])], ignore_index=True) if len(results) else pd.DataFrame([row])
+                write_results(results, path)
+                finished += 1
+                print(f"[{finished}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {describe(row)} "
+                      f"({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    return results
+
+
 def plan(methods, corpora, tasks, seeds, epochs) -> list[dict]:
     """All runs, seeds outermost, so an interrupted bench has whole seeds of every method."""
     return [
@@ -250,22 +271,9 @@ def main(argv=None) -> int:
     print(f"{len(jobs)} runs to do ({len(done)} already in {args.results}), {args.workers} workers, "
           f"corpora {', '.join(corpora)}", file=sys.stderr, flush=True)
 
-    t0 = time.perf_counter()
-    ctx = get_context("spawn")
-    with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker, initargs=(paths,)) as pool:
-        pending = {pool.submit(run_one, j) for j in jobs}
-        finished = 0
-        while pending:
-            complete, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in complete:
-                row = fut.result()
-                results = pd.concat([results, pd.DataFrame([row])], ignore_index=True) if len(results) else pd.DataFrame([row])
-                write_results(results, args.results)
-                finished += 1
-                print(f"[{finished}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {row['method']:<12} "
-                      f"{row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
-                      f"WAR {row['target_war']:.3f} F1 {row['target_f1_pos']:.3f} ({row['seconds']:.0f} s)",
-                      file=sys.stderr, flush=True)
+    results = run_jobs(jobs, paths, args.workers, results, args.results, lambda row: (
+        f"{row['method']:<12} {row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
+        f"WAR {row['target_war']:.3f} F1 {row['target_f1_pos']:.3f}"))
     print_tables(results[results.epochs == args.epochs], args.methods)
     return 0
 

@@ -30,10 +30,7 @@ import argparse
 import importlib.util
 import os
 import sys
-import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from itertools import permutations
-from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
@@ -45,8 +42,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
 _spec = importlib.util.spec_from_file_location("paper_tables", _BENCH / "paper_tables.py")
 paper_tables = sys.modules.setdefault("paper_tables", importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(paper_tables)
-_init_worker, markdown, read_results = paper_tables._init_worker, paper_tables.markdown, paper_tables.read_results
-run_one, write_results = paper_tables.run_one, paper_tables.write_results
+markdown, read_results = paper_tables.markdown, paper_tables.read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ["variant", "source", "target", "task", "seed", "epochs"]
@@ -189,19 +185,9 @@ def main(argv=None) -> int:
             if tuple(j[k] for k in KEY) not in done]
     print(f"{len(jobs)} runs to do ({len(done)} already in {args.results}), {args.workers} workers",
           file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(paths,)) as pool:
-        pending = {pool.submit(run_one, j) for j in jobs}
-        while pending:
-            complete, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in complete:
-                row = fut.result()
-                results = pd.concat([results, pd.DataFrame([row])], ignore_index=True) if len(results) else pd.DataFrame([row])
-                write_results(results, args.results)
-                print(f"[{len(results)} rows, {time.perf_counter() - t0:6.0f} s] {row['variant']:<24} "
-                      f"{row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
-                      f"UAR {row['target_uar']:.3f} ({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    results = paper_tables.run_jobs(jobs, paths, args.workers, results, args.results, lambda row: (
+        f"{row['variant']:<24} {row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
+        f"UAR {row['target_uar']:.3f}"))
     print_tables(results[results.epochs == args.epochs], list(variants), args.pair)
     return 0
 
