@@ -443,6 +443,12 @@ def summarize(
     trials = load_trials(folder)
     info = sweep_info(folder, trials, metric, mode)
     metric, mode = info.metric, info.mode
+    if not (trials["status"] == "completed").any():
+        counts = trials["status"].value_counts()
+        raise ConfigError(
+            f"{folder / TRIALS}: no trial completed yet ({', '.join(f'{n} {k}' for k, n in counts.items())}); "
+            "the error column says why"
+        )
     if metric not in trials.columns:
         numeric = [c for c in trials.columns if c.startswith("target_") or c in SIGNALS]
         raise ConfigError(

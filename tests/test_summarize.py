@@ -437,6 +437,15 @@ def test_cli_summarize(sweep_dir, capsys, tmp_path):
     assert err.count("\n") == 1 and "no such sweep folder" in err
     assert main(["summarize", str(copy), "--metric", "nope"]) == 2
     assert "pick --metric" in capsys.readouterr().err
+    # every trial failed (e.g. fixed batch_size 0 in an old sweep): say so, not "no column"
+    failed = pd.DataFrame([{"trial_id": f"t{i}", "config_id": i, "status": "error", "source": "EMODB",
+                            "target": "CASIA", "task": "arousal", "seed": 0, "error": "ValueError: x"}
+                           for i in range(4)])
+    (tmp_path / "failed").mkdir()
+    failed.to_parquet(tmp_path / "failed" / "trials.parquet", index=False)
+    assert main(["summarize", str(tmp_path / "failed")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no trial completed yet (4 error); the error column says why" in err
 
 
 def test_summarize_does_not_import_ray(tmp_path):
