@@ -42,7 +42,7 @@ from emodna.losses import (
     corpus_ce,
     emotion_ce,
 )
-from emodna.model import SOURCE, TARGET
+from emodna.model import SOURCE, TARGET, EmoDNA, FunctionalsLR
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,13 @@ def forward_pair(model, xs: torch.Tensor, xt: torch.Tensor, bn: str):
     model.set_domain(TARGET)
     out_t = model(xt)
     return out_s, out_t
+
+
+def build_model(method: str, n_mfcc: int, n_classes: int, dropout: float = 0.1, bn: str = "separate") -> nn.Module:
+    """The network a method trains: FunctionalsLR for the classical baseline, else EmoDNA."""
+    if METHODS[method].classical:
+        return FunctionalsLR(n_mfcc, n_classes)
+    return EmoDNA(n_mfcc=n_mfcc, n_classes=n_classes, dropout=dropout, bn=bn)
 
 
 def build_objective(cfg, n_classes: int, class_weight=None) -> Objective:

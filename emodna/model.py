@@ -47,7 +47,6 @@ __all__ = [
     "BN_MODES",
     "DomainBatchNorm1d",
     "FunctionalsLR",
-    "build_model",
     "EmoDNA",
     "Output",
     "Backbone",
@@ -305,11 +304,3 @@ class FunctionalsLR(nn.Module):
         z = self.linear((self.functionals(x) - self.mean[self.domain]) / self.std[self.domain])
         return torch.cat([torch.zeros_like(z), z], dim=1) if self.n_classes == 2 else z
 
-
-def build_model(method: str, n_mfcc: int, n_classes: int, dropout: float = 0.1, bn: str = "separate") -> nn.Module:
-    """The network a method trains: FunctionalsLR for the classical baseline, else EmoDNA."""
-    from emodna.methods import METHODS
-
-    if METHODS[method].classical:
-        return FunctionalsLR(n_mfcc, n_classes)
-    return EmoDNA(n_mfcc=n_mfcc, n_classes=n_classes, dropout=dropout, bn=bn)

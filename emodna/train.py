@@ -247,8 +247,7 @@ def fit(
     ``selected_epoch``); that epoch's own target scores are ``epoch_target_*``.
     """
     from emodna.losses import check_finite
-    from emodna.methods import METHODS, build_objective
-    from emodna.model import build_model
+    from emodna.methods import METHODS, build_model, build_objective
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     n_classes = len(CLASSES[cfg.task])

@@ -53,8 +53,7 @@ def calibrate_step(method: str, n_mfcc: int, frames: int, batch: int = 64, repea
     """Seconds of one training step of ``method`` at one torch thread (the fastest of a few)."""
     import torch
 
-    from emodna.methods import build_objective
-    from emodna.model import build_model
+    from emodna.methods import build_model, build_objective
     from emodna.train import TrainConfig
 
     threads = torch.get_num_threads()
