@@ -58,15 +58,15 @@ def test_baselines_space_searches_the_method():
     assert seen == set(METHODS)
 
 
-def test_transfer_space_starts_with_the_baseline_and_the_defaults():
+def test_transfer_space_searches_emodna_and_starts_at_the_defaults():
     from emodna.train import TrainConfig
 
     space = load_space(SPACES / "transfer.yaml", known_methods=METHODS)
-    assert space.methods == ["emodna", "functionals_lr"] and space.epochs == 10 and space.seeds == [0]
-    assert space.enqueue[0] == {"method": "functionals_lr", "normalize": "none", "class_balance": "none"}
-    # config 1 is Emo-DNA at TrainConfig's defaults, for the fields the space searches
+    assert space.methods == ["emodna"] and space.epochs == 10 and space.seeds == [0]
+    # config 0 is Emo-DNA at TrainConfig's defaults, for every field the space searches
     defaults = TrainConfig().to_dict()
-    assert space.enqueue[1] == {k: defaults[k] for k in space.enqueue[1]}
+    assert set(space.enqueue[0]) == set(space.params)
+    assert space.enqueue[0] == {k: defaults[k] for k in space.params}
 
 
 def test_smoke_space_is_small():
