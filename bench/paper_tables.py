@@ -75,7 +75,8 @@ def _init_worker(feature_paths: dict[str, str]) -> None:
 
 def run_one(job: dict) -> dict:
     """Train one (method, source, target, task, seed, epochs); return its result row."""
-    from emodna.train import Domain, TrainConfig, fit
+    from emodna.config import TrainConfig
+    from emodna.train import Domain, fit
 
     base = {k: job[k] for k in ("method", "source", "target", "task", "seed", "epochs") if k in job}
     cfg = TrainConfig.from_dict({**job.get("overrides", {}), **base}, origin=str(job.get("variant", "bench")))
@@ -168,7 +169,7 @@ def source_table(df: pd.DataFrame, task: str, methods: list[str]) -> pd.DataFram
 
 
 def ablation_table(df: pd.DataFrame) -> pd.DataFrame:
-    from emodna.methods import METHODS
+    from emodna.config import METHODS
 
     rows = []
     for m, label in ABLATIONS.items():
@@ -230,7 +231,7 @@ def print_tables(df: pd.DataFrame, methods: list[str]) -> None:
 
 
 def main(argv=None) -> int:
-    from emodna.methods import METHODS
+    from emodna.config import METHODS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpora-dir", type=Path, default=ROOT.parent / "shared" / "corpora")

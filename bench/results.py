@@ -50,7 +50,7 @@ SCORES = {"target_uar": "UAR", "target_war": "WAR", "target_f1_pos": "F1 pos", "
 
 
 def load_variants(path: Path) -> dict[str, dict]:
-    from emodna.train import TrainConfig
+    from emodna.config import TrainConfig
 
     variants = yaml.safe_load(path.read_text()) or {}
     for name, fields in variants.items():

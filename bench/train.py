@@ -34,12 +34,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emodna.config import TrainConfig
 from emodna.corpora import load_corpora
 from emodna.features import corpus_features
 from emodna.losses import check_finite
 from emodna.methods import build_objective
 from emodna.model import EmoDNA
-from emodna.train import Domain, TrainConfig, _batches, evaluate, fit, split_source
+from emodna.train import Domain, _batches, evaluate, fit, split_source
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("batch", "forward", "backward", "optimizer", "bookkeeping")

@@ -147,7 +147,7 @@ def cmd_features(args) -> int:
 
 
 def cmd_methods(args) -> int:
-    from emodna.methods import METHODS
+    from emodna.config import METHODS
 
     width = max(map(len, METHODS))
     for name, method in METHODS.items():
@@ -161,10 +161,11 @@ def cmd_train(args) -> int:
 
     import torch
 
+    from emodna.config import TrainConfig
     from emodna.features import corpus_features
     from emodna.labels import load_mapping
     from emodna.runlog import RunLog
-    from emodna.train import Domain, TrainConfig, fit
+    from emodna.train import Domain, fit
 
     if args.threads is not None:
         if args.threads < 1:

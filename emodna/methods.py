@@ -23,12 +23,12 @@ the other, each with its own domain's statistics under ``adabn`` / ``dsbn``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emodna.config import METHODS
 from emodna.losses import (
     JMMD,
     MKMMD,
@@ -43,62 +43,6 @@ from emodna.losses import (
     emotion_ce,
 )
 from emodna.model import SOURCE, TARGET, EmoDNA, FunctionalsLR
-
-
-@dataclass(frozen=True)
-class Method:
-    summary: str
-    corpus: bool = False  # corpus encoder trained by L_corpus (3)
-    decouple: bool = False  # prototype contrastive decoupling (4)-(5)
-    mmd: bool = False  # MK-MMD between source and target emotion features (10)
-    supcon: bool = False  # SupCon over source + pseudo-labelled target (9)
-    threshold: str = "adaptive"  # for supcon: "adaptive" (6)-(7), "fixed" (0.9) or "none" (all target)
-    adversary: str | None = None  # baselines: "dann", "jan", "cdan", "bsp" (BSP + DANN)
-    mmd_trade_off: bool = False  # baseline DAN: its MK-MMD is weighted by cfg.trade_off
-    classical: bool = False  # no network: scikit-learn on MFCC functionals (emodna.train.fit_classical)
-
-
-METHODS: dict[str, Method] = {
-    "emodna": Method(
-        "Emo-DNA: decoupling, MK-MMD and SupCon with the adaptive threshold (the full method)",
-        corpus=True, decouple=True, mmd=True, supcon=True,
-    ),
-    # Table 4 ablations
-    "v2_corpus_encoder_only": Method(
-        "Table 4 V2: emotion and corpus encoders with their classifiers, no decoupling, no alignment",
-        corpus=True,
-    ),
-    "v3_no_decouple": Method(
-        "Table 4 V3: Emo-DNA without L_decouple", corpus=True, mmd=True, supcon=True
-    ),
-    "v4_no_align": Method("Table 4 V4: Emo-DNA without L_align", corpus=True, decouple=True),
-    "v5_no_decoupling": Method(
-        "Table 4 V5: alignment only (MK-MMD + SupCon), no corpus encoder and no decoupling",
-        mmd=True, supcon=True,
-    ),
-    # Table 6 ablations of the sample-level alignment
-    "no_scl": Method("Table 6: Emo-DNA without SupCon", corpus=True, decouple=True, mmd=True),
-    "no_threshold": Method(
-        "Table 6: SupCon over every target sample (no confidence threshold)",
-        corpus=True, decouple=True, mmd=True, supcon=True, threshold="none",
-    ),
-    "fixed_threshold": Method(
-        "Table 6: SupCon with a fixed confidence threshold (fixed_threshold, 0.9)",
-        corpus=True, decouple=True, mmd=True, supcon=True, threshold="fixed",
-    ),
-    # Baselines
-    "functionals_lr": Method(
-        "baseline, classical: per-corpus standardised MFCC mean+std into logistic regression, "
-        "source only (seconds)",
-        classical=True,
-    ),
-    "source_only": Method("baseline: emotion cross-entropy on the source only"),
-    "dan": Method("baseline DAN (Long 2015): MK-MMD on the emotion features", mmd=True, mmd_trade_off=True),
-    "dann": Method("baseline DANN (Ganin 2016): domain adversary through gradient reversal", adversary="dann"),
-    "jan": Method("baseline JAN (Long 2017): joint MMD of features and predictions", adversary="jan"),
-    "cdan": Method("baseline CDAN (Long 2018): adversary on the features x predictions map", adversary="cdan"),
-    "bsp": Method("baseline BSP (Chen 2019): DANN plus batch spectral penalization", adversary="bsp"),
-}
 
 BSP_WEIGHT = 1e-4  # BSP's own default weight of the spectral penalty
 

@@ -40,11 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-BN_MODES = ("separate", "joint", "adabn", "dsbn")
+from emodna.config import BN_MODES
+
 SOURCE, TARGET = 0, 1
 
 __all__ = [
-    "BN_MODES",
     "DomainBatchNorm1d",
     "FunctionalsLR",
     "EmoDNA",

@@ -125,9 +125,9 @@ def load_model(
     Raises ConfigError / TrainingError (one line) when a file is missing, unreadable, or
     the checkpoint does not fit the config.
     """
+    from emodna.config import TrainConfig
     from emodna.methods import build_model
     from emodna.model import TARGET
-    from emodna.train import TrainConfig
 
     model = Path(model)
     origin: dict = {}

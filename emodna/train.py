@@ -22,176 +22,24 @@ with scikit-learn and reports once.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from emodna.errors import ConfigError, TrainingError
-from emodna.labels import CLASSES, TASKS
+from emodna.config import METHODS, TrainConfig
+from emodna.errors import TrainingError
+from emodna.labels import CLASSES
 from emodna.metrics import scores
-from emodna.model import BN_MODES, SOURCE, TARGET
-from emodna.normalize import MODES as NORMALIZE_MODES
+from emodna.model import SOURCE, TARGET
 from emodna.normalize import normalize, stats
 
 CHECKPOINT = "checkpoint.pt"
-
-# The str fields a config may set, and their allowed values (validate() checks them).
-CHOICES = {
-    "task": TASKS,
-    "decouple_negative": ("same", "other"),
-    "decouple_level": ("prototype", "sample"),
-    "normalize": NORMALIZE_MODES,
-    "bn": BN_MODES,
-    "class_balance": ("none", "loss", "sampler"),
-    "lr_schedule": ("constant", "cosine"),
-    "select": ("last", "source_val"),
-}
-# Keys of older exports, mapped to today's: (new key, {old value: new value}).
-RENAMED = {"normalize_features": ("normalize", {True: "corpus", False: "none"})}
-
-
-@dataclass
-class TrainConfig:
-    """Everything that determines one training run. A sweep exports exactly this as YAML."""
-
-    source: str = "EMODB"
-    target: str = "CASIA"
-    task: str = "arousal"
-    method: str = "emodna"
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    seed: int = 0
-    # Emo-DNA's hyperparameters (DESIGN.md; the paper's values as defaults)
-    tau_p: float = 0.01  # prototype contrastive temperature, Eq. (4)-(5)
-    tau_s: float = 0.01  # supervised contrastive temperature, Eq. (9)
-    ema_lambda: float = 0.99  # threshold EMA momentum, Eq. (7); not given in the paper
-    alpha_1: float = 0.1  # weight of SupCon in L_align, Eq. (11)
-    mmd_multipliers: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0])
-    decouple_negative: str = "same"  # "same" or "other" corpus prototype as the negative
-    decouple_level: str = "prototype"  # Eq. (5)'s anchors: "prototype" (as written) or "sample"
-    fixed_threshold: float = 0.9  # for the fixed_threshold ablation
-    trade_off: float = 1.0  # weight of a baseline's alignment loss (DAN, DANN, JAN, CDAN, BSP)
-    # what decides cross-corpus results besides the method (DESIGN.md, decision 7)
-    # defaults: docs/results.md; the paper's inputs are normalize "none", bn "separate"
-    normalize: str = "speaker"  # MFCC normalisation: "none", "corpus" or "speaker" (emodna.normalize)
-    bn: str = "adabn"  # how BatchNorm sees the corpora: separate, joint, adabn, dsbn (emodna.model)
-    class_balance: str = "none"  # "none", "loss" (inverse-frequency CE weights) or "sampler"
-    lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over all steps)
-    select: str = "last"  # model kept: "last" epoch or best "source_val" accuracy (label-free)
-    # data
-    val_fraction: float = 0.1
-    dropout: float = 0.1
-
-    @classmethod
-    def from_dict(cls, values: dict, origin: str = "config") -> TrainConfig:
-        """Build from a dict; unknown keys and wrong types raise ConfigError naming them.
-
-        The key ``origin`` (where an exported config came from) is kept aside and ignored.
-        """
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs = {}
-        values = dict(values)
-        for old, (new, translate) in RENAMED.items():
-            if old not in values:
-                continue
-            value = values.pop(old)
-            if not isinstance(value, bool) or value not in translate:
-                raise ConfigError(
-                    f"{origin}: {old} must be a bool, got {value!r} (today's key: {new}: "
-                    f"{' | '.join(CHOICES[new])})"
-                )
-            values[new] = translate[value]
-        for key, value in values.items():
-            if key == "origin":
-                continue
-            if key not in fields:
-                close = difflib.get_close_matches(key, fields, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(fields)}"
-                raise ConfigError(f"{origin}: unknown key {key!r}{hint}")
-            kwargs[key] = _coerce(key, value, fields[key], origin)
-        config = cls(**kwargs)
-        config.validate(origin)
-        return config
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
-        try:
-            values = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read the config ({exc})") from exc
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: a config is a mapping of keys to values, got {type(values).__name__}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict(values, origin=str(path))
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def validate(self, origin: str = "config") -> None:
-        from emodna.methods import METHODS
-
-        for name, allowed in CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(
-                    f"{origin}: {name} {getattr(self, name)!r} is not one of {', '.join(allowed)}"
-                )
-        if self.method not in METHODS:
-            raise ConfigError(
-                f"{origin}: unknown method {self.method!r}; `emodna methods` lists: {', '.join(METHODS)}"
-            )
-        if self.select == "source_val" and self.val_fraction <= 0:
-            raise ConfigError(f"{origin}: select: source_val needs val_fraction > 0")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{origin}: {name} must be at least 1")
-        for name in ("lr", "tau_p", "tau_s"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{origin}: {name} must be positive")
-        if not 0 <= self.ema_lambda < 1:
-            raise ConfigError(f"{origin}: ema_lambda must be in [0, 1)")
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"{origin}: val_fraction must be in [0, 1)")
-        if not self.mmd_multipliers or min(self.mmd_multipliers) <= 0:
-            raise ConfigError(f"{origin}: mmd_multipliers must be a non-empty list of positive numbers")
-
-
-def _coerce(key: str, value, f: dataclasses.Field, origin: str):
-    """Check one value against the field's type; ints are accepted where floats are."""
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    try:
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if kind == "int":
-            if isinstance(value, bool) or not float(value).is_integer():
-                raise TypeError
-            return int(value)
-        if kind == "float":
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if kind == "str":
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-        if kind.startswith("list"):
-            if not isinstance(value, list | tuple):
-                raise TypeError
-            return [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: {key} must be a {kind}, got {value!r}") from None
-    return value
 
 
 @dataclass
@@ -247,7 +95,7 @@ def fit(
     ``selected_epoch``); that epoch's own target scores are ``epoch_target_*``.
     """
     from emodna.losses import check_finite
-    from emodna.methods import METHODS, build_model, build_objective
+    from emodna.methods import build_model, build_objective
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     n_classes = len(CLASSES[cfg.task])

@@ -4,7 +4,6 @@ each with the trial's checkpoint beside it (``.pt``) and an ``origin`` mapping.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import time
@@ -82,9 +81,9 @@ def _percentile_facts(target: str, info: SweepInfo, settings) -> dict:
 
 def train_values(row: pd.Series, seed: int) -> tuple[dict, dict]:
     """(TrainConfig dict, extra hyperparameters that TrainConfig does not know) for a config."""
-    from emodna.train import RENAMED, TrainConfig
+    from emodna.config import RENAMED, TRAIN_KEYS, TrainConfig
 
-    names = {f.name for f in dataclasses.fields(TrainConfig)} | set(RENAMED)
+    names = TRAIN_KEYS | set(RENAMED)
     values = TrainConfig().to_dict()
     extra = {}
     for col, v in row.items():

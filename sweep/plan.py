@@ -53,8 +53,8 @@ def calibrate_step(method: str, n_mfcc: int, frames: int, batch: int = 64, repea
     """Seconds of one training step of ``method`` at one torch thread (the fastest of a few)."""
     import torch
 
+    from emodna.config import TrainConfig
     from emodna.methods import build_model, build_objective
-    from emodna.train import TrainConfig
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -82,7 +82,7 @@ def calibrate_step(method: str, n_mfcc: int, frames: int, batch: int = 64, repea
 def make_plan(space, scenarios: list[dict], sizes: dict[str, tuple[int, int]], budget: int, slots: int,
               batch_size: int = 64) -> Plan:
     """``sizes``: corpus -> (clips, frames). Measures one step of the space's deep method."""
-    from emodna.methods import METHODS
+    from emodna.config import METHODS
 
     deep = [m for m in space.methods if not METHODS[m].classical]
     classical_enqueued = sum(1 for e in space.enqueue if METHODS[e.get("method", space.methods[0])].classical)

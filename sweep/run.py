@@ -35,18 +35,10 @@ from pathlib import Path
 # importable even where the package was not installed (the cluster files install it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
-import ray  # noqa: E402
-from ray import tune  # noqa: E402
-from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner  # noqa: E402
-from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback  # noqa: E402
-
 from emodna.errors import ConfigError, EmodnaError  # noqa: E402
 from sweep import SETTINGS, TRIALS
 from sweep.lock import SweepLock  # noqa: E402
-from sweep.search import ScenarioSearcher  # noqa: E402
 from sweep.space import load_space  # noqa: E402
-from sweep.trainable import TRAIN_KEYS, put_corpora, train_scenario  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -104,87 +96,6 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-# ---------------------------------------------------------------------------------------
-# Callbacks: files a user can open while the sweep runs
-
-
-def trial_row(trial, status: str) -> dict:
-    """One row of trials.parquet: the config, the scenario, the final metrics, the status.
-
-    status: completed | diverged (a loss term became NaN/inf; ``error`` names it) | error
-    (raised on every attempt; ``error`` is the exception's last line, ``failures`` the count).
-    """
-    config = dict(trial.config)
-    result = trial.last_result or {}
-    row = {"trial_id": trial.trial_id, "config_id": config.pop("config_id", None), "status": status}
-    row.update({k: config.pop(k, None) for k in ("source", "target", "task", "seed", "method")})
-    row.update({f"hp_{k}": (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in sorted(config.items())})
-    metrics = {k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    for key in ("config_id", "seed", "training_iteration", "timestamp", "pid", "time_this_iter_s",
-                "time_since_restore", "iterations_since_restore", "done"):
-        metrics.pop(key, None)
-    row.update(metrics)
-    row["epochs_run"] = result.get("epoch", 0)
-    row["wall_s"] = result.get("time_total_s")
-    row["failures"] = trial.num_failures  # faults retried (and the last one, for an error)
-    error = ""
-    if status == "error" and trial.error_file and os.path.exists(trial.error_file):
-        lines = [ln for ln in Path(trial.error_file).read_text().splitlines() if ln.strip()]
-        error = lines[-1] if lines else "unknown error"
-    if result.get("diverged"):  # NaN/inf loss (sweep/trainable.py): a result, not a fault
-        row["status"], error = "diverged", result["diverged"]
-    row["error"] = error
-    return row
-
-
-class TrialTable(tune.Callback):
-    """Append each finished or failed trial to trials.parquet, at once (atomic rewrite)."""
-
-    def __init__(self, path: Path, metric: str, units_per_config: int):
-        self.path = Path(path)
-        self.metric = metric
-        self.units_per_config = units_per_config
-        self.writer = None
-
-    def append(self, trial, status: str) -> None:
-        rows = pd.read_parquet(self.path).to_dict("records") if self.path.exists() else []
-        if any(r["trial_id"] == trial.trial_id and r["status"] in ("completed", "diverged") for r in rows):
-            return  # done before the driver died; Tune's older snapshot made it run again
-        rows = [r for r in rows if r["trial_id"] != trial.trial_id] + [trial_row(trial, status)]
-        table = pd.DataFrame(rows)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, self.path)
-        self.write_aggregate(table, trial.config.get("config_id"))
-
-    def write_aggregate(self, table: pd.DataFrame, config_id) -> None:
-        """Once every unit of a config is in, one TensorBoard scalar for its aggregate."""
-        done = table[(table["config_id"] == config_id) & (table["status"] == "completed")]
-        if len(done) != self.units_per_config or self.metric not in done:
-            return
-        if self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.path.parent / "tensorboard-configs"))
-        self.writer.add_scalar(f"config/{self.metric}_mean", float(done[self.metric].mean()), int(config_id))
-        self.writer.flush()
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self.append(trial, "completed")
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self.append(trial, "error")
-
-
-# ---------------------------------------------------------------------------------------
-
-
-def trial_dirname(trial) -> str:
-    """Short, sortable trial folders: 0003-EMODB-CASIA-arousal-s0-<id>."""
-    c = trial.config
-    return f"{c['config_id']:04d}-{c['source']}-{c['target']}-{c['task']}-s{c['seed']}-{trial.trial_id}"
-
-
 def connect(address: str | None, num_cpus: int | None, object_store_memory: int | None = None,
             verbose: bool = False) -> None:
     """Join a Ray cluster, else start an embedded one.
@@ -193,6 +104,8 @@ def connect(address: str | None, num_cpus: int | None, object_store_memory: int 
     ``ray start`` recorded a cluster on this node (as on a head under ``ray submit``).
     Any other Ray processes on the machine (another user's sweep) are left alone.
     """
+    import ray
+
     if ray.is_initialized():
         return
     temp = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"  # as Ray looks it up
@@ -210,6 +123,8 @@ def check_object_store(nbytes: int) -> None:
     """Fail before any trial if the features cannot fit into the object store."""
     # Each node may hold a copy of every corpus (the driver's node holds all): the
     # smallest store must fit them, not the sum that cluster_resources() reports.
+    import ray
+
     stores = [n["Resources"].get("object_store_memory", 0) for n in ray.nodes() if n["Alive"]]
     capacity = min(stores, default=0)
     needed = int(nbytes * 1.1) + 2**20  # the labels and Ray's own headers ride along
@@ -239,7 +154,7 @@ def check_writable(out: Path) -> None:
 def check_values(space) -> None:
     """Every fixed value and both ends of every searched range (each choice of a categorical)
     through TrainConfig's own validation, before anything starts."""
-    from emodna.train import TrainConfig
+    from emodna.config import TrainConfig
 
     where = str(space.path or "search space")
     for method in space.methods:
@@ -260,8 +175,8 @@ def check_values(space) -> None:
 
 def read_inputs(args) -> tuple:
     """Space, corpora and scenarios, all checked; no Ray, no files written."""
+    from emodna.config import METHODS, TRAIN_KEYS
     from emodna.corpora import load_corpora
-    from emodna.methods import METHODS
 
     space = load_space(args.space, known_methods=list(METHODS), known_params=sorted(TRAIN_KEYS))
     if args.epochs is not None:  # --epochs overrides the space's
@@ -335,6 +250,8 @@ class Interrupts:
             return
         print(f"interrupted: {units_done(self.out)}/{self.total_units} units done; resume with: "
               f"python sweep/run.py --out {self.out} --resume", flush=True)
+        import ray
+
         stopper = threading.Thread(target=ray.shutdown, daemon=True)
         stopper.start()
         stopper.join(10.0)
@@ -360,6 +277,8 @@ def units_done(out: Path) -> int:
     path = out / TRIALS
     if not path.exists():
         return 0
+    import pandas as pd
+
     t = pd.read_parquet(path, columns=["status"])
     return int(t["status"].isin(["completed", "diverged"]).sum())
 
@@ -370,6 +289,8 @@ def main(argv=None) -> int:
         if args.out is None:
             raise ConfigError("--resume needs --out: the sweep folder to continue, e.g. --out runs/transfer")
         out = args.out.resolve()
+        from ray.tune import Tuner
+
         if not (out / SETTINGS).exists() or not Tuner.can_restore(str(out)):
             raise ConfigError(f"{out}: holds no sweep to resume; start one without --resume")
         saved = saved_settings(out)
@@ -402,7 +323,15 @@ def main(argv=None) -> int:
 
 
 def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: SweepLock | None = None) -> int:
+    import ray
+    from ray import tune
+    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
     from emodna.features import FeatureSettings, corpus_features
+    from sweep.callbacks import TrialTable, trial_dirname
+    from sweep.search import ScenarioSearcher
+    from sweep.trainable import put_corpora, train_scenario
 
     settings_file = out / SETTINGS
     features = corpus_features(corpora, FeatureSettings(), args.cache, report=print)  # bars on a cold cache

@@ -17,7 +17,6 @@ then records it as an error.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 import time
@@ -28,13 +27,12 @@ import ray
 import torch
 from ray import tune
 
+from emodna.config import TRAIN_KEYS, TrainConfig
 from emodna.errors import DivergedError
 from emodna.labels import TASKS
 from emodna.runlog import RunLog
-from emodna.train import Domain, TrainConfig, fit
+from emodna.train import Domain, fit
 from sweep.ranking import scenario_name
-
-TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def corpus_payload(features, mapping=None) -> dict:

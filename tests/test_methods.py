@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from emodna.cli import main
+from emodna.config import METHODS, TrainConfig
 from emodna.losses import SupConLoss
-from emodna.methods import METHODS, build_objective, grl_schedule
+from emodna.methods import build_objective, grl_schedule
 from emodna.model import EmoDNA
-from emodna.train import TrainConfig
 
 torch.set_num_threads(1)
 

@@ -12,10 +12,11 @@ import torch
 import yaml
 
 from emodna.cli import main
+from emodna.config import TrainConfig
 from emodna.labels import CLASSES
 from emodna.model import EmoDNA
 from emodna.predict import FeatureSpec, features, load_model
-from emodna.train import Domain, TrainConfig, fit
+from emodna.train import Domain, fit
 
 LENGTH = 22050  # one second: keeps MFCC extraction quick; recorded in the export's origin
 

@@ -59,7 +59,7 @@ def test_baselines_space_searches_the_method():
 
 
 def test_transfer_space_searches_emodna_and_starts_at_the_defaults():
-    from emodna.train import TrainConfig
+    from emodna.config import TrainConfig
 
     space = load_space(SPACES / "transfer.yaml", known_methods=METHODS)
     assert space.methods == ["emodna"] and space.epochs == 10 and space.seeds == [0]
@@ -307,7 +307,7 @@ def test_missing_method_and_missing_file(tmp_path):
 
 
 def test_unknown_hyperparameter_names_key_line_and_close_match(tmp_path):
-    from emodna.train import TrainConfig
+    from emodna.config import TrainConfig
 
     known = [f.name for f in dataclasses.fields(TrainConfig)]
     path = tmp_path / "typo.yaml"

@@ -16,7 +16,8 @@ import yaml
 from matplotlib.image import imread
 from scipy import stats
 
-from emodna.train import Domain, TrainConfig, fit
+from emodna.config import TrainConfig
+from emodna.train import Domain, fit
 from sweep import ranking as R
 from sweep import stats as ST
 from sweep import summarize as S

@@ -490,6 +490,24 @@ def test_bad_fixed_value_exits_2_naming_the_file_and_leaves_no_out(tmp_path, cor
     assert not out.exists() and "started a local Ray" not in proc.stdout
 
 
+def test_input_errors_are_found_before_torch_or_ray_is_imported(tmp_path, corpora_dir):
+    """Why an input error costs well under two seconds: nothing heavy is imported to find it."""
+    space = tmp_path / "bad.yaml"
+    space.write_text(SMOKE.read_text().replace("batch_size: 64", "batch_size: 0"))
+    probe = (
+        "import runpy, sys\n"
+        "try:\n"
+        f"    sys.argv = ['sweep/run.py', '--corpora-dir', {str(corpora_dir)!r}, '--space', {str(space)!r}]\n"
+        f"    runpy.run_path({str(RUN)!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    heavy = sorted(m for m in ('torch', 'ray', 'sklearn', 'librosa') if m in sys.modules)\n"
+        "    print('exit', e.code, 'imported', heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "exit 2 imported []", proc.stdout + proc.stderr
+    assert "batch_size must be at least 1" in proc.stderr
+
+
 def test_searched_range_outside_what_training_accepts_exits_2(tmp_path, corpora_dir):
     space = tmp_path / "bad.yaml"
     space.write_text(SMOKE.read_text() + "  bn: {type: categorical, choices: [adabn, both]}\n"

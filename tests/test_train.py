@@ -10,10 +10,10 @@ import pytest
 import torch
 import yaml
 
+from emodna.config import METHODS, TrainConfig
 from emodna.errors import ConfigError, TrainingError
-from emodna.methods import METHODS
 from emodna.model import EmoDNA
-from emodna.train import CHECKPOINT, Domain, TrainConfig, fit, load_checkpoint
+from emodna.train import CHECKPOINT, Domain, fit, load_checkpoint
 
 torch.set_num_threads(1)
 

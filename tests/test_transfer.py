@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from emodna.config import TrainConfig
 from emodna.errors import ConfigError
 from emodna.methods import center_crop, forward_pair
 from emodna.model import SOURCE, TARGET, DomainBatchNorm1d, EmoDNA
 from emodna.normalize import normalize
-from emodna.train import Domain, TrainConfig, _batches, class_weights, fit
+from emodna.train import Domain, _batches, class_weights, fit
 from tests.test_train import domain
 
 torch.set_num_threads(1)
