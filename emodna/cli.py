@@ -101,30 +101,46 @@ def parse_sets(items: list[str]) -> dict:
 
 
 def cmd_corpora(args) -> int:
+    """One row per corpus. "skipped" counts what training would drop: names the reader
+    cannot parse, and files that do not decode. Decoding is known exactly once the features
+    are cached (the same count `emodna features`, `emodna train` and the sweep print);
+    before that only the headers are read, and the "checked" column says so."""
     import pandas as pd
     import soundfile as sf
 
+    from emodna.features import cached_bad_files
+    from emodna.labels import load_mapping
+
     corpora = load_corpora_from_args(args, names=args.corpus or None)
+    settings, mapping = feature_settings_from_args(args), load_mapping(args.mapping)
     rows = []
     for name, corpus in corpora.items():
-        seconds, bad = 0.0, len(corpus.unparsed)
+        seconds, bad = 0.0, set()
         for utt in corpus.utterances:
             try:
                 seconds += sf.info(str(utt.path)).duration
             except Exception:
-                bad += 1
+                bad.add(str(utt.path))
+        decoded = cached_bad_files(corpus, settings, args.cache, mapping)
+        if decoded is not None:
+            bad |= {path for path, _ in decoded}
         labels = pd.Series([u.emotion for u in corpus.utterances]).value_counts().sort_index()
         rows.append(
             {
                 "corpus": name,
-                "files": len(corpus.utterances),
+                "files": len(corpus.utterances) - len(bad),
                 "labels": ", ".join(f"{k} {v}" for k, v in labels.items()),
                 "speakers": len({u.speaker for u in corpus.utterances}),
                 "hours": round(seconds / 3600, 2),
-                "bad files": bad,
+                "skipped": len(bad) + len(corpus.unparsed),
+                "checked": "decoded" if decoded is not None else "headers",
             }
         )
     print(pd.DataFrame(rows).to_string(index=False))
+    if any(r["skipped"] for r in rows):
+        print("`emodna features --corpus NAME` lists each skipped file with the reason")
+    if any(r["checked"] == "headers" for r in rows):
+        print("checked 'headers': only file headers were read; `emodna features` decodes every file")
     return 0
 
 
@@ -257,8 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=globals()[f"cmd_{name}"])
         return p
 
-    p = command("corpora", "list the corpora found: files, labels, speakers, hours, bad files")
+    p = command("corpora", "list the corpora found: files used, labels, speakers, hours, files skipped")
     add_corpora_options(p)
+    add_feature_options(p)
     p.add_argument("--corpus", action="append", help="only this corpus (repeatable)")
 
     p = command("features", "extract (or find cached) MFCC features, one Parquet file per corpus")

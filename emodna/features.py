@@ -179,6 +179,17 @@ def cache_path(corpus: Corpus, settings: FeatureSettings, mapping: dict, cache_d
     return Path(cache_dir) / f"{corpus.name}-{cache_key(corpus, settings, mapping)}.parquet"
 
 
+def cached_bad_files(corpus: Corpus, settings: FeatureSettings, cache_dir: str | Path | None,
+                     mapping: dict) -> list[tuple[str, str]] | None:
+    """The files the cached extraction of ``corpus`` could not decode, or None when its
+    features are not cached yet (nothing is extracted here)."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = cache_path(corpus, settings, mapping, cache_dir)
+    if not path.exists():
+        return None
+    return [tuple(b) for b in json.loads(pq.read_schema(path).metadata.get(b"emodna.bad_files", b"[]"))]
+
+
 def _percentile_length(corpus: Corpus, settings: FeatureSettings) -> int:
     durations = []
     for utt in corpus.utterances:
@@ -233,9 +244,9 @@ def build_features(
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     t0 = time.perf_counter()
     path = cache_path(corpus, settings, mapping, cache_dir)
-    if path.exists():
+    bad = cached_bad_files(corpus, settings, cache_dir, mapping)
+    if bad is not None:
         rows = pq.read_metadata(path).num_rows
-        bad = json.loads(pq.read_schema(path).metadata.get(b"emodna.bad_files", b"[]"))
         return BuildResult(corpus.name, path, rows, True, time.perf_counter() - t0, bad)
 
     length = settings.length_for(corpus.name) or _percentile_length(corpus, settings)

@@ -260,3 +260,35 @@ def test_every_skipped_file_is_counted_in_one_line_per_corpus(tiny_emodb, tmp_pa
     assert out[0].startswith(expected + "; ") and "cache hit" in out[0]
     skipped = sorted(line.split(":")[0].strip() for line in out[1:])
     assert skipped == sorted(f"skipped {wav / n}" for n in ("12a01Le.flac", "not-an-emodb-name.wav"))
+
+
+def test_corpora_counts_a_file_that_only_fails_to_decode_once_features_know_it(tiny_emodb, tmp_path, capsys):
+    """A FLAC cut in half keeps a valid header: `emodna corpora` cannot see it from headers,
+    says that it read headers only, and once the features are cached reports the same count
+    as `emodna features`."""
+    from emodna.cli import main
+
+    wav = tiny_emodb / "wav"
+    good = wav / "03a01Fa.wav"
+    data, sr = sf.read(good)
+    sf.write(wav / "12a01Le.flac", data, sr)
+    cut = (wav / "12a01Le.flac").read_bytes()
+    (wav / "12a01Le.flac").write_bytes(cut[: len(cut) // 2])
+    assert sf.info(wav / "12a01Le.flac").duration > 0  # the header still reads
+    args = ["--corpus-path", f"EMODB={tiny_emodb}", "--cache", str(tmp_path / "c")]
+
+    def row():
+        assert main(["corpora", *args]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        header, values = lines[0].split(), lines[1].split()
+        return {"files": values[1], "skipped": values[-2], "checked": values[-1], "header": header}, lines
+
+    before, lines = row()
+    assert before["header"][-2:] == ["skipped", "checked"]
+    assert (before["files"], before["skipped"], before["checked"]) == ("5", "0", "headers")
+    assert any("only file headers were read" in line for line in lines)
+    assert main(["features", *args, "--workers", "1"]) == 0
+    assert capsys.readouterr().out.startswith("EMODB: 4 files used, 1 skipped (0 names not parsed, 1 not decodable")
+    after, lines = row()
+    assert (after["files"], after["skipped"], after["checked"]) == ("4", "1", "decoded")
+    assert any("lists each skipped file" in line for line in lines)
