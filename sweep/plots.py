@@ -30,7 +30,7 @@ def _save(fig, path: Path) -> None:
 
 def plot_heatmap(best: pd.DataFrame, metric: str, path: Path) -> None:
     """Source x target heatmap of the best score per scenario, one panel (and scale) per task."""
-    tasks = tasks_of(best["scenario"]) if len(best) else []
+    tasks = tasks_of(best["task"]) if len(best) else []
     corpora = sorted(set(best["source"]) | set(best["target"])) if len(best) else []
     n = max(1, len(tasks))
     size = 1.4 + 0.85 * max(2, len(corpora))

@@ -26,21 +26,31 @@ def scenario_name(source: str, target: str, task: str) -> str:
     return f"{source}-{target}-{task}"
 
 
-def _scenario_key(name: str) -> tuple:
-    source, target, task = split_scenario(name)
-    order = TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
-    return (order, task, source, target)
+# A scenario's name is a label for tables and file names, never parsed back: corpus names
+# may hold dashes (CREMA-D), so where source, target and task are needed they come from
+# the columns every table carries, through this mapping.
+Parts = dict[str, tuple[str, str, str]]  # scenario name -> (source, target, task)
 
 
-def split_scenario(name: str) -> tuple[str, str, str]:
-    rest, task = name.rsplit("-", 1)
-    source, target = rest.rsplit("-", 1)
-    return source, target, task
+def scenario_parts(*tables: pd.DataFrame, scenarios=()) -> Parts:
+    """Each scenario name's (source, target, task), from tables with ``scenario``,
+    ``source``, ``target`` and ``task`` columns and from scenario dicts (a space's)."""
+    parts: Parts = {}
+    for t in tables:
+        if len(t):
+            parts.update(zip(t["scenario"], zip(t["source"], t["target"], t["task"], strict=True), strict=True))
+    for sc in scenarios:
+        parts[scenario_name(sc["source"], sc["target"], sc["task"])] = (sc["source"], sc["target"], sc["task"])
+    return parts
 
 
-def sort_scenarios(names) -> list[str]:
+def _task_key(task: str) -> tuple:
+    return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
+
+
+def sort_scenarios(names, parts: Parts) -> list[str]:
     """Scenarios by task (arousal first), then source, then target."""
-    return sorted(set(names), key=_scenario_key)
+    return sorted(set(names), key=lambda n: (*_task_key(parts[n][2]), parts[n][0], parts[n][1]))
 
 
 def decode_value(value):
@@ -182,14 +192,14 @@ def pick_best_seed(frame: pd.DataFrame, mode: str) -> pd.DataFrame:
     return frame.drop(columns=["_vals", "_trials", "_seeds"])
 
 
-def score_matrix(scores: pd.DataFrame, metric: str, configs=None, scenarios=None) -> pd.DataFrame:
+def score_matrix(scores: pd.DataFrame, metric: str, configs=None, scenarios: list[str] | None = None) -> pd.DataFrame:
     """configs x scenarios of the metric's mean over seeds (NaN where not covered)."""
     if scores.empty:
         m = pd.DataFrame(dtype=float)
     else:
         m = scores.pivot(index="config_id", columns="scenario", values=metric).astype(float)
     configs = sorted(m.index) if configs is None else list(configs)
-    scenarios = sort_scenarios(m.columns) if scenarios is None else list(scenarios)
+    scenarios = sort_scenarios(m.columns, scenario_parts(scores)) if scenarios is None else list(scenarios)
     return m.reindex(index=configs, columns=scenarios)
 
 
@@ -216,7 +226,7 @@ def rank_configs(
     *,
     states: dict[int, str] | None = None,
     pruned_after: dict[int, int] | None = None,
-    scenarios: list[str] | None = None,
+    scenarios: list[dict] | None = None,
     n_units: int | None = None,
 ) -> pd.DataFrame:
     """The ranking across scenarios, one row per config, best first.
@@ -224,7 +234,7 @@ def rank_configs(
     ``trials``: the rows of ``trials.parquet`` (see :func:`prepare_trials`).
     ``states``: config_id -> the study's state (``complete``, ``pruned``, ``running``,
     ``failed``); a ``pruned`` config is marked so. ``scenarios``: every scenario of the
-    sweep (default: those in ``trials``). ``n_units``: units per config (default: the
+    sweep as ``dict(source=, target=, task=)`` (default: those in ``trials``). ``n_units``: units per config (default: the
     scenarios times the seeds seen).
 
     Columns: rank, config_id, method, status (complete | incomplete | pruned), note,
@@ -240,7 +250,8 @@ def rank_configs(
     states = states or {}
     pruned_after = pruned_after or {}
     scores = scenario_scores(trials, metric)
-    all_scen = sort_scenarios(list(trials["scenario"]) + list(scenarios or []))
+    parts = scenario_parts(trials, scenarios=scenarios or ())
+    all_scen = sort_scenarios(parts, parts)
     configs = sorted(set(int(c) for c in trials["config_id"]) | set(states))
     matrix = score_matrix(scores, metric, configs, all_scen)
     ranks = rank_matrix(matrix, mode)
@@ -290,8 +301,8 @@ def rank_configs(
             "mean_rank": float(ranks.loc[cid].mean()) if len(covered) else float("nan"),
             "mean_metric": float(covered.mean()) if len(covered) else float("nan"),
         }
-        for task in tasks_of(all_scen):
-            cols = [s for s in covered.index if s.endswith(f"-{task}")]
+        for task in tasks_of(parts[s][2] for s in all_scen):
+            cols = [s for s in covered.index if parts[s][2] == task]
             row[f"mean_metric_{task}"] = float(covered[cols].mean()) if cols else float("nan")
         row.update(
             worst_scenario=worst_s or "",
@@ -332,9 +343,6 @@ def rank_configs(
     return table
 
 
-def tasks_of(scenarios) -> list[str]:
-    tasks = sorted(
-        {split_scenario(s)[2] for s in scenarios},
-        key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else 9, t),
-    )
-    return tasks
+def tasks_of(tasks) -> list[str]:
+    """The distinct tasks, arousal first."""
+    return sorted(set(tasks), key=_task_key)

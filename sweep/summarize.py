@@ -65,11 +65,10 @@ from sweep.ranking import (
     load_trials,
     pick_best_seed,
     rank_configs,
-    scenario_name,
+    scenario_parts,
     scenario_scores,
     score_matrix,
     sort_scenarios,
-    split_scenario,
     tasks_of,
     to_plain,
 )
@@ -89,7 +88,7 @@ class SweepInfo:
     mode: str = "max"
     settings: dict = field(default_factory=dict)
     space: object | None = None
-    scenarios: list[str] | None = None
+    scenarios: list[dict] | None = None  # dict(source=, target=, task=) each
     seeds: list[int] | None = None
     states: dict[int, str] = field(default_factory=dict)
     pruned_after: dict[int, int] = field(default_factory=dict)
@@ -198,7 +197,7 @@ def sweep_info(
                 available = list(find_corpora(info.corpora_dir))
             if available is None:
                 available = sorted(set(trials["source"]) | set(trials["target"]))
-            info.scenarios = sort_scenarios(scenario_name(**s) for s in sp.scenarios(available))
+            info.scenarios = sp.scenarios(available)
         except EmodnaError:
             info.scenarios = None
         if info.n_units is None and info.scenarios:
@@ -255,7 +254,7 @@ def best_per_scenario(
     """The oracle: per scenario the config with the best mean metric (ties: better rank)."""
     order = list(ranking["config_id"])
     rows = []
-    for scen in sort_scenarios(scores["scenario"]):
+    for scen in sort_scenarios(scores["scenario"], scenario_parts(scores)):
         sub = scores[scores["scenario"] == scen].set_index("config_id")
         cid = _choose(sub[metric], mode, order)
         r = sub.loc[cid]
@@ -291,10 +290,11 @@ def honest_selection(
     top = order[0] if order else None
     loto_choice: dict[tuple[str, str], int | None] = {}
     loto_rows = []
-    for task in tasks_of(matrix.columns):
-        scen_t = [s for s in matrix.columns if split_scenario(s)[2] == task]
-        for target in sorted({split_scenario(s)[1] for s in scen_t}):
-            held = [s for s in scen_t if split_scenario(s)[1] == target]
+    parts = scenario_parts(scores)
+    for task in tasks_of(parts[s][2] for s in matrix.columns):
+        scen_t = [s for s in matrix.columns if parts[s][2] == task]
+        for target in sorted({parts[s][1] for s in scen_t}):
+            held = [s for s in scen_t if parts[s][1] == target]
             rest = trials[(trials["task"] == task) & (trials["target"] != target)]
             choice = None
             if len(rest) and len(completed_units(rest, metric)):
@@ -326,7 +326,7 @@ def honest_selection(
         col = matrix[scen]
         if col.dropna().empty:
             continue
-        source, target, task = split_scenario(scen)
+        source, target, task = parts[scen]
         oracle_c = _choose(col, mode, order)
         row = {
             "scenario": scen,
@@ -363,7 +363,7 @@ def honest_selection(
 def selection_table(per: pd.DataFrame) -> pd.DataFrame:
     """Per task (and all): mean of each selection over scenarios, and its gap to the oracle."""
     rows = []
-    groups = [(t, per[per["task"] == t]) for t in tasks_of(per["scenario"])] if len(per) else []
+    groups = [(t, per[per["task"] == t]) for t in tasks_of(per["task"])] if len(per) else []
     if len(groups) > 1:
         groups.append(("all", per))
     for name, g in groups:
@@ -472,7 +472,7 @@ def summarize(
     per, loto = honest_selection(trials, scores, ranking, metric, mode, info.states)
     sel = selection_table(per)
     # Friedman over the complete configs, CD over the top ones (or one per method)
-    matrix = score_matrix(scores, metric, scenarios=sort_scenarios(scores["scenario"]))
+    matrix = score_matrix(scores, metric)
     complete_ids = [int(c) for c in ranking.loc[ranking["status"] == "complete", "config_id"]]
     full = matrix.loc[complete_ids].dropna(axis=1, how="any") if complete_ids else matrix.iloc[0:0]
     fr = (

@@ -495,3 +495,28 @@ def test_export_records_normalisation_and_percentile_length(tmp_path):
     assert tess["normalize"] == "corpus"  # an old sweep's normalize_features: true
     assert tess["origin"]["features"]["length"] == int(np.percentile([0.4, 0.8, 0.6], 95) * 22050)
     assert "percentile" in tess["origin"]["features"]["length_from"]
+
+
+def test_corpus_names_with_dashes_spaces_and_dots_rank_and_select_the_same():
+    """Scenario names are labels, never parsed: with CASIA renamed CREMA-D and EMODB a name
+    with a space and dots, the ranking and leave-target-corpus-out choices are unchanged."""
+    rename = {"CASIA": "CREMA-D", "EMODB": "my corpus v1.2", "EMOVO": "EMOVO"}
+    plain = R.prepare_trials(hand_trials())
+    odd = hand_trials()
+    odd["source"], odd["target"] = odd["source"].map(rename), odd["target"].map(rename)
+    odd = R.prepare_trials(odd)
+    assert "CREMA-D-my corpus v1.2-arousal" in set(odd["scenario"])
+    results = []
+    for t in (plain, odd):
+        ranking = R.rank_configs(t, "target_uar", "max", states={2: "pruned"})
+        scores = R.pick_best_seed(R.scenario_scores(t, "target_uar"), "max")
+        per, loto = S.honest_selection(t, scores, ranking, "target_uar", "max", {2: "pruned"})
+        results.append((ranking, per, loto))
+    (r0, p0, l0), (r1, p1, l1) = results
+    assert list(r0["config_id"]) == list(r1["config_id"])
+    assert list(r0["mean_metric_arousal"]) == list(r1["mean_metric_arousal"])
+    assert dict(zip(l0["held_out_target"].map(rename), l0["selected_config"], strict=True)) == dict(
+        zip(l1["held_out_target"], l1["selected_config"], strict=True)
+    )
+    assert sorted(p1["target"]) == sorted(p0["target"].map(rename))
+    assert sorted(p0["loto_config"]) == sorted(p1["loto_config"])
