@@ -108,11 +108,14 @@ def cmd_corpora(args) -> int:
     import pandas as pd
     import soundfile as sf
 
+    from emodna.corpora import survey_corpora
+    from emodna.custom import write_manifest
     from emodna.features import cached_bad_files
     from emodna.labels import load_mapping
 
     corpora = load_corpora_from_args(args, names=args.corpus or None)
     settings, mapping = feature_settings_from_args(args), load_mapping(args.mapping)
+    unreadable = survey_corpora(args.corpora_dir)[1] if args.corpora_dir is not None and not args.corpus else []
     rows = []
     for name, corpus in corpora.items():
         seconds, bad = 0.0, set()
@@ -137,6 +140,11 @@ def cmd_corpora(args) -> int:
             }
         )
     print(pd.DataFrame(rows).to_string(index=False))
+    for folder, reason in unreadable:
+        print(f"not read: {folder}: {reason}")
+    if args.write_manifest is not None:
+        for corpus in corpora.values():
+            print(f"wrote {write_manifest(corpus, args.write_manifest)}")
     if any(r["skipped"] for r in rows):
         print("`emodna features --corpus NAME` lists each skipped file with the reason")
     if any(r["checked"] == "headers" for r in rows):
@@ -277,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpora_options(p)
     add_feature_options(p)
     p.add_argument("--corpus", action="append", help="only this corpus (repeatable)")
+    p.add_argument("--write-manifest", type=Path, default=None, metavar="DIR",
+                   help="write DIR/<corpus>.csv, the manifest read or inferred for each corpus, to check and edit")
 
     p = command("features", "extract (or find cached) MFCC features, one Parquet file per corpus")
     add_corpora_options(p)

@@ -6,7 +6,9 @@ folder, parses every audio file with that function, and keeps the files it canno
 parse in :attr:`Corpus.unparsed` with the reason, so a user can see what was left out.
 
 A *corpora folder* holds one subfolder per corpus, named after it (case-insensitive):
-``DATA/EMODB``, ``DATA/casia``, ``DATA/CREMA-D`` ... (:func:`find_corpora`).
+``DATA/EMODB``, ``DATA/casia``, ``DATA/CREMA-D`` ... (:func:`find_corpora`). A subfolder
+that is no known corpus is read as a manifest corpus (it holds ``manifest.csv``) or as a
+folder-per-emotion corpus (``emodna.custom``), under its folder name.
 """
 
 from __future__ import annotations
@@ -428,53 +430,84 @@ ALIASES["iemocapfullrelease"] = "IEMOCAP"  # the folder name of the official rel
 
 
 def canonical_name(name: str) -> str:
-    """The canonical corpus name of a spelling: "emo-db" -> "EMODB", "crema_d" -> "CREMA-D"."""
-    canonical = ALIASES.get(_key(str(name)))
-    if canonical is None:
-        raise CorpusError(f"unknown corpus {name!r}; known corpora: {', '.join(READERS)}")
-    return canonical
+    """The canonical corpus name of a spelling: "emo-db" -> "EMODB", "crema_d" -> "CREMA-D";
+    a name no reader knows (a manifest or folder-per-emotion corpus) is kept as it is."""
+    return ALIASES.get(_key(str(name)), str(name))
 
 
-def find_corpora(corpora_dir: str | Path) -> dict[str, Path]:
-    """{canonical name: folder} for the subfolders of corpora_dir named after a corpus."""
+def survey_corpora(corpora_dir: str | Path) -> tuple[dict[str, Path], list[tuple[Path, str]]]:
+    """({name: folder} of every readable corpus, [(folder, why it cannot be read)]).
+
+    Known corpora by their canonical names (the official readers' order), then manifest
+    and folder-per-emotion corpora by their folder names."""
+    from emodna.custom import has_emotion_folders, manifest_in
+
     corpora_dir = Path(corpora_dir).expanduser()
     if not corpora_dir.is_dir():
         raise CorpusError(
             f"corpora folder {corpora_dir} does not exist; give a folder with one subfolder "
             f"per corpus ({', '.join(READERS)})"
         )
-    subfolders = sorted(
-        p for p in corpora_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-    )
-    if not subfolders:
-        raise CorpusError(
-            f"corpora folder {corpora_dir} has no subfolders; put each corpus in a subfolder "
-            f"named after it ({', '.join(READERS)})"
-        )
-    found: dict[str, Path] = {}
+    subfolders = sorted(p for p in corpora_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    known: dict[str, Path] = {}
+    custom: dict[str, Path] = {}
+    skipped: list[tuple[Path, str]] = []
     for folder in subfolders:
         canonical = ALIASES.get(_key(folder.name))
-        if canonical is None:
-            continue
-        if canonical in found:
-            raise CorpusError(
-                f"corpora folder {corpora_dir} has two folders for {canonical}: "
-                f"{found[canonical].name} and {folder.name}; keep one"
-            )
-        found[canonical] = folder
+        if canonical is not None:
+            if canonical in known:
+                raise CorpusError(
+                    f"corpora folder {corpora_dir} has two folders for {canonical}: "
+                    f"{known[canonical].name} and {folder.name}; keep one"
+                )
+            known[canonical] = folder
+        elif manifest_in(folder) is not None or has_emotion_folders(folder):
+            custom[folder.name] = folder
+        else:
+            skipped.append((folder, "not a known corpus, no manifest.csv, no folder named after an "
+                            "emotion; add a manifest.csv (path, emotion, speaker) or sort its clips "
+                            "into emotion folders (Angry/, Neutral/, ...)"))
+    found = {name: known[name] for name in READERS if name in known}
+    found.update(custom)
+    return found, skipped
+
+
+def find_corpora(corpora_dir: str | Path) -> dict[str, Path]:
+    """{name: folder} for the readable corpora in corpora_dir (:func:`survey_corpora`)."""
+    found, skipped = survey_corpora(corpora_dir)
     if not found:
+        seen = ", ".join(p.name for p, _ in skipped)
         raise CorpusError(
-            f"corpora folder {corpora_dir} holds no known corpus (subfolders: "
-            f"{', '.join(p.name for p in subfolders)}); name each corpus folder one of "
-            f"{', '.join(READERS)}"
+            f"corpora folder {corpora_dir} holds no corpus"
+            + (f" (subfolders: {seen})" if seen else " (no subfolders)")
+            + f"; name each corpus folder one of {', '.join(READERS)}, or give it a "
+            "manifest.csv, or emotion folders"
         )
-    return {name: found[name] for name in READERS if name in found}
+    return found
 
 
 def read_corpus(name: str, root: str | Path) -> Corpus:
     """Read one corpus folder; CorpusError if it is missing or no file name parses."""
+    from emodna.custom import manifest_in, read_emotion_folders, read_manifest
+
     name = canonical_name(name)
     root = Path(root).expanduser()
+    if name not in READERS or root.is_file() or (root.is_dir() and manifest_in(root) is not None):
+        # a manifest (it wins over a reader's file names), or emotion folders
+        if root.is_file():
+            corpus = read_manifest(name, root)
+        elif manifest_in(root) is not None:
+            corpus = read_manifest(name, manifest_in(root))
+        elif root.is_dir():
+            corpus = read_emotion_folders(name, root)
+        else:
+            raise CorpusError(f"{name}: {root} does not exist; give a corpus folder or a manifest file")
+        if not corpus.utterances:
+            raise CorpusError(
+                f"{name} folder {root}: no audio file under a folder named after an emotion; "
+                "add a manifest.csv (path, emotion, speaker) or sort the clips into emotion folders"
+            )
+        return corpus
     if not root.is_dir():
         raise CorpusError(f"{name} folder {root} does not exist; expected {LAYOUTS[name]}")
     # Absolute paths: the feature cache is keyed by them, whatever the working directory.
@@ -517,8 +550,9 @@ def load_corpora(
         selected = list(found)
     else:
         selected = []
+        by_key = {_key(n): n for n in found}
         for name in names:
-            canonical = canonical_name(name)
+            canonical = by_key.get(_key(canonical_name(name)), canonical_name(name))
             if canonical not in found:
                 raise CorpusError(
                     f"corpus {name!r} was not found; corpora found: {', '.join(found)}"

@@ -160,12 +160,13 @@ def _extract_one(job: tuple[str, int, FeatureSettings]):
 
 
 def cache_key(corpus: Corpus, settings: FeatureSettings, mapping: dict) -> str:
-    """A hash of the settings, the mapping and every file's (path, size, mtime)."""
+    """A hash of the settings, the mapping and every file's (path, size, mtime, emotion,
+    speaker): an edited manifest is a new cache entry."""
     h = hashlib.sha256()
     h.update(json.dumps([FEATURE_VERSION, corpus.name, asdict(settings), mapping], sort_keys=True).encode())
     for utt in corpus.utterances:
         st = os.stat(utt.path)
-        h.update(f"{utt.path}\0{st.st_size}\0{st.st_mtime_ns}\0{utt.emotion}\n".encode())
+        h.update(f"{utt.path}\0{st.st_size}\0{st.st_mtime_ns}\0{utt.emotion}\0{utt.speaker}\n".encode())
     return h.hexdigest()[:16]
 
 
