@@ -195,6 +195,8 @@ def cmd_train(args) -> int:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    from emodna.custom import corpus_warnings, task_problem
+
     overrides = {k: getattr(args, k) for k in ("source", "target", "task", "method", "epochs", "seed", "normalize")}
     overrides.update(parse_sets(args.set))
     if args.config is not None:
@@ -208,6 +210,12 @@ def cmd_train(args) -> int:
     canonical = {name.lower(): name for name in corpora}  # corpus names are case-insensitive
     cfg = dataclasses.replace(cfg, source=canonical.get(cfg.source.lower(), cfg.source),
                               target=canonical.get(cfg.target.lower(), cfg.target))
+    for corpus in corpora.values():
+        problem = task_problem(corpus, cfg.task, mapping)
+        if problem is not None:
+            raise CorpusError(f"{problem}; pick another task or corpus, or map its emotions with --mapping")
+        for line in corpus_warnings(corpus):
+            print(f"warning: {line}", file=sys.stderr)
     settings = feature_settings_from_args(args)
     feats = corpus_features(corpora, settings, args.cache, mapping=mapping, workers=args.workers,
                             report=lambda line: print(line, file=sys.stderr))

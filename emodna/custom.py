@@ -143,3 +143,26 @@ def write_manifest(corpus, folder: Path) -> Path:
     ]
     pd.DataFrame(rows, columns=["path", "emotion", "speaker", "gender"]).to_csv(out, index=False)
     return out
+
+
+MIN_FILES = 20  # below this a corpus says so: its scores move by 5 points per clip
+
+
+def task_problem(corpus, task: str, mapping: dict | None = None) -> str | None:
+    """Why ``corpus`` cannot be a source or target for ``task`` (one class only), or None."""
+    from emodna.labels import CLASSES, task_label
+
+    classes = {task_label(u.emotion, task, mapping) for u in corpus.utterances}
+    if len(classes) < 2:
+        only = ", ".join(sorted(classes)) or "none"
+        return (f"{corpus.name} ({corpus.root}) has only {task} class {only} (of "
+                f"{', '.join(CLASSES[task])}); it cannot be used for {task}")
+    return None
+
+
+def corpus_warnings(corpus) -> list[str]:
+    """One-line warnings about a corpus that can be used but may mislead."""
+    n = len(corpus.utterances)
+    if n < MIN_FILES:
+        return [f"{corpus.name} ({corpus.root}) has {n} files (< {MIN_FILES}): its scores are coarse"]
+    return []

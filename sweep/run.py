@@ -177,6 +177,9 @@ def read_inputs(args) -> tuple:
     """Space, corpora and scenarios, all checked; no Ray, no files written."""
     from emodna.config import METHODS, TRAIN_KEYS
     from emodna.corpora import load_corpora
+    from emodna.custom import corpus_warnings, task_problem
+
+    skipped: list[str] = []
 
     space = load_space(args.space, known_methods=list(METHODS), known_params=sorted(TRAIN_KEYS))
     if args.epochs is not None:  # --epochs overrides the space's
@@ -185,7 +188,21 @@ def read_inputs(args) -> tuple:
     if args.corpora_dir is None:
         raise ConfigError("--corpora-dir is required: a folder with one subfolder per corpus")
     corpora = load_corpora(args.corpora_dir)
-    scenarios = space.scenarios(list(corpora))
+    scenarios = []
+    for sc in space.scenarios(list(corpora)):  # a corpus with one class for a task sits it out
+        problems = [task_problem(corpora[sc[end]], sc["task"]) for end in ("source", "target")]
+        problem = next((p for p in problems if p is not None), None)
+        if problem is None:
+            scenarios.append(sc)
+        elif problem not in skipped:
+            skipped.append(problem)
+    for problem in skipped:
+        print(f"skipping its scenarios: {problem}", flush=True)
+    if not scenarios:
+        raise ConfigError(f"{args.space}: no scenario left to run: {'; '.join(skipped)}")
+    for corpus in corpora.values():
+        for line in corpus_warnings(corpus):
+            print(f"warning: {line}", flush=True)
     needed = sorted({s["source"] for s in scenarios} | {s["target"] for s in scenarios})
     return space, {n: corpora[n] for n in needed}, scenarios
 

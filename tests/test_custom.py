@@ -179,3 +179,30 @@ def test_a_sweep_over_a_mixed_folder_summarizes_and_predicts(mixed, tmp_path):
     assert best.exists(), sorted(p.name for p in (out / "best").iterdir())
     clip = next((mixed / "Urdu v1.2").rglob("*.flac"))
     assert main(["predict", "--model", str(best), str(clip)]) == 0  # the export records the length
+
+
+def test_a_corpus_with_one_class_for_a_task_is_refused_by_train_and_skipped_by_the_sweep(
+    tmp_path, real_corpora, capsys
+):
+    """Angry and happy clips are all high arousal: no arousal scenario can use the corpus,
+    valence can. Eight clips: a warning that its scores are coarse."""
+    from sweep.run import read_inputs
+
+    data = tmp_path / "data"
+    for i, u in enumerate([u for u in clips(real_corpora, "CASIA", 4) if u.emotion in ("anger", "happiness")]):
+        cut(u.path, data / "Loud" / FOLDERS[u.emotion] / f"{i}.wav", 0.5)
+    (data / "EMODB").symlink_to(real_corpora["EMODB"].root)
+    assert main(["train", "--corpora-dir", str(data), "--source", "EMODB", "--target", "Loud",
+                 "--task", "arousal", "--method", "functionals_lr", "--cache", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert f"Loud ({data / 'Loud'}) has only arousal class high (of low, high); it cannot be used for arousal" in err
+    space = tmp_path / "s.yaml"
+    space.write_text("method: functionals_lr\nepochs: 1\nseeds: [0]\n"
+                     "scenarios: {corpora: all, tasks: [arousal, valence]}\nparams: {}\n")
+    args = __import__("argparse").Namespace(space=space, epochs=None, corpora_dir=data)
+    _, corpora, scenarios = read_inputs(args)
+    assert [(s["source"], s["target"], s["task"]) for s in scenarios] == [
+        ("EMODB", "Loud", "valence"), ("Loud", "EMODB", "valence")
+    ]
+    out = capsys.readouterr().out
+    assert "skipping its scenarios: Loud" in out and "warning: Loud" in out and "has 8 files (< 20)" in out
