@@ -43,6 +43,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emodna.atomic import atomic_write
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ["method", "source", "target", "task", "seed", "epochs"]
 # Table 4: the variants in the paper's order, V1 (emotion encoder only) to the full method.
@@ -99,10 +101,7 @@ def read_results(path: Path) -> pd.DataFrame:
 
 
 def write_results(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def run_jobs(jobs: list[dict], feature_paths: dict, workers: int, results: pd.DataFrame, path: Path,

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm.auto import tqdm
 
+from emodna.atomic import atomic_write
 from emodna.corpora import Corpus
 from emodna.errors import FeatureError
 from emodna.labels import TASKS, encode, load_mapping, task_label
@@ -297,14 +298,8 @@ def _write_atomic(path: Path, x: np.ndarray, meta: pd.DataFrame, settings, bad) 
             b"emodna.bad_files": json.dumps(bad).encode(),
         }
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        # one row group, so the tensor column reads back as one chunk, without a copy
-        pq.write_table(table, tmp, row_group_size=max(1, len(meta)))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # one row group, so the tensor column reads back as one chunk, without a copy
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, row_group_size=max(1, len(meta))))
 
 
 def load_features(path: str | Path) -> Features:

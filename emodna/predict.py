@@ -34,8 +34,6 @@ import yaml
 from emodna.errors import ConfigError, FeatureError, TrainingError
 from emodna.labels import CLASSES
 
-CHECKPOINT = "checkpoint.pt"
-
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -72,21 +70,13 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _read_torch(path: Path) -> dict:
-    import torch
+    from emodna.checkpoint import read_checkpoint
 
     if not path.exists():
         raise ConfigError(
             f"{path}: no such checkpoint; pass --checkpoint, or export one with `emodna summarize`"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise TrainingError(f"{path}: not a readable checkpoint ({_one_line(exc)})") from None
-    if not isinstance(state, dict) or "model" not in state:
-        raise TrainingError(
-            f"{path}: not an emodna checkpoint (no model state); give the .pt a sweep or `emodna train` wrote"
-        )
-    return state
+    return read_checkpoint(path, "give the .pt a sweep or `emodna train` wrote")
 
 
 def _feature_spec(cfg, origin: dict, where: str, length: int | None, norm: dict) -> FeatureSpec:
@@ -132,6 +122,8 @@ def load_model(
     model = Path(model)
     origin: dict = {}
     if model.is_dir():
+        from emodna.checkpoint import CHECKPOINT
+
         model = model / CHECKPOINT
     if model.suffix in (".yaml", ".yml"):
         cfg = TrainConfig.from_yaml(model)

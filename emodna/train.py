@@ -23,7 +23,6 @@ with scikit-learn and reports once.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,14 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emodna.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from emodna.config import METHODS, TrainConfig
-from emodna.errors import TrainingError
 from emodna.labels import CLASSES
 from emodna.metrics import scores
 from emodna.model import SOURCE, TARGET
 from emodna.normalize import normalize, stats
-
-CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
@@ -267,64 +264,3 @@ def evaluate(model, objective, source: Domain, target: Domain, val_idx, n_classe
         out["threshold"] = threshold
         out["pseudo_fraction"] = float((p_t.max(1) >= threshold).mean())
     return out
-
-
-# ---------------------------------------------------------------------------------------
-# Checkpoints: plain tensors and primitives only, so they load with weights_only=True
-
-
-def save_checkpoint(path: Path, model, objective, optimizer, cfg: TrainConfig, history, gen,
-                    norm: dict | None = None, kept: dict | None = None) -> None:
-    """The run's state. ``norm``: the input normalisation and the target's statistics (for
-    predict); ``kept``: the model selected by ``select`` when it is not the last one."""
-    state = {
-        "model": model.state_dict(),
-        "objective": objective.state_dict() if objective is not None else {},
-        "optimizer": optimizer.state_dict() if optimizer is not None else {},
-        "config": cfg.to_dict(),
-        "model_shape": {"n_mfcc": model.n_mfcc, "n_classes": model.n_classes},
-        "epoch": history[-1]["epoch"],
-        "history": history,
-        "rng": torch.get_rng_state(),
-        "gen": gen.get_state() if gen is not None else torch.Generator().get_state(),
-        "norm": norm or {"mode": cfg.normalize},
-    }
-    if kept is not None:
-        state["kept"] = kept
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path, model, objective=None, optimizer=None) -> dict:
-    """Load a checkpoint into the given modules; TrainingError if it doesn't fit them."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = " ".join(str(exc).split())[:200]  # torch's messages span lines; errors are one line
-        if "Weights only load failed" in reason:
-            reason = "torch.load(weights_only=True) refused it: not a checkpoint written by emodna"
-        raise TrainingError(f"{path}: not a readable checkpoint ({reason}); delete it to start afresh") from exc
-    shape = {"n_mfcc": getattr(model, "n_mfcc", None), "n_classes": getattr(model, "n_classes", None)}
-    saved = state.get("model_shape") if isinstance(state, dict) else None
-    if saved and saved != shape:
-        have = ", ".join(f"{k}={v}" for k, v in saved.items())
-        want = ", ".join(f"{k}={v}" for k, v in shape.items())
-        raise TrainingError(
-            f"{path}: checkpoint is of a model with {have}, this run's model has {want}; "
-            "use a fresh --out folder (or delete the checkpoint) to start afresh"
-        )
-    try:
-        model.load_state_dict(state["model"])
-        if objective is not None:
-            objective.load_state_dict(state["objective"])
-        if optimizer is not None:
-            optimizer.load_state_dict(state["optimizer"])
-    except (KeyError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise TrainingError(
-            f"{path}: checkpoint does not fit this model ({first}); it was written by another "
-            "model shape or method: use a fresh --out folder"
-        ) from exc
-    return state

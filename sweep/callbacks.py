@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 from ray import tune
 
+from emodna.atomic import atomic_write
+
 
 def trial_row(trial, status: str) -> dict:
     """One row of trials.parquet: the config, the scenario, the final metrics, the status.
@@ -59,9 +61,7 @@ class TrialTable(tune.Callback):
             return  # done before the driver died; Tune's older snapshot made it run again
         rows = [r for r in rows if r["trial_id"] != trial.trial_id] + [trial_row(trial, status)]
         table = pd.DataFrame(rows)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, self.path)
+        atomic_write(self.path, lambda tmp: table.to_parquet(tmp, index=False))
         self.write_aggregate(table, trial.config.get("config_id"))
 
     def write_aggregate(self, table: pd.DataFrame, config_id) -> None:

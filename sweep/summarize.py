@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emodna.atomic import atomic_write
 from emodna.errors import ConfigError, EmodnaError
 from sweep import SETTINGS, TRIALS
 from sweep.export import export_best
@@ -555,20 +555,13 @@ def summarize(
             }
             if len(kinds) > 1 or kinds & {list, dict}:  # mixed: one JSON string per cell
                 table[c] = table[c].map(lambda v: None if v is None else json.dumps(to_plain(v)))
-    _atomic_write(files["ranking"], lambda p: table.to_parquet(p, index=False))
+    atomic_write(files["ranking"], lambda p: table.to_parquet(p, index=False))
     result.markdown = render_markdown(result, info, trials, top)
     files["summary"] = folder / "summary.md"
-    _atomic_write(files["summary"], lambda p: p.write_text(result.markdown))
+    atomic_write(files["summary"], lambda p: p.write_text(result.markdown))
     return result
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- command line

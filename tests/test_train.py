@@ -10,10 +10,11 @@ import pytest
 import torch
 import yaml
 
+from emodna.checkpoint import CHECKPOINT, load_checkpoint
 from emodna.config import METHODS, TrainConfig
 from emodna.errors import ConfigError, TrainingError
 from emodna.model import EmoDNA
-from emodna.train import CHECKPOINT, Domain, fit, load_checkpoint
+from emodna.train import Domain, fit
 
 torch.set_num_threads(1)
 
