@@ -8,16 +8,13 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import yaml
 
 from emodna.errors import EmodnaError
+from sweep.info import SweepInfo
 from sweep.ranking import SCORES, completed_units, decode_value, to_plain
-
-if TYPE_CHECKING:
-    from sweep.summarize import SweepInfo
 
 
 def _trial_dirs(folder: Path) -> dict[str, list[Path]]:

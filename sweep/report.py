@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from sweep.info import Summary, SweepInfo
 from sweep.ranking import SCORES, decode_value, to_plain
-
-if TYPE_CHECKING:
-    from sweep.summarize import Summary, SweepInfo
 
 SHORT = {"target_war": "WAR", "target_uar": "UAR", "target_f1_pos": "F1 pos", "target_f1_macro": "F1 macro"}
 

@@ -55,6 +55,7 @@ TOP_LEVEL_KEYS = (
     "enqueue",
     "description",
 )
+SAMPLERS = ("tpe", "gp", "cmaes", "random", "nsga2", "grid")  # sweep.samplers builds them
 PARAM_TYPES = ("float", "int", "categorical", "list")
 PARAM_FIELDS = {
     "float": ("type", "low", "high", "log", "step"),
@@ -738,8 +739,6 @@ def parse_space(
         raise where.error(("seeds",), "a seed is listed twice", "list each seed once")
     sampler = data.get("sampler")
     if sampler is not None:
-        from sweep.search import SAMPLERS  # late import: search imports this module
-
         if sampler not in SAMPLERS:
             hint = _did_you_mean(sampler, SAMPLERS)
             raise where.error(

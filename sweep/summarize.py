@@ -47,7 +47,6 @@ import json
 import math
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +56,7 @@ from emodna.atomic import atomic_write
 from emodna.errors import ConfigError, EmodnaError
 from sweep import SETTINGS, TRIALS
 from sweep.export import export_best
+from sweep.info import Summary, SweepInfo
 from sweep.plots import plot_cd, plot_heatmap, plot_hyperparameters
 from sweep.ranking import (
     SIGNALS,
@@ -77,28 +77,6 @@ from sweep.stats import TIE_DECIMALS, friedman, nemenyi_cd
 from sweep.storage import open_storage
 
 # ----------------------------------------------------------------------------- sweep info
-
-
-@dataclass
-class SweepInfo:
-    """What the summary knows about a sweep besides its trials table."""
-
-    folder: Path
-    metric: str = "target_uar"
-    mode: str = "max"
-    settings: dict = field(default_factory=dict)
-    space: object | None = None
-    scenarios: list[dict] | None = None  # dict(source=, target=, task=) each
-    seeds: list[int] | None = None
-    states: dict[int, str] = field(default_factory=dict)
-    pruned_after: dict[int, int] = field(default_factory=dict)
-    n_units: int | None = None
-    budget: int | None = None
-    n_configs: int | None = None
-    study_note: str = ""
-    partial: list[str] = field(default_factory=list)
-    corpora_dir: Path | None = None
-    cache: Path | None = None
 
 
 def _resolve(path_text, folder: Path) -> Path | None:
@@ -382,28 +360,6 @@ def selection_table(per: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- summary
 
 
-@dataclass
-class Summary:
-    """What :func:`summarize` computed and wrote."""
-
-    folder: Path
-    metric: str
-    mode: str
-    ranking: pd.DataFrame
-    scores: pd.DataFrame
-    best: pd.DataFrame
-    selection: pd.DataFrame
-    selection_per_scenario: pd.DataFrame
-    loto: pd.DataFrame
-    friedman: dict | None
-    cd: dict | None
-    partial: list[str]
-    exports: dict[str, Path]
-    files: dict[str, Path]
-    markdown: str = ""
-    searched: list[str] = field(default_factory=list)  # the space's searched parameters
-
-
 def _cd_items(
     ranking: pd.DataFrame, matrix: pd.DataFrame, top: int
 ) -> tuple[list[str], list[int], str]:
@@ -593,9 +549,3 @@ def print_summary(s: Summary, file=None) -> None:
     print(f"summary: {s.files.get('summary')}", file=file)
     if s.exports:
         print(f"best configs: {len(s.exports)} in {s.folder / 'best'}", file=file)
-
-
-if __name__ == "__main__":  # the options live with the command: emodna/cli.py
-    from emodna.cli import main
-
-    sys.exit(main(["summarize", *sys.argv[1:]]))

@@ -14,8 +14,9 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from emodna.errors import ConfigError
-from sweep.search import SAMPLERS, ScenarioSearcher, make_sampler, unit_key
-from sweep.space import load_space, parse_space
+from sweep.samplers import make_sampler
+from sweep.search import ScenarioSearcher, unit_key
+from sweep.space import SAMPLERS, load_space, parse_space
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
