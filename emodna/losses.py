@@ -445,10 +445,6 @@ class DomainDiscriminator(nn.Sequential):
         return super().forward(x).squeeze(1)
 
 
-def _binary_accuracy(logits: Tensor, labels: Tensor) -> float:
-    return float(((logits > 0).float() == labels).float().mean())
-
-
 class DANNLoss(nn.Module):
     r"""Domain-adversarial loss (DANN, Ganin et al. 2016).
 
@@ -458,7 +454,6 @@ class DANNLoss(nn.Module):
     with :math:`R` a gradient reversal layer (``self.grl``, coefficient ``coeff``), each BCE the
     mean over its own domain's batch. Minimising ``L`` trains the discriminator to tell the
     corpora apart and, through the reversal, the feature extractor to confuse it.
-    ``self.accuracy`` holds the discriminator's accuracy on the last call.
 
     Inputs: ``f_s [n_s, D], f_t [n_t, D]``. Output: scalar.
     """
@@ -467,16 +462,12 @@ class DANNLoss(nn.Module):
         super().__init__()
         self.discriminator = discriminator
         self.grl = GradientReverse(coeff)
-        self.accuracy: float | None = None
 
     def forward(self, f_s: Tensor, f_t: Tensor) -> Tensor:
         d = self.discriminator(self.grl(torch.cat([f_s, f_t])))
         d_s, d_t = d[: f_s.shape[0]], d[f_s.shape[0] :]
         loss_s = F.binary_cross_entropy_with_logits(d_s, torch.zeros_like(d_s))
         loss_t = F.binary_cross_entropy_with_logits(d_t, torch.ones_like(d_t))
-        with torch.no_grad():
-            labels = torch.cat([torch.zeros_like(d_s), torch.ones_like(d_t)])
-            self.accuracy = _binary_accuracy(d.detach(), labels)
         return 0.5 * (loss_s + loss_t)
 
 
@@ -505,7 +496,6 @@ class CDANLoss(nn.Module):
         self.discriminator = discriminator
         self.entropy_conditioning = entropy_conditioning
         self.grl = GradientReverse(coeff)
-        self.accuracy: float | None = None
 
     @staticmethod
     def multilinear_map(f: Tensor, g: Tensor) -> Tensor:
@@ -523,8 +513,6 @@ class CDANLoss(nn.Module):
             weight = weight / weight.sum() * f.shape[0]
         else:
             weight = None
-        with torch.no_grad():
-            self.accuracy = _binary_accuracy(d.detach(), labels)
         return F.binary_cross_entropy_with_logits(d, labels, weight=weight)
 
 
