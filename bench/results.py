@@ -151,7 +151,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--pair", nargs=2, action="append", default=[], metavar=("A", "B"),
                    help="a paired comparison to print (repeatable)")
-    p.add_argument("--results", type=Path, default=ROOT / "runs" / "results" / "results.parquet")
+    p.add_argument("--results", type=Path, default=ROOT / "results" / "variants.parquet",
+                   help="one row per finished run, committed so the tables reproduce without rerunning")
     p.add_argument("--tables-only", action="store_true", help="print the tables of the results file and stop")
     p.add_argument("--sweep", type=Path, help="a sweep folder: add its LOTO-selected and oracle configs as rows")
     p.add_argument("--sweep-method", default="emodna", help="the sweep's configs of this method only (default emodna)")
