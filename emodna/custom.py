@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from emodna.corpus import Corpus, Utterance, audio_files
 from emodna.errors import CorpusError, LabelError
 from emodna.labels import EMOTIONS, normalize_emotion
 
@@ -61,7 +62,6 @@ def _gender(value) -> str | None:
 
 def read_manifest(name: str, manifest: Path):
     """A Corpus from a manifest file; CorpusError naming the file and row on bad input."""
-    from emodna.corpora import Corpus, Utterance
 
     manifest = Path(manifest).expanduser().resolve()
     try:
@@ -105,12 +105,11 @@ def read_manifest(name: str, manifest: Path):
 
 def read_emotion_folders(name: str, root: Path, speaker_pattern: str | None = None):
     """A Corpus from a folder whose subfolders (at any depth) are named after emotions."""
-    from emodna.corpora import Corpus, Utterance, _audio_files
 
     root = Path(root).expanduser().resolve()
     pattern = re.compile(speaker_pattern) if speaker_pattern else None
     corpus = Corpus(name=name, root=root)
-    for path in _audio_files(root):
+    for path in audio_files(root):
         rel = path.relative_to(root)
         emotion = next((e for e in map(_emotion, reversed(rel.parts[:-1])) if e is not None), None)
         if emotion is None:

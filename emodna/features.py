@@ -32,14 +32,14 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from emodna.atomic import atomic_write
-from emodna.corpora import Corpus
+from emodna.corpus import Corpus
 from emodna.errors import FeatureError
 from emodna.labels import TASKS, encode, load_mapping, task_label
 
 # Bump when the extraction code changes in a way that changes the numbers.
 FEATURE_VERSION = 1
 
-# The authors' fixed lengths, in samples at 22050 Hz (DESIGN.md).
+# The authors' fixed lengths, in samples at 22050 Hz (docs/design.md).
 PAPER_LENGTHS = {
     "CASIA": 88000,
     "EMODB": 96000,

@@ -259,12 +259,12 @@ def predict(models: list[LoadedModel], paths, *, normalize_self: bool = False) -
 def expand_folders(paths) -> list[Path]:
     """Files as given; a folder becomes the audio files under it (sorted), e.g. one new
     speaker's recordings for a ``normalize: speaker`` model."""
-    from emodna.corpora import _audio_files
+    from emodna.corpus import audio_files
 
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = _audio_files(p)
+            found = audio_files(p)
             if not found:
                 raise FeatureError(f"{p}: folder holds no audio file soundfile can read")
             out += found

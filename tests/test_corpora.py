@@ -7,18 +7,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from emodna.corpora import (
-    AUDIO_EXTENSIONS,
-    READERS,
-    Corpus,
-    Utterance,
-    canonical_name,
-    find_corpora,
-    load_corpora,
-    read_corpus,
-)
+from emodna.corpora import canonical_name, find_corpora, load_corpora, read_corpus
+from emodna.corpus import AUDIO_EXTENSIONS, Corpus, Utterance
 from emodna.errors import CorpusError
 from emodna.labels import EMOTIONS
+from emodna.official import READERS
 
 RNG = np.random.default_rng(0)
 
