@@ -1,4 +1,4 @@
-"""Methods are loss recipes over one model (DESIGN.md, decision 4).
+"""Methods are loss recipes over one model (docs/design.md, decision 4).
 
 A :class:`Method` says which loss terms are on. :class:`Objective` holds the loss modules
 a method needs and, given a source batch (with labels) and a target batch (without),
@@ -12,7 +12,7 @@ Emo-DNA's total, Eq. (11)-(12)::
 The ablations switch terms off (paper Tables 4 and 6); the baselines (source only, DAN,
 DANN, JAN, CDAN, BSP) use the same backbone and TCN emotion encoder, with their own
 alignment term on the emotion features E, weighted by ``trade_off``. ``functionals_lr`` is
-the classical baseline nobody tuned (DESIGN.md, decision 6): no network, no loss terms;
+the classical baseline nobody tuned (docs/design.md, decision 6): no network, no loss terms;
 ``emodna.train.fit`` fits it with scikit-learn instead of gradient steps.
 
 How the two batches meet BatchNorm is ``cfg.bn`` (see ``emodna.model``): with ``joint`` they
@@ -28,20 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emodna.alignment.bsp import BSPPenalty
+from emodna.alignment.cdan import CDANLoss
+from emodna.alignment.dann import DANNLoss, DomainDiscriminator
+from emodna.alignment.decoupling import PrototypeDecoupling
+from emodna.alignment.jan import JMMD
+from emodna.alignment.mmd import MKMMD
+from emodna.alignment.supcon import AdaptiveThreshold, SupConLoss
 from emodna.config import METHODS
-from emodna.losses import (
-    JMMD,
-    MKMMD,
-    AdaptiveThreshold,
-    BSPPenalty,
-    CDANLoss,
-    DANNLoss,
-    DomainDiscriminator,
-    PrototypeDecoupling,
-    SupConLoss,
-    corpus_ce,
-    emotion_ce,
-)
+from emodna.losses import corpus_ce, emotion_ce
 from emodna.model import SOURCE, TARGET, EmoDNA, FunctionalsLR
 
 BSP_WEIGHT = 1e-4  # BSP's own default weight of the spectral penalty

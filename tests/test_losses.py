@@ -8,23 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from emodna.alignment.bsp import BSPPenalty
+from emodna.alignment.cdan import CDANLoss
+from emodna.alignment.dann import DANNLoss, DomainDiscriminator, GradientReverse, grad_reverse
+from emodna.alignment.decoupling import PrototypeDecoupling
+from emodna.alignment.jan import JMMD
+from emodna.alignment.mmd import MKMMD
+from emodna.alignment.supcon import AdaptiveThreshold, SupConLoss
 from emodna.errors import DivergedError, EmodnaError, TrainingError
-from emodna.losses import (
-    JMMD,
-    MKMMD,
-    AdaptiveThreshold,
-    BSPPenalty,
-    CDANLoss,
-    DANNLoss,
-    DomainDiscriminator,
-    GradientReverse,
-    PrototypeDecoupling,
-    SupConLoss,
-    check_finite,
-    corpus_ce,
-    emotion_ce,
-    grad_reverse,
-)
+from emodna.losses import check_finite, corpus_ce, emotion_ce
 
 torch.set_num_threads(1)
 e = math.exp

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from emodna.alignment.supcon import SupConLoss
 from emodna.cli import main
 from emodna.config import METHODS, TrainConfig
-from emodna.losses import SupConLoss
 from emodna.methods import build_objective, grl_schedule
 from emodna.model import EmoDNA
 
@@ -116,7 +116,7 @@ def test_adversary_gradient_is_reversed_against_a_hand_computed_gradient():
     dL/df_i = 0.5 / n_s * sigmoid(D(f_i)) * w for a source clip (label 0) and
     0.5 / n_t * (sigmoid(D(f_i)) - 1) * w for a target clip; the reversal layer multiplies
     both by -coeff, while the discriminator's own gradient is not reversed."""
-    from emodna.losses import DANNLoss
+    from emodna.alignment.dann import DANNLoss
 
     class Linear(torch.nn.Module):
         def __init__(self):
