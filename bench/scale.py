@@ -430,6 +430,7 @@ def simulate_tune(
     from ray import tune
 
     import sweep.run as run
+    import sweep.trainable as trainable  # run() imports these two from here when it starts
 
     @ray.remote(num_cpus=0)
     class TrialLog:
@@ -449,7 +450,7 @@ def simulate_tune(
 
     log = TrialLog.remote()
     refs: dict = {}
-    real_put, real_train = run.put_corpora, run.train_scenario
+    real_put, real_train = trainable.put_corpora, trainable.train_scenario
 
     def put_corpora(features, *a, **k):  # the driver's one ray.put per corpus
         refs.update(real_put(features, *a, **k))
@@ -495,7 +496,7 @@ def simulate_tune(
     ]
     if cache is not None:
         argv += ["--cache", str(cache)]
-    run.put_corpora, run.train_scenario = put_corpora, train_scenario
+    trainable.put_corpora, trainable.train_scenario = put_corpora, train_scenario
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
@@ -504,7 +505,7 @@ def simulate_tune(
         print(buf.getvalue()[-3000:])
         raise
     finally:
-        run.put_corpora, run.train_scenario = real_put, real_train
+        trainable.put_corpora, trainable.train_scenario = real_put, real_train
     (out / "sweep.log").write_text(buf.getvalue())
     print(f"  python sweep/run.py {' '.join(argv)}  (log: {out / 'sweep.log'})")
     rows = ray.get(log.get.remote())

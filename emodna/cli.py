@@ -270,9 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emodna",
         description="Cross-corpus speech emotion recognition with Emo-DNA.",
-        epilog="sweeps (many configs x scenarios x seeds, with Ray Tune and Optuna) run from the "
-        "checkout:\n  python sweep/run.py --corpora-dir DATA/ --space search_spaces/transfer.yaml "
-        "--budget 24\n  emodna summarize runs/transfer\nsee README.md, \"Sweeps\"",
+        epilog="sweeps (many configs x scenarios x seeds, with Ray Tune and Optuna) run with the "
+        "emodna-sweep command (the same as python sweep/run.py):\n"
+        "  emodna-sweep --corpora-dir DATA/ --space search_spaces/transfer.yaml --budget 24\n"
+        "  emodna summarize runs/transfer\nsee README.md, \"Sweeps\"",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"emodna (emodna-sweep) {installed}")

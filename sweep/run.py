@@ -24,26 +24,25 @@ import json
 import logging
 import math
 import os
-import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-# `python sweep/run.py` and `ray submit` run this file as a script: make the checkout
-# importable even where the package was not installed (the cluster files install it).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emodna.errors import ConfigError, EmodnaError  # noqa: E402
-from sweep import SETTINGS, TRIALS
-from sweep.lock import SweepLock  # noqa: E402
-from sweep.space import load_space  # noqa: E402
+try:
+    from emodna.errors import ConfigError, EmodnaError
+    from sweep import SETTINGS, TRIALS
+    from sweep.interrupts import Interrupts, units_done
+    from sweep.lock import SweepLock
+    from sweep.space import load_space
+except ModuleNotFoundError as e:  # `python sweep/run.py` from a checkout that was never installed
+    sys.exit(f"{e}: install the project first (pip install torch==2.13.0 -e .), then run "
+             "`emodna-sweep ...` or `python sweep/run.py ...`")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
-        prog="python sweep/run.py",
+        prog="emodna-sweep" if Path(sys.argv[0]).name == "emodna-sweep" else "python sweep/run.py",
         description="Search Emo-DNA hyperparameters across cross-corpus scenarios with Ray Tune and Optuna.",
         epilog="examples:\n"
         "  python sweep/run.py --corpora-dir ../shared/corpora --space search_spaces/smoke.yaml --budget 2\n"
@@ -226,58 +225,6 @@ def show_plan(space, corpora: dict, scenarios: list[dict], args, slots: int):
     return plan
 
 
-class Interrupts:
-    """SIGINT and SIGTERM stop the sweep the way Ctrl-C stops Tune: Tune saves its state and
-    returns. Both are turned into SIGUSR1, which Tune always handles that way (its SIGINT
-    handler is switched off so that ours sees which signal came); ``signal`` says which.
-
-    A signal sent to the whole process group (a terminal's Ctrl-C, ``timeout``, a batch
-    scheduler) also reaches the embedded Ray's own processes, and Tune can then wait a
-    minute for a GCS that is gone. So a watchdog ends the driver ``GRACE_S`` seconds after
-    the signal: what Tune saved after the last finished epoch is what ``--resume`` needs.
-    """
-
-    GRACE_S = 20.0
-
-    def __init__(self, out: Path, total_units: int, lock: SweepLock | None = None):
-        self.out, self.total_units, self.lock = out, total_units, lock
-        self.signal: int | None = None
-        self._reported = threading.Lock()
-
-    def install(self) -> None:
-        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-        for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init: replaces Ray's native dumps
-            signal.signal(sig, self._handle)
-        # Tune's own words for it, a warning and a Tuner.restore() hint, are ours to say
-        logging.getLogger("ray.tune.tune").addFilter(
-            lambda r: "interrupted" not in r.getMessage() and "Stop signal" not in r.getMessage()
-        )
-
-    def _handle(self, sig, frame) -> None:
-        if self.signal is not None:
-            return
-        self.signal = sig
-        print(f"\n{signal.Signals(sig).name}: stopping; Tune saves its state ...", flush=True)
-        threading.Timer(self.GRACE_S, self.exit).start()
-        os.kill(os.getpid(), signal.SIGUSR1)
-
-    def exit(self) -> None:
-        """Print how to resume, shut Ray down (at most 10 s) and end with 128 + the signal."""
-        if not self._reported.acquire(blocking=False):
-            return
-        print(f"interrupted: {units_done(self.out)}/{self.total_units} units done; resume with: "
-              f"python sweep/run.py --out {self.out} --resume", flush=True)
-        import ray
-
-        stopper = threading.Thread(target=ray.shutdown, daemon=True)
-        stopper.start()
-        stopper.join(10.0)
-        if self.lock is not None:
-            self.lock.release()
-        sys.stderr.flush()
-        os._exit(128 + int(self.signal))
-
-
 def saved_settings(out: Path) -> dict:
     """sweep.json of a sweep to resume; relative paths (older sweeps) resolved from here or
     from the sweep folder, whichever exists."""
@@ -290,18 +237,16 @@ def saved_settings(out: Path) -> dict:
     return settings
 
 
-def units_done(out: Path) -> int:
-    path = out / TRIALS
-    if not path.exists():
-        return 0
-    import pandas as pd
-
-    t = pd.read_parquet(path, columns=["status"])
-    return int(t["status"].isin(["completed", "diverged"]).sum())
-
-
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    """The `emodna-sweep` command (and `python sweep/run.py`): 2 on bad input, with one line."""
+    try:
+        return start(parse_args(argv))
+    except EmodnaError as exc:
+        print(f"sweep: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def start(args) -> int:
     if args.resume:
         if args.out is None:
             raise ConfigError("--resume needs --out: the sweep folder to continue, e.g. --out runs/transfer")
@@ -447,8 +392,4 @@ def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: Swee
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except EmodnaError as exc:
-        print(f"sweep: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

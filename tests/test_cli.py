@@ -182,4 +182,4 @@ def test_version_and_help_point_to_the_sweep(capsys):
     assert capsys.readouterr().out.strip().startswith("emodna (emodna-sweep) ")
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "python sweep/run.py --corpora-dir DATA/ --space search_spaces/transfer.yaml" in capsys.readouterr().out
+    assert "emodna-sweep --corpora-dir DATA/ --space search_spaces/transfer.yaml" in capsys.readouterr().out

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -478,6 +479,18 @@ def test_resume_needs_out(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == ("sweep: error: --resume needs --out: the sweep folder to continue, "
                                    "e.g. --out runs/transfer")
+
+
+def test_the_emodna_sweep_command_is_the_script(tmp_path):
+    """The console entry the package installs runs the same main, errors and all."""
+    exe = shutil.which("emodna-sweep")
+    if exe is None:
+        pytest.skip("emodna-sweep is not on PATH (package not installed with pip install -e .)")
+    proc = subprocess.run([exe, "--resume"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == _run_fast("--resume").stderr.strip()
+    usage = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert usage.startswith("usage: emodna-sweep ")
 
 
 def test_bad_fixed_value_exits_2_naming_the_file_and_leaves_no_out(tmp_path, corpora_dir):
