@@ -19,7 +19,7 @@ from emodna.errors import ConfigError
 from emodna.labels import TASKS
 from emodna.normalize import MODES as NORMALIZE_MODES
 
-# How BatchNorm sees the two corpora (emodna.model.DomainBatchNorm1d, DESIGN.md decision 7)
+# How BatchNorm sees the two corpora (emodna.model.DomainBatchNorm1d, docs/design.md, decision 7)
 BN_MODES = ("separate", "joint", "adabn", "dsbn")
 
 
@@ -105,7 +105,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     seed: int = 0
-    # Emo-DNA's hyperparameters (DESIGN.md; the paper's values as defaults)
+    # Emo-DNA's hyperparameters (docs/design.md; the paper's values as defaults)
     tau_p: float = 0.01  # prototype contrastive temperature, Eq. (4)-(5)
     tau_s: float = 0.01  # supervised contrastive temperature, Eq. (9)
     ema_lambda: float = 0.99  # threshold EMA momentum, Eq. (7); not given in the paper
@@ -115,7 +115,7 @@ class TrainConfig:
     decouple_level: str = "prototype"  # Eq. (5)'s anchors: "prototype" (as written) or "sample"
     fixed_threshold: float = 0.9  # for the fixed_threshold ablation
     trade_off: float = 1.0  # weight of a baseline's alignment loss (DAN, DANN, JAN, CDAN, BSP)
-    # what decides cross-corpus results besides the method (DESIGN.md, decision 7)
+    # what decides cross-corpus results besides the method (docs/design.md, decision 7)
     # defaults: docs/results.md; the paper's inputs are normalize "none", bn "separate"
     normalize: str = "speaker"  # MFCC normalisation: "none", "corpus" or "speaker" (emodna.normalize)
     bn: str = "adabn"  # how BatchNorm sees the corpora: separate, joint, adabn, dsbn (emodna.model)

@@ -1,4 +1,4 @@
-"""Input normalisation of MFCCs: none, per corpus, or per speaker (DESIGN.md, decision 7).
+"""Input normalisation of MFCCs: none, per corpus, or per speaker (docs/design.md, decision 7).
 
 Cross-corpus emotion models fail first on the offset between corpora: microphones, rooms,
 languages and speakers shift every MFCC coefficient. Normalising each coefficient by the

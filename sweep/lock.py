@@ -1,4 +1,4 @@
-"""One sweep per out folder at a time (DESIGN.md, decision 11).
+"""One sweep per out folder at a time (docs/design.md, decision 11).
 
 ``SweepLock(out).acquire()`` takes an exclusive ``flock`` on ``out/.sweep.lock`` and writes
 who holds it (host, PID, start time) into the file. A second sweep on the same folder gets a

@@ -36,3 +36,15 @@ def real_features(real_corpora, feature_cache):
     from emodna.features import corpus_features
 
     return corpus_features(real_corpora, cache_dir=feature_cache, workers=2, progress=False)
+
+
+# A test that starts Ray or extracts whole corpora is slow (`pytest -m "not slow"` skips it,
+# the full suite and CI run it): marked here by the fixtures that do that work, so that a new
+# test using one of them cannot land on the fast path by accident.
+SLOW_FIXTURES = frozenset({"real_features", "warm_cache", "ray_local"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -1,4 +1,4 @@
-"""The knobs that decide cross-corpus results (DESIGN.md, decisions 6 and 7): input
+"""The knobs that decide cross-corpus results (docs/design.md, decisions 6 and 7): input
 normalisation, BatchNorm per domain, class balance, the learning-rate schedule, label-free
 model selection, and the classical baseline. Each against a hand-computed value or invariant."""
 

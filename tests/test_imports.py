@@ -1,0 +1,78 @@
+"""The import graph of the two packages (docs/design.md): no cycles, `emodna/` free of Ray, and
+nothing in `emodna/` but its command-line entry reaching into `sweep/`. Read from the source
+with `ast`, so imports inside functions count too."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("emodna", "sweep")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports, by its dotted name (``from a import b`` counts ``a`` and,
+    where it is a module of ours, ``a.b``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def graph() -> dict[str, set[str]]:
+    ours = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    return {name: {m for m in imports_of(path) if m in ours and m != name} for name, path in ours.items()}
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """A cycle as a path a -> b -> ... -> a, by depth-first search; None if there is none.
+    A package's ``__init__`` is not an edge to its modules, so ``sweep -> sweep.x`` is skipped."""
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if node.startswith(nxt + "."):  # a module importing its own package's __init__
+                continue
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(edges):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_find_cycle_finds_a_planted_cycle_and_accepts_a_tree():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycles_in_emodna_or_sweep():
+    assert find_cycle(graph()) is None, " -> ".join(find_cycle(graph()))
+
+
+def test_emodna_imports_no_ray_and_only_its_cli_imports_sweep():
+    for path in (ROOT / "emodna").rglob("*.py"):
+        imported = imports_of(path)
+        assert not any(m == "ray" or m.startswith("ray.") for m in imported), f"{path} imports Ray"
+        into_sweep = {m for m in imported if m == "sweep" or m.startswith("sweep.")}
+        if path.name != "cli.py":
+            assert not into_sweep, f"{path} imports {sorted(into_sweep)}"
