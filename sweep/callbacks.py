@@ -27,10 +27,26 @@ def trial_row(trial, status: str) -> dict:
     result = trial.last_result or {}
     row = {"trial_id": trial.trial_id, "config_id": config.pop("config_id", None), "status": status}
     row.update({k: config.pop(k, None) for k in ("source", "target", "task", "seed", "method")})
-    row.update({f"hp_{k}": (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in sorted(config.items())})
-    metrics = {k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    for key in ("config_id", "seed", "training_iteration", "timestamp", "pid", "time_this_iter_s",
-                "time_since_restore", "iterations_since_restore", "done"):
+    row.update(
+        {
+            f"hp_{k}": (json.dumps(v) if isinstance(v, list | dict) else v)
+            for k, v in sorted(config.items())
+        }
+    )
+    metrics = {
+        k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    for key in (
+        "config_id",
+        "seed",
+        "training_iteration",
+        "timestamp",
+        "pid",
+        "time_this_iter_s",
+        "time_since_restore",
+        "iterations_since_restore",
+        "done",
+    ):
         metrics.pop(key, None)
     row.update(metrics)
     row["epochs_run"] = result.get("epoch", 0)
@@ -57,7 +73,10 @@ class TrialTable(tune.Callback):
 
     def append(self, trial, status: str) -> None:
         rows = pd.read_parquet(self.path).to_dict("records") if self.path.exists() else []
-        if any(r["trial_id"] == trial.trial_id and r["status"] in ("completed", "diverged") for r in rows):
+        if any(
+            r["trial_id"] == trial.trial_id and r["status"] in ("completed", "diverged")
+            for r in rows
+        ):
             return  # done before the driver died; Tune's older snapshot made it run again
         rows = [r for r in rows if r["trial_id"] != trial.trial_id] + [trial_row(trial, status)]
         table = pd.DataFrame(rows)
@@ -73,7 +92,9 @@ class TrialTable(tune.Callback):
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.path.parent / "tensorboard-configs"))
-        self.writer.add_scalar(f"config/{self.metric}_mean", float(done[self.metric].mean()), int(config_id))
+        self.writer.add_scalar(
+            f"config/{self.metric}_mean", float(done[self.metric].mean()), int(config_id)
+        )
         self.writer.flush()
 
     def on_trial_complete(self, iteration, trials, trial, **info):

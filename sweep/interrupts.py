@@ -63,8 +63,11 @@ class Interrupts:
         """Print how to resume, shut Ray down (at most 10 s) and end with 128 + the signal."""
         if not self._reported.acquire(blocking=False):
             return
-        print(f"interrupted: {units_done(self.out)}/{self.total_units} units done; resume with: "
-              f"python sweep/run.py --out {self.out} --resume", flush=True)
+        print(
+            f"interrupted: {units_done(self.out)}/{self.total_units} units done; resume with: "
+            f"python sweep/run.py --out {self.out} --resume",
+            flush=True,
+        )
         import ray
 
         stopper = threading.Thread(target=ray.shutdown, daemon=True)

@@ -22,8 +22,10 @@ LOCK = ".sweep.lock"
 
 
 def _describe(holder: dict) -> str:
-    return (f"host {holder.get('host', '?')}, PID {holder.get('pid', '?')}, "
-            f"started {holder.get('started', '?')}")
+    return (
+        f"host {holder.get('host', '?')}, PID {holder.get('pid', '?')}, "
+        f"started {holder.get('started', '?')}"
+    )
 
 
 class SweepLock:
@@ -49,8 +51,11 @@ class SweepLock:
                 "wait for it to end, stop it, or pick another --out"
             ) from None
         stale = self._read()
-        me = {"host": socket.gethostname(), "pid": os.getpid(),
-              "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        me = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
         self.fd = fd

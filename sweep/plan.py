@@ -49,7 +49,9 @@ class Plan:
         )
 
 
-def calibrate_step(method: str, n_mfcc: int, frames: int, batch: int = 64, repeats: int = 3) -> float:
+def calibrate_step(
+    method: str, n_mfcc: int, frames: int, batch: int = 64, repeats: int = 3
+) -> float:
     """Seconds of one training step of ``method`` at one torch thread (the fastest of a few)."""
     import torch
 
@@ -64,7 +66,10 @@ def calibrate_step(method: str, n_mfcc: int, frames: int, batch: int = 64, repea
         objective = build_objective(cfg, n_classes=2)
         opt = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
         gen = torch.Generator().manual_seed(0)
-        xs, xt = torch.randn(batch, n_mfcc, frames, generator=gen), torch.randn(batch, n_mfcc, frames, generator=gen)
+        xs, xt = (
+            torch.randn(batch, n_mfcc, frames, generator=gen),
+            torch.randn(batch, n_mfcc, frames, generator=gen),
+        )
         ys = torch.randint(0, 2, (batch,), generator=gen)
         best = math.inf
         for _ in range(repeats + 1):  # the first step warms up
@@ -79,13 +84,21 @@ def calibrate_step(method: str, n_mfcc: int, frames: int, batch: int = 64, repea
         torch.set_num_threads(threads)
 
 
-def make_plan(space, scenarios: list[dict], sizes: dict[str, tuple[int, int]], budget: int, slots: int,
-              batch_size: int = 64) -> Plan:
+def make_plan(
+    space,
+    scenarios: list[dict],
+    sizes: dict[str, tuple[int, int]],
+    budget: int,
+    slots: int,
+    batch_size: int = 64,
+) -> Plan:
     """``sizes``: corpus -> (clips, frames). Measures one step of the space's deep method."""
     from emodna.config import METHODS
 
     deep = [m for m in space.methods if not METHODS[m].classical]
-    classical_enqueued = sum(1 for e in space.enqueue if METHODS[e.get("method", space.methods[0])].classical)
+    classical_enqueued = sum(
+        1 for e in space.enqueue if METHODS[e.get("method", space.methods[0])].classical
+    )
     units = len(scenarios) * len(space.seeds)
     n_mfcc_frames = [f for _, f in sizes.values()]
     frames = int(sorted(n_mfcc_frames)[len(n_mfcc_frames) // 2]) if n_mfcc_frames else 100

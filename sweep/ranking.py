@@ -38,9 +38,19 @@ def scenario_parts(*tables: pd.DataFrame, scenarios=()) -> Parts:
     parts: Parts = {}
     for t in tables:
         if len(t):
-            parts.update(zip(t["scenario"], zip(t["source"], t["target"], t["task"], strict=True), strict=True))
+            parts.update(
+                zip(
+                    t["scenario"],
+                    zip(t["source"], t["target"], t["task"], strict=True),
+                    strict=True,
+                )
+            )
     for sc in scenarios:
-        parts[scenario_name(sc["source"], sc["target"], sc["task"])] = (sc["source"], sc["target"], sc["task"])
+        parts[scenario_name(sc["source"], sc["target"], sc["task"])] = (
+            sc["source"],
+            sc["target"],
+            sc["task"],
+        )
     return parts
 
 
@@ -192,14 +202,18 @@ def pick_best_seed(frame: pd.DataFrame, mode: str) -> pd.DataFrame:
     return frame.drop(columns=["_vals", "_trials", "_seeds"])
 
 
-def score_matrix(scores: pd.DataFrame, metric: str, configs=None, scenarios: list[str] | None = None) -> pd.DataFrame:
+def score_matrix(
+    scores: pd.DataFrame, metric: str, configs=None, scenarios: list[str] | None = None
+) -> pd.DataFrame:
     """configs x scenarios of the metric's mean over seeds (NaN where not covered)."""
     if scores.empty:
         m = pd.DataFrame(dtype=float)
     else:
         m = scores.pivot(index="config_id", columns="scenario", values=metric).astype(float)
     configs = sorted(m.index) if configs is None else list(configs)
-    scenarios = sort_scenarios(m.columns, scenario_parts(scores)) if scenarios is None else list(scenarios)
+    scenarios = (
+        sort_scenarios(m.columns, scenario_parts(scores)) if scenarios is None else list(scenarios)
+    )
     return m.reindex(index=configs, columns=scenarios)
 
 
@@ -339,7 +353,11 @@ def rank_configs(
         diffs.append(float("nan") if own or d.empty else float(d.mean()))
         better.append(0 if own else int((d > 0).sum() if mode == "max" else (d < 0).sum()))
         shared.append(0 if own else int(both.shape[1]))
-    table["vs_leader_diff"], table["vs_leader_better"], table["vs_leader_shared"] = diffs, better, shared
+    table["vs_leader_diff"], table["vs_leader_better"], table["vs_leader_shared"] = (
+        diffs,
+        better,
+        shared,
+    )
     return table
 
 

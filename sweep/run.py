@@ -36,8 +36,10 @@ try:
     from sweep.lock import SweepLock
     from sweep.space import load_space
 except ModuleNotFoundError as e:  # `python sweep/run.py` from a checkout that was never installed
-    sys.exit(f"{e}: install the project first (pip install torch==2.13.0 -e .), then run "
-             "`emodna-sweep ...` or `python sweep/run.py ...`")
+    sys.exit(
+        f"{e}: install the project first (pip install torch==2.13.0 -e .), then run "
+        "`emodna-sweep ...` or `python sweep/run.py ...`"
+    )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,36 +54,88 @@ def parse_args(argv=None) -> argparse.Namespace:
         "  tensorboard --logdir runs/emodna",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--corpora-dir", type=Path, help="folder with one subfolder per corpus (EMODB, CASIA, ...)")
-    ap.add_argument("--space", type=Path, default=Path("search_spaces/emodna.yaml"), help="search-space YAML")
-    ap.add_argument("--budget", type=int, default=20, help="number of configs Optuna proposes (default 20)")
-    ap.add_argument("--epochs", type=int, default=None,
-                    help="train every trial this many epochs instead of the space's (a quick look)")
+    ap.add_argument(
+        "--corpora-dir", type=Path, help="folder with one subfolder per corpus (EMODB, CASIA, ...)"
+    )
+    ap.add_argument(
+        "--space", type=Path, default=Path("search_spaces/emodna.yaml"), help="search-space YAML"
+    )
+    ap.add_argument(
+        "--budget", type=int, default=20, help="number of configs Optuna proposes (default 20)"
+    )
+    ap.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="train every trial this many epochs instead of the space's (a quick look)",
+    )
     ap.add_argument("--out", type=Path, help="sweep folder (default runs/<space name>)")
-    ap.add_argument("--storage", help="Optuna storage: an RDB URL, or a .log journal file for clusters "
-                    "(default sqlite:///<out>/study.db)")
+    ap.add_argument(
+        "--storage",
+        help="Optuna storage: an RDB URL, or a .log journal file for clusters "
+        "(default sqlite:///<out>/study.db)",
+    )
     ap.add_argument("--sampler", help="tpe (default), gp, cmaes, random, nsga2 (two objectives)")
-    ap.add_argument("--objectives", choices=["mean", "per-task"], default="mean",
-                    help="one objective (mean over all scenarios) or one per task (arousal, valence)")
-    ap.add_argument("--no-prune", action="store_true", help="never stop a config early across scenarios")
-    ap.add_argument("--scheduler", choices=["fifo", "asha"], default="fifo", help="within-trial early stopping")
-    ap.add_argument("--cpus-per-trial", type=float, default=1.0,
-                    help="CPUs Ray reserves per trial, also its torch threads (default 1: one trial per core)")
-    ap.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: as CPUs allow)")
-    ap.add_argument("--max-failures", type=int, default=2, help="retries of a failing trial (from its checkpoint)")
-    ap.add_argument("--address", default=None, help="Ray cluster to join; 'local' always starts an embedded "
-                    "Ray (default: join the running cluster if there is one, as under `ray submit`)")
-    ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)")
-    ap.add_argument("--object-store-memory", type=int, default=None, metavar="BYTES",
-                    help="object store size of the embedded local Ray (default: Ray's, 30%% of RAM)")
+    ap.add_argument(
+        "--objectives",
+        choices=["mean", "per-task"],
+        default="mean",
+        help="one objective (mean over all scenarios) or one per task (arousal, valence)",
+    )
+    ap.add_argument(
+        "--no-prune", action="store_true", help="never stop a config early across scenarios"
+    )
+    ap.add_argument(
+        "--scheduler", choices=["fifo", "asha"], default="fifo", help="within-trial early stopping"
+    )
+    ap.add_argument(
+        "--cpus-per-trial",
+        type=float,
+        default=1.0,
+        help="CPUs Ray reserves per trial, also its torch threads (default 1: one trial per core)",
+    )
+    ap.add_argument(
+        "--max-concurrent", type=int, default=None, help="trials at once (default: as CPUs allow)"
+    )
+    ap.add_argument(
+        "--max-failures",
+        type=int,
+        default=2,
+        help="retries of a failing trial (from its checkpoint)",
+    )
+    ap.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join; 'local' always starts an embedded "
+        "Ray (default: join the running cluster if there is one, as under `ray submit`)",
+    )
+    ap.add_argument(
+        "--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)"
+    )
+    ap.add_argument(
+        "--object-store-memory",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="object store size of the embedded local Ray (default: Ray's, 30%% of RAM)",
+    )
     ap.add_argument("--cache", type=Path, default=None, help="feature cache folder")
     ap.add_argument("--seed", type=int, default=0, help="seed of the sampler")
-    ap.add_argument("--resume", action="store_true",
-                    help="continue the sweep in --out (required) after it was stopped or its driver died")
-    ap.add_argument("--dry-run", action="store_true",
-                    help="print the plan (units, epochs, estimated wall time) and stop; starts no Ray")
-    ap.add_argument("--verbose", action="store_true",
-                    help="also Ray Tune's status tables and the trials' own log lines (checkpoints)")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep in --out (required) after it was stopped or its driver died",
+    )
+    ap.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (units, epochs, estimated wall time) and stop; starts no Ray",
+    )
+    ap.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also Ray Tune's status tables and the trials' own log lines (checkpoints)",
+    )
     ap.add_argument("--version", action="version", version=f"%(prog)s (emodna-sweep) {_version()}")
     return ap.parse_args(argv)
 
@@ -95,8 +149,12 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def connect(address: str | None, num_cpus: int | None, object_store_memory: int | None = None,
-            verbose: bool = False) -> None:
+def connect(
+    address: str | None,
+    num_cpus: int | None,
+    object_store_memory: int | None = None,
+    verbose: bool = False,
+) -> None:
     """Join a Ray cluster, else start an embedded one.
 
     A cluster is joined when ``--address`` names one, or when ``RAY_ADDRESS`` is set or
@@ -113,8 +171,12 @@ def connect(address: str | None, num_cpus: int | None, object_store_memory: int 
         ray.init(address=address, log_to_driver=verbose)
         print(f"joined the Ray cluster: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
         return
-    ray.init(num_cpus=num_cpus, object_store_memory=object_store_memory, include_dashboard=False,
-             log_to_driver=verbose)  # the trials' log lines (a checkpoint line per epoch) only with --verbose
+    ray.init(
+        num_cpus=num_cpus,
+        object_store_memory=object_store_memory,
+        include_dashboard=False,
+        log_to_driver=verbose,
+    )  # the trials' log lines (a checkpoint line per epoch) only with --verbose
     print(f"started a local Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
 
 
@@ -147,7 +209,9 @@ def check_writable(out: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-test"):
             pass
     except OSError as exc:
-        raise ConfigError(f"{out}: output folder is not writable ({exc.strerror}); pick another --out") from exc
+        raise ConfigError(
+            f"{out}: output folder is not writable ({exc.strerror}); pick another --out"
+        ) from exc
 
 
 def check_values(space) -> None:
@@ -249,7 +313,9 @@ def main(argv=None) -> int:
 def start(args) -> int:
     if args.resume:
         if args.out is None:
-            raise ConfigError("--resume needs --out: the sweep folder to continue, e.g. --out runs/transfer")
+            raise ConfigError(
+                "--resume needs --out: the sweep folder to continue, e.g. --out runs/transfer"
+            )
         out = args.out.resolve()
         from ray.tune import Tuner
 
@@ -257,7 +323,9 @@ def start(args) -> int:
             raise ConfigError(f"{out}: holds no sweep to resume; start one without --resume")
         saved = saved_settings(out)
         keep = ("resume", "dry_run", "verbose", "out")
-        args = argparse.Namespace(**{**vars(args), **{k: v for k, v in saved.items() if k not in keep}})
+        args = argparse.Namespace(
+            **{**vars(args), **{k: v for k, v in saved.items() if k not in keep}}
+        )
         args.corpora_dir = Path(args.corpora_dir) if args.corpora_dir else None
         args.space, args.cache = Path(args.space), (Path(args.cache) if args.cache else None)
     out = (args.out or Path("runs") / args.space.stem).resolve()
@@ -284,7 +352,9 @@ def start(args) -> int:
         lock.release()
 
 
-def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: SweepLock | None = None) -> int:
+def run(
+    args, out: Path, space, corpora: dict, scenarios: list[dict], lock: SweepLock | None = None
+) -> int:
     import ray
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
@@ -296,12 +366,16 @@ def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: Swee
     from sweep.trainable import put_corpora, train_scenario
 
     settings_file = out / SETTINGS
-    features = corpus_features(corpora, FeatureSettings(), args.cache, report=print)  # bars on a cold cache
+    features = corpus_features(
+        corpora, FeatureSettings(), args.cache, report=print
+    )  # bars on a cold cache
     connect(args.address, args.num_cpus, args.object_store_memory, args.verbose)
     check_object_store(sum(f.nbytes for f in features.values()))
     refs = put_corpora(features)
     mb = sum(f.nbytes for f in features.values()) / 2**20
-    print(f"{len(scenarios)} scenarios x {len(space.seeds)} seeds; features in the object store: {mb:.0f} MiB")
+    print(
+        f"{len(scenarios)} scenarios x {len(space.seeds)} seeds; features in the object store: {mb:.0f} MiB"
+    )
     # Tune lets a custom searcher have one pending trial at a time unless told otherwise,
     # which leaves nodes idle on a cluster: allow as many pending trials as there are slots.
     slots = max(1, int(ray.cluster_resources().get("CPU", 1) // args.cpus_per_trial))
@@ -318,7 +392,11 @@ def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: Swee
     # Tune's result.json / progress.csv per trial, but not its TensorBoard logger: the
     # trainable writes each trial's TensorBoard files, and two would give two HParams rows
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
-    callbacks = [TrialTable(out / TRIALS, space.metric, n_units), JsonLoggerCallback(), CSVLoggerCallback()]
+    callbacks = [
+        TrialTable(out / TRIALS, space.metric, n_units),
+        JsonLoggerCallback(),
+        CSVLoggerCallback(),
+    ]
     run_config = dict(
         name=out.name,
         storage_path=str(out.parent),
@@ -334,8 +412,12 @@ def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: Swee
         print(f"resuming {out}: {units_done(out)} units done")
         tuner = Tuner.restore(str(out), trainable=trainable, resume_errored=True)
     else:
-        settings_file.write_text(json.dumps({k: str(v.resolve()) if isinstance(v, Path) else v
-                                             for k, v in vars(args).items()}, indent=2))
+        settings_file.write_text(
+            json.dumps(
+                {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                indent=2,
+            )
+        )
         directions = [space.mode] * (2 if args.objectives == "per-task" else 1)
         searcher = ScenarioSearcher(
             space,
@@ -352,7 +434,9 @@ def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: Swee
         )
         scheduler = None
         if args.scheduler == "asha":
-            scheduler = tune.schedulers.ASHAScheduler(time_attr="epoch", max_t=space.epochs, grace_period=1)
+            scheduler = tune.schedulers.ASHAScheduler(
+                time_attr="epoch", max_t=space.epochs, grace_period=1
+            )
         tuner = Tuner(
             trainable,
             tune_config=TuneConfig(
@@ -382,11 +466,16 @@ def run(args, out: Path, space, corpora: dict, scenarios: list[dict], lock: Swee
         interrupts.exit()  # does not return
     errors = sum(1 for r in results if r.error)
     diverged = sum(1 for r in results if not r.error and r.metrics.get("diverged"))
-    print(f"sweep done in {time.perf_counter() - t0:.0f} s: {len(results)} trials, "
-          f"{errors} failed for good, {diverged} diverged")
+    print(
+        f"sweep done in {time.perf_counter() - t0:.0f} s: {len(results)} trials, "
+        f"{errors} failed for good, {diverged} diverged"
+    )
     print(f"trials: {out / TRIALS}\nTensorBoard: tensorboard --logdir {out}")
     if len(results) and errors == len(results):
-        print(f"sweep: error: every trial failed; see the error column of {out / TRIALS}", file=sys.stderr)
+        print(
+            f"sweep: error: every trial failed; see the error column of {out / TRIALS}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -477,7 +477,9 @@ class ScenarioSearcher(Searcher):
     def units_left(self) -> int:
         """Units still to run: the rest of the running configs plus the configs not yet
         asked. An upper bound: a config pruned later skips the rest of its units."""
-        running = sum(len(c.queue) + len(c.running) for c in self._configs.values() if c.state == "running")
+        running = sum(
+            len(c.queue) + len(c.running) for c in self._configs.values() if c.state == "running"
+        )
         return running + (self.budget - self._n_asked) * len(self.units)
 
     def best_so_far(self) -> tuple[int, float, int] | None:
@@ -507,7 +509,9 @@ class ScenarioSearcher(Searcher):
         done, left = self.units_done(), self.units_left()
         failed = sum(len(c.failed) for c in self._configs.values())
         pruned = sum(1 for c in self._configs.values() if c.state == "pruned")
-        parts = [f"[sweep] {done}/{done + left} units done ({failed} failed, {pruned} configs pruned)"]
+        parts = [
+            f"[sweep] {done}/{done + left} units done ({failed} failed, {pruned} configs pruned)"
+        ]
         if self._clock is not None:
             elapsed = time.monotonic() - self._clock[0]
             parts.append(f"{_hms(elapsed)} elapsed")
@@ -518,7 +522,9 @@ class ScenarioSearcher(Searcher):
         if best is not None:
             n, value, k = best
             score = f"{100 * value:.1f}%" if self.metric.startswith("target_") else f"{value:.3g}"
-            parts.append(f"best so far: config {n}, mean {self.metric} {score} over {k}/{len(self.units)} units")
+            parts.append(
+                f"best so far: config {n}, mean {self.metric} {score} over {k}/{len(self.units)} units"
+            )
         return " · ".join(parts)
 
     def is_finished(self) -> bool:

@@ -518,8 +518,6 @@ def summarize(
     return result
 
 
-
-
 # ----------------------------------------------------------------------------- command line
 
 
@@ -541,10 +539,16 @@ def print_summary(s: Summary, file=None) -> None:
         print(f"... {len(r) - 5} more in ranking.parquet", file=file)
     if len(r):
         best = r.iloc[0]
-        hps = {c[3:]: decode_value(best[c]) for c in r.columns
-               if c.startswith("hp_") and c[3:] in s.searched and decode_value(best[c]) is not None}
+        hps = {
+            c[3:]: decode_value(best[c])
+            for c in r.columns
+            if c.startswith("hp_") and c[3:] in s.searched and decode_value(best[c]) is not None
+        }
         if hps:
-            shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(hps.items()))
+            shown = ", ".join(
+                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in sorted(hps.items())
+            )
             print(f"#1 searched: {shown}", file=file)
     print(f"summary: {s.files.get('summary')}", file=file)
     if s.exports:

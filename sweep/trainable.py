@@ -37,8 +37,11 @@ from sweep.ranking import scenario_name
 
 def corpus_payload(features, mapping=None) -> dict:
     """What the driver puts in the object store for one corpus: x, y per task, speakers."""
-    return {"x": features.x, "y": {task: features.labels(task, mapping) for task in TASKS},
-            "speaker": features.speakers()}
+    return {
+        "x": features.x,
+        "y": {task: features.labels(task, mapping) for task in TASKS},
+        "speaker": features.speakers(),
+    }
 
 
 def put_corpora(features: dict, mapping=None) -> dict[str, ray.ObjectRef]:
@@ -59,14 +62,20 @@ def corpus_copies(
     while True:
         locs = ray.experimental.get_object_locations(list(refs.values()))
         got = {name: list(locs[ref]["node_ids"]) for name, ref in refs.items()}
-        if expect is None or all(expect[n] <= set(got[n]) for n in refs) or time.monotonic() > deadline:
+        if (
+            expect is None
+            or all(expect[n] <= set(got[n]) for n in refs)
+            or time.monotonic() > deadline
+        ):
             return got
         time.sleep(0.2)
 
 
 def train_config(config: dict) -> TrainConfig:
     """The TrainConfig part of a Tune config (Tune adds config_id and the like)."""
-    return TrainConfig.from_dict({k: v for k, v in config.items() if k in TRAIN_KEYS}, "trial config")
+    return TrainConfig.from_dict(
+        {k: v for k, v in config.items() if k in TRAIN_KEYS}, "trial config"
+    )
 
 
 def trial_log_dir() -> Path:
@@ -93,10 +102,14 @@ def injected_fault(scenario: str, epoch: int, resumed: bool) -> None:
         where, _, mode = spec.strip().partition(":")
         name, _, at = where.partition("@")
         if name == scenario and int(at) == epoch and not (mode == "once" and resumed):
-            raise RuntimeError(f"injected fault in {scenario} at epoch {epoch} (EMODNA_SWEEP_FAULT)")
+            raise RuntimeError(
+                f"injected fault in {scenario} at epoch {epoch} (EMODNA_SWEEP_FAULT)"
+            )
 
 
-def train_scenario(config: dict, corpora: dict[str, ray.ObjectRef], metric: str = "target_uar") -> None:
+def train_scenario(
+    config: dict, corpora: dict[str, ray.ObjectRef], metric: str = "target_uar"
+) -> None:
     """Tune trainable. ``corpora`` maps corpus name -> object ref of :func:`corpus_payload`;
     ``metric`` is the space's metric, reported as NaN when the config diverges."""
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
@@ -108,7 +121,9 @@ def train_scenario(config: dict, corpora: dict[str, ray.ObjectRef], metric: str 
     scenario = scenario_name(cfg.source, cfg.target, cfg.task)
     extra = {"config_id": config.get("config_id"), "scenario": scenario}
 
-    log = RunLog(trial_log_dir() / "tensorboard", {**cfg.to_dict(), "config_id": extra["config_id"]})
+    log = RunLog(
+        trial_log_dir() / "tensorboard", {**cfg.to_dict(), "config_id": extra["config_id"]}
+    )
     with tempfile.TemporaryDirectory() as workdir:
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:  # a retried trial: fit resumes from its own checkpoint
@@ -125,6 +140,11 @@ def train_scenario(config: dict, corpora: dict[str, ray.ObjectRef], metric: str 
         try:
             final = fit(cfg, source, target, on_epoch=on_epoch, checkpoint_dir=workdir)
         except DivergedError as exc:  # a result of this config, not a fault: no retry
-            final = {metric: float("nan"), "epoch": last_epoch, "diverged": str(exc), "diverged_term": exc.term}
+            final = {
+                metric: float("nan"),
+                "epoch": last_epoch,
+                "diverged": str(exc),
+                "diverged_term": exc.term,
+            }
             tune.report({**final, **extra})
     log.close(final)

@@ -38,6 +38,21 @@ def real_features(real_corpora, feature_cache):
     return corpus_features(real_corpora, cache_dir=feature_cache, workers=2, progress=False)
 
 
+@pytest.fixture(scope="session")
+def warm_cache(real_corpora, feature_cache) -> Path:
+    """The feature cache holding the MFCCs of EMODB and CASIA, the corpora of the smoke sweeps (built once)."""
+    from emodna.features import FeatureSettings, corpus_features
+
+    corpus_features(
+        {n: real_corpora[n] for n in ("EMODB", "CASIA")},
+        FeatureSettings(),
+        feature_cache,
+        workers=2,
+        progress=False,
+    )
+    return feature_cache
+
+
 # A test that starts Ray or extracts whole corpora is slow (`pytest -m "not slow"` skips it,
 # the full suite and CI run it): marked here by the fixtures that do that work, so that a new
 # test using one of them cannot land on the fast path by accident.

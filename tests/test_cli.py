@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from emodna.cli import main
+from tests.helpers import emodna_command
 
 # ---------------------------------------------------------------------------------------
 # Errors: exit status 2 and one line on stderr that names the problem
@@ -33,7 +32,9 @@ def test_train_unknown_method(capsys, tmp_path):
 
 
 def test_train_source_equal_to_target(capsys, tmp_path):
-    line = error_line(capsys, ["train", "--corpora-dir", str(tmp_path), "--source", "EMODB", "--target", "EMODB"])
+    line = error_line(
+        capsys, ["train", "--corpora-dir", str(tmp_path), "--source", "EMODB", "--target", "EMODB"]
+    )
     assert "source and target are both EMODB" in line
 
 
@@ -44,7 +45,9 @@ def test_train_zero_threads(capsys, tmp_path):
 
 def test_train_missing_corpora_dir(capsys, tmp_path):
     missing = tmp_path / "no-such-folder"
-    line = error_line(capsys, ["train", "--corpora-dir", str(missing), "--source", "EMODB", "--target", "CASIA"])
+    line = error_line(
+        capsys, ["train", "--corpora-dir", str(missing), "--source", "EMODB", "--target", "CASIA"]
+    )
     assert str(missing) in line
 
 
@@ -56,7 +59,9 @@ def test_train_without_corpora(capsys, monkeypatch):
 
 def test_train_config_with_a_typo(capsys, tmp_path):
     config = tmp_path / "best.yaml"
-    config.write_text(yaml.safe_dump({"source": "EMODB", "target": "CASIA", "tau_s": 0.05, "ema_lamda": 0.9}))
+    config.write_text(
+        yaml.safe_dump({"source": "EMODB", "target": "CASIA", "tau_s": 0.05, "ema_lamda": 0.9})
+    )
     line = error_line(capsys, ["train", "--corpora-dir", str(tmp_path), "--config", str(config)])
     assert str(config) in line and "'ema_lamda'" in line and "did you mean 'ema_lambda'" in line
 
@@ -93,17 +98,12 @@ def test_corpora_lists_the_four_corpora(capsys, corpora_dir):
     assert main(["corpora", "--corpora-dir", str(corpora_dir)]) == 0
     expected = {"EMODB": "535", "CASIA": "1200", "EMOVO": "588", "RAVDESS": "1440"}
     lines = capsys.readouterr().out.strip().splitlines()
-    rows = {line.split()[0]: line.split() for line in lines[1: 1 + len(expected)]}  # then notes
+    rows = {line.split()[0]: line.split() for line in lines[1 : 1 + len(expected)]}  # then notes
     assert set(rows) == set(expected)
     for name, files in expected.items():
         assert rows[name][1] == files, rows[name]
         assert rows[name][-2] == "0"  # nothing skipped
         assert rows[name][-1] in ("decoded", "headers")
-
-
-def emodna_command() -> list[str]:
-    script = Path(sys.executable).with_name("emodna")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "emodna.cli"]
 
 
 @pytest.mark.corpora
@@ -112,21 +112,63 @@ def test_train_subprocess_end_to_end(corpora_dir, feature_cache, real_features, 
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [*emodna_command(), "train", "--corpora-dir", str(corpora_dir), "--source", "EMODB",
-         "--target", "CASIA", "--task", "arousal", "--method", "emodna", "--epochs", "2",
-         "--out", str(out), "--cache", str(feature_cache), "--threads", "1"],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            *emodna_command(),
+            "train",
+            "--corpora-dir",
+            str(corpora_dir),
+            "--source",
+            "EMODB",
+            "--target",
+            "CASIA",
+            "--task",
+            "arousal",
+            "--method",
+            "emodna",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--cache",
+            str(feature_cache),
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     # progress on stderr, one line per epoch; the final metrics as the last line of stdout
     assert "epoch 1/2" in proc.stderr and "epoch 2/2" in proc.stderr
     final = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert {"source": "EMODB", "target": "CASIA", "task": "arousal", "method": "emodna"}.items() <= final.items()
+    assert {
+        "source": "EMODB",
+        "target": "CASIA",
+        "task": "arousal",
+        "method": "emodna",
+    }.items() <= final.items()
     assert final["epoch"] == 2 and final["out"] == str(out)
     assert final["threads"] == 1
-    for key in ("target_war", "target_uar", "target_f1_pos", "target_f1_macro", "source_val_acc", "threshold", "pseudo_fraction"):
+    for key in (
+        "target_war",
+        "target_uar",
+        "target_f1_pos",
+        "target_f1_macro",
+        "source_val_acc",
+        "threshold",
+        "pseudo_fraction",
+    ):
         assert 0.0 <= final[key] <= 1.0, key
-    assert {"loss", "loss_emotion", "loss_corpus", "loss_decouple", "loss_mmd", "loss_supcon"} <= set(final)
+    assert {
+        "loss",
+        "loss_emotion",
+        "loss_corpus",
+        "loss_decouple",
+        "loss_mmd",
+        "loss_supcon",
+    } <= set(final)
     assert (out / "checkpoint.pt").exists()
 
     # TensorBoard: curves with one point per epoch, and an HParams entry
@@ -136,7 +178,14 @@ def test_train_subprocess_end_to_end(corpora_dir, feature_cache, real_features, 
     events = EventAccumulator(str(out))
     events.Reload()
     scalars = events.Tags()["scalars"]
-    for tag in ("loss/total", "loss/supcon", "target/uar", "target/war", "signal/threshold", "signal/source_val_acc"):
+    for tag in (
+        "loss/total",
+        "loss/supcon",
+        "target/uar",
+        "target/war",
+        "signal/threshold",
+        "signal/source_val_acc",
+    ):
         assert tag in scalars, tag
     for tag in ("loss/total", "target/uar", "signal/threshold"):
         assert [s.step for s in events.Scalars(tag)] == [1, 2], tag
@@ -155,9 +204,27 @@ def test_train_classical_baseline_with_speaker_normalisation_then_predict_one_sp
     """`emodna train --method functionals_lr --normalize speaker --set ...` runs in seconds on
     the real corpora; `emodna predict` on clips of one CASIA speaker takes them as a new speaker."""
     out = tmp_path / "lr"
-    code = main(["train", "--corpora-dir", str(corpora_dir), "--cache", str(feature_cache),
-                 "--source", "emodb", "--target", "CASIA", "--method", "functionals_lr",
-                 "--normalize", "speaker", "--set", "class_balance=loss", "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "--corpora-dir",
+            str(corpora_dir),
+            "--cache",
+            str(feature_cache),
+            "--source",
+            "emodb",
+            "--target",
+            "CASIA",
+            "--method",
+            "functionals_lr",
+            "--normalize",
+            "speaker",
+            "--set",
+            "class_balance=loss",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert final["method"] == "functionals_lr" and final["epoch"] == 1
@@ -182,4 +249,7 @@ def test_version_and_help_point_to_the_sweep(capsys):
     assert capsys.readouterr().out.strip().startswith("emodna (emodna-sweep) ")
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "emodna-sweep --corpora-dir DATA/ --space search_spaces/transfer.yaml" in capsys.readouterr().out
+    assert (
+        "emodna-sweep --corpora-dir DATA/ --space search_spaces/transfer.yaml"
+        in capsys.readouterr().out
+    )

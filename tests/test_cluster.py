@@ -110,7 +110,7 @@ def test_cluster_file_holds_no_secret(name):
 # cluster's RAY_TMPDIR) and all their descendants (Ray workers rename themselves
 # "ray::IDLE" and lose the marker, but they are the raylet's children); SIGKILL what is
 # left after a grace period. Never this process nor its ancestors.
-STOP_SCRIPT = r'''
+STOP_SCRIPT = r"""
 import os, signal, sys, time
 
 marker = sys.argv[1].encode()
@@ -180,10 +180,10 @@ killed = stop(raylets | {p for p in found if procs.get(p, (0,))[0] in raylets})
 killed += stop(targets() - gcs)
 killed += stop(targets())
 print(f"scoped ray stop: {len(found)} processes stopped ({killed} killed)")
-'''
+"""
 
 # ssh's ProxyCommand: connect to host:port and relay stdin/stdout (reaches sshd's port).
-RELAY_SCRIPT = r'''
+RELAY_SCRIPT = r"""
 import os, socket, sys, threading
 
 sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
@@ -196,7 +196,7 @@ def upstream():
 threading.Thread(target=upstream, daemon=True).start()
 while data := sock.recv(65536):
     os.write(1, data)
-'''
+"""
 
 BASHRC = """\
 # The login environment of the test's node (written by tests/test_cluster.py). No output:
@@ -256,11 +256,15 @@ def tail(path: Path, n: int = 6000) -> str:
 def node():
     """A private sshd on 127.0.0.1 whose sessions get their own HOME; yields its settings."""
     tools = {t: shutil.which(t) for t in ("sshd", "ssh", "ssh-keygen", "rsync")}
-    tools["sshd"] = tools["sshd"] or ("/usr/sbin/sshd" if os.access("/usr/sbin/sshd", os.X_OK) else None)
+    tools["sshd"] = tools["sshd"] or (
+        "/usr/sbin/sshd" if os.access("/usr/sbin/sshd", os.X_OK) else None
+    )
     missing = [t for t, path in tools.items() if not path]
     if missing:
-        pytest.skip(f"cluster-launcher test needs {', '.join(missing)} "
-                    "(Debian: apt-get install openssh-server rsync)")
+        pytest.skip(
+            f"cluster-launcher test needs {', '.join(missing)} "
+            "(Debian: apt-get install openssh-server rsync)"
+        )
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     elif not os.path.isdir("/run/sshd"):
@@ -276,16 +280,21 @@ def node():
     shutil.copy(root / "client_key.pub", root / "authorized_keys")
     (root / "stop_ray.py").write_text(STOP_SCRIPT)
     (root / "relay.py").write_text(RELAY_SCRIPT)
-    (home / ".bashrc").write_text(BASHRC.format(
-        bindir=Path(sys.executable).parent, ray_tmp=ray_tmp, python=sys.executable,
-        stop_script=root / "stop_ray.py"))
+    (home / ".bashrc").write_text(
+        BASHRC.format(
+            bindir=Path(sys.executable).parent,
+            ray_tmp=ray_tmp,
+            python=sys.executable,
+            stop_script=root / "stop_ray.py",
+        )
+    )
     port = free_port()
     (root / "sshd_config").write_text(f"""\
 ListenAddress 127.0.0.1
 Port {port}
-HostKey {root / 'host_key'}
-PidFile {root / 'sshd.pid'}
-AuthorizedKeysFile {root / 'authorized_keys'}
+HostKey {root / "host_key"}
+PidFile {root / "sshd.pid"}
+AuthorizedKeysFile {root / "authorized_keys"}
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -301,8 +310,15 @@ SetEnv HOME={home}
     sshd = subprocess.Popen([tools["sshd"], "-D", "-f", str(root / "sshd_config"), "-E", str(log)])
     try:
         wait_for_port(port, sshd, log)
-        yield {"root": root, "home": home, "ray_tmp": ray_tmp, "launcher_tmp": launcher_tmp,
-               "port": port, "key": root / "client_key", "log": log}
+        yield {
+            "root": root,
+            "home": home,
+            "ray_tmp": ray_tmp,
+            "launcher_tmp": launcher_tmp,
+            "port": port,
+            "key": root / "client_key",
+            "log": log,
+        }
     finally:
         sshd.terminate()
         try:
@@ -335,20 +351,35 @@ def cluster_config_for(node: dict, name: str, token: Path) -> dict:
     config["setup_commands"] = [
         "python -c 'import emodna, sweep, ray, sys; print(\"node python:\", sys.executable)'"
     ]
-    ports = {f: free_port() for f in ("port", "object-manager-port", "node-manager-port",
-                                       "ray-client-server-port", "dashboard-port")}
+    ports = {
+        f: free_port()
+        for f in (
+            "port",
+            "object-manager-port",
+            "node-manager-port",
+            "ray-client-server-port",
+            "dashboard-port",
+        )
+    }
     extra = " ".join(f"--{flag}={p}" for flag, p in ports.items())
     head = config["head_start_ray_commands"]
     start = [c for c in head if "ray start" in c]
     assert len(start) == 1, head
-    config["head_start_ray_commands"] = [c if "ray start" not in c else f"{c} {extra}" for c in head]
+    config["head_start_ray_commands"] = [
+        c if "ray start" not in c else f"{c} {extra}" for c in head
+    ]
     return config
 
 
 def test_cluster_config_for(tmp_path):
     """The derived file keeps cluster.yaml's mounts and start command (checked offline)."""
-    node = {"root": tmp_path, "home": tmp_path, "ray_tmp": tmp_path / "rt", "port": 2222,
-            "key": tmp_path / "k"}
+    node = {
+        "root": tmp_path,
+        "home": tmp_path,
+        "ray_tmp": tmp_path / "rt",
+        "port": 2222,
+        "key": tmp_path / "k",
+    }
     config = cluster_config_for(node, "emodna-test", tmp_path / "token")
     base = load("cluster.yaml")
     assert {k for k in config["file_mounts"]} == set(base["file_mounts"])
@@ -365,9 +396,15 @@ def ray_cli(args: list[str], env: dict, log: Path, timeout: float) -> subprocess
     with open(log, "ab") as out:
         out.write(f"\n$ ray {' '.join(args)}\n".encode())
         out.flush()
-        return subprocess.run([sys.executable, "-m", "ray.scripts.scripts", *args], cwd=ROOT,
-                              env=env, stdin=subprocess.DEVNULL, stdout=out,
-                              stderr=subprocess.STDOUT, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "ray.scripts.scripts", *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+        )
 
 
 def ssh_control_dir(cluster_name: str) -> Path:
@@ -405,8 +442,12 @@ def test_ray_up_submit_down(node, corpora_dir, feature_cache, real_features, tmp
     # The launching side's Ray state (cluster-<name>.state/.lock) and Python temp files
     # (Ray's config cache /tmp/ray-config-*, the bootstrap config) stay in the test's folder.
     launcher_tmp = str(node["launcher_tmp"])
-    env = {**os.environ, "RAY_TMPDIR": launcher_tmp, "TMPDIR": launcher_tmp,
-           "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "RAY_TMPDIR": launcher_tmp,
+        "TMPDIR": launcher_tmp,
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     for var in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
         env.pop(var, None)
     marker = str(node["ray_tmp"])
@@ -421,10 +462,25 @@ def test_ray_up_submit_down(node, corpora_dir, feature_cache, real_features, tmp
         assert marked_processes(marker), "ray up returned but no Ray process runs on the node"
 
         submit = ray_cli(
-            ["submit", str(config_file), "sweep/run.py", "--",
-             "--corpora-dir", str(corpora_dir), "--space", str(space), "--budget", "1",
-             "--out", str(out), "--cache", str(feature_cache)],
-            env, log, timeout=600,
+            [
+                "submit",
+                str(config_file),
+                "sweep/run.py",
+                "--",
+                "--corpora-dir",
+                str(corpora_dir),
+                "--space",
+                str(space),
+                "--budget",
+                "1",
+                "--out",
+                str(out),
+                "--cache",
+                str(feature_cache),
+            ],
+            env,
+            log,
+            timeout=600,
         )
         assert submit.returncode == 0, f"ray submit failed:\n{tail(log)}"
         assert (home / "run.py").is_file(), "ray submit copies the script to ~/run.py"
@@ -454,4 +510,3 @@ def test_ray_up_submit_down(node, corpora_dir, feature_cache, real_features, tmp
     assert trials["target_uar"].between(0, 1).all()
     assert (out / "study.db").is_file()
     print(f"ray up + submit + down: {elapsed:.0f} s")
-

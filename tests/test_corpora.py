@@ -434,7 +434,10 @@ def test_read_corpus_with_only_non_audio_files(tmp_path):
 
 
 def test_read_corpus_unknown_name_without_manifest_or_emotion_folders(tmp_path):
-    with pytest.raises(CorpusError, match="MSP folder .*: no audio file under a folder named after an emotion; add a manifest.csv"):
+    with pytest.raises(
+        CorpusError,
+        match="MSP folder .*: no audio file under a folder named after an emotion; add a manifest.csv",
+    ):
         read_corpus("MSP", tmp_path)
     with pytest.raises(CorpusError, match="MSP: .*nowhere does not exist"):
         read_corpus("MSP", tmp_path / "nowhere")

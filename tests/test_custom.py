@@ -48,10 +48,20 @@ def mixed(tmp_path, real_corpora, corpora_dir):
     for i, u in enumerate(clips(real_corpora, "CASIA", 6)):
         rel = f"clips/{i:03d}.wav"
         cut(u.path, data / "CREMA-D" / rel)
-        rows.append({"path": rel, "emotion": FOLDERS[u.emotion].upper(), "speaker": u.speaker, "gender": "F"})
+        rows.append(
+            {
+                "path": rel,
+                "emotion": FOLDERS[u.emotion].upper(),
+                "speaker": u.speaker,
+                "gender": "F",
+            }
+        )
     pd.DataFrame(rows).to_csv(data / "CREMA-D" / "manifest.csv", index=False)
     for i, u in enumerate(clips(real_corpora, "EMOVO", 6)):
-        cut(u.path, data / "Urdu v1.2" / "Sound Source" / FOLDERS[u.emotion] / f"SM{i % 3}_{i:03d}.flac")
+        cut(
+            u.path,
+            data / "Urdu v1.2" / "Sound Source" / FOLDERS[u.emotion] / f"SM{i % 3}_{i:03d}.flac",
+        )
     (data / "notes").mkdir()
     (data / "notes" / "readme.txt").write_text("not audio")
     return data
@@ -75,11 +85,26 @@ def test_survey_reads_every_layout_and_names_the_folder_it_cannot(mixed):
 
 
 def test_corpora_command_lists_them_and_writes_the_manifest_it_inferred(mixed, tmp_path, capsys):
-    assert main(["corpora", "--corpora-dir", str(mixed), "--cache", str(tmp_path / "c"),
-                 "--write-manifest", str(tmp_path / "m")]) == 0
+    assert (
+        main(
+            [
+                "corpora",
+                "--corpora-dir",
+                str(mixed),
+                "--cache",
+                str(tmp_path / "c"),
+                "--write-manifest",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    rows = {line.split()[0]: line for line in out.splitlines()[1:] if line.split() and line.split()[0] in
-            ("EMODB", "CREMA-D", "Urdu")}
+    rows = {
+        line.split()[0]: line
+        for line in out.splitlines()[1:]
+        if line.split() and line.split()[0] in ("EMODB", "CREMA-D", "Urdu")
+    }
     assert set(rows) == {"EMODB", "CREMA-D", "Urdu"}
     assert f"not read: {mixed / 'notes'}: " in out
     written = tmp_path / "m" / "Urdu v1.2.csv"
@@ -99,21 +124,38 @@ def test_manifest_errors_name_the_file_and_the_row(tmp_path, real_corpora):
         pd.DataFrame(rows, columns=list(columns)).to_csv(m, index=False)
 
     write([("0.wav", "angry")], columns=("path", "emotion"))
-    with pytest.raises(CorpusError, match=rf"^{m}: missing column\(s\) speaker; a manifest has columns path, emotion, speaker"):
+    with pytest.raises(
+        CorpusError,
+        match=rf"^{m}: missing column\(s\) speaker; a manifest has columns path, emotion, speaker",
+    ):
         read_manifest("X", m)
     write([("0.wav", "angry", "a"), ("9.wav", "sad", "b")])
-    with pytest.raises(CorpusError, match=rf"^{m}: row 3: no such file {tmp_path / '9.wav'}; paths are relative"):
+    with pytest.raises(
+        CorpusError, match=rf"^{m}: row 3: no such file {tmp_path / '9.wav'}; paths are relative"
+    ):
         read_manifest("X", m)
     write([("0.wav", "angry", "a"), ("1.wav", "sad", "b"), ("0.wav", "angry", "a")])
     with pytest.raises(CorpusError, match=rf"^{m}: row 2: path '0.wav' is listed 2 times"):
         read_manifest("X", m)
     write([("0.wav", "angry", "a"), ("1.wav", "furious", "b"), ("2.wav", "meh", "c")])
-    with pytest.raises(CorpusError, match=rf"^{m}: row 3: unknown emotion word\(s\) 'furious', 'meh'; rename"):
+    with pytest.raises(
+        CorpusError, match=rf"^{m}: row 3: unknown emotion word\(s\) 'furious', 'meh'; rename"
+    ):
         read_manifest("X", m)
-    write([("0.wav", "Angry", ""), ("1.wav", "happy", "b"), ("2.wav", "Neutral", "b"), ("3.wav", "sad", "c")])
+    write(
+        [
+            ("0.wav", "Angry", ""),
+            ("1.wav", "happy", "b"),
+            ("2.wav", "Neutral", "b"),
+            ("3.wav", "sad", "c"),
+        ]
+    )
     corpus = read_manifest("X", m)
     assert [(u.path.name, u.emotion, u.speaker) for u in corpus.utterances] == [
-        ("0.wav", "anger", ""), ("1.wav", "happiness", "b"), ("2.wav", "neutral", "b"), ("3.wav", "sadness", "c")
+        ("0.wav", "anger", ""),
+        ("1.wav", "happiness", "b"),
+        ("2.wav", "neutral", "b"),
+        ("3.wav", "sadness", "c"),
     ]
 
 
@@ -121,23 +163,49 @@ def test_features_of_a_manifest_corpus_take_its_95th_percentile_length(mixed, tm
     from emodna.features import FeatureSettings, corpus_features
 
     corpora = load_corpora(mixed, names=["CREMA-D"])
-    feats = corpus_features(corpora, FeatureSettings(), tmp_path / "c", workers=1, progress=False)["CREMA-D"]
+    feats = corpus_features(corpora, FeatureSettings(), tmp_path / "c", workers=1, progress=False)[
+        "CREMA-D"
+    ]
     durations = [sf.info(u.path).frames for u in corpora["CREMA-D"].utterances]
     assert feats.x.shape[0] == 24 and feats.x.shape[1] == 40
     # every clip is cut to at most 1 s, so the 95th percentile length is 1 s of frames
     assert int(np.percentile(durations, 95)) == 16000
-    assert feats.meta["speaker"].nunique() == len({u.speaker for u in corpora["CREMA-D"].utterances})
+    assert feats.meta["speaker"].nunique() == len(
+        {u.speaker for u in corpora["CREMA-D"].utterances}
+    )
 
 
 def test_train_from_a_manifest_corpus_to_a_folder_corpus(mixed, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--corpora-dir", str(mixed), "--source", "crema-d", "--target", "Urdu v1.2",
-                 "--task", "arousal", "--method", "functionals_lr", "--cache", str(tmp_path / "c"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--corpora-dir",
+                str(mixed),
+                "--source",
+                "crema-d",
+                "--target",
+                "Urdu v1.2",
+                "--task",
+                "arousal",
+                "--method",
+                "functionals_lr",
+                "--cache",
+                str(tmp_path / "c"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     printed = captured.out + captured.err
     assert '"source": "CREMA-D", "target": "Urdu v1.2"' in captured.out
-    assert "CREMA-D: 24 files used, 0 skipped" in printed and "Urdu v1.2: 24 files used, 0 skipped" in printed
+    assert (
+        "CREMA-D: 24 files used, 0 skipped" in printed
+        and "Urdu v1.2: 24 files used, 0 skipped" in printed
+    )
     assert any(out.rglob("*.pt"))
     written = tmp_path / "manifests"
     write_manifest(load_corpora(mixed, names=["EMODB"])["EMODB"], written)
@@ -165,15 +233,37 @@ def test_a_sweep_over_a_mixed_folder_summarizes_and_predicts(mixed, tmp_path):
     out = tmp_path / "sweep"
     env = {"RAY_USAGE_STATS_ENABLED": "0", **__import__("os").environ}
     proc = subprocess.run(
-        [sys.executable, str(root / "sweep" / "run.py"), "--corpora-dir", str(mixed), "--space", str(space),
-         "--budget", "1", "--out", str(out), "--cache", str(tmp_path / "c"), "--address", "local",
-         "--num-cpus", "2"],
-        cwd=root, capture_output=True, text=True, timeout=400, env=env, start_new_session=True,
+        [
+            sys.executable,
+            str(root / "sweep" / "run.py"),
+            "--corpora-dir",
+            str(mixed),
+            "--space",
+            str(space),
+            "--budget",
+            "1",
+            "--out",
+            str(out),
+            "--cache",
+            str(tmp_path / "c"),
+            "--address",
+            "local",
+            "--num-cpus",
+            "2",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=env,
+        start_new_session=True,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = pd.read_parquet(out / "trials.parquet")
-    assert sorted(zip(table["source"], table["target"], strict=True)) == [("CREMA-D", "Urdu v1.2"),
-                                                                        ("Urdu v1.2", "CREMA-D")]
+    assert sorted(zip(table["source"], table["target"], strict=True)) == [
+        ("CREMA-D", "Urdu v1.2"),
+        ("Urdu v1.2", "CREMA-D"),
+    ]
     assert main(["summarize", str(out)]) == 0
     best = out / "best" / "CREMA-D-Urdu v1.2-arousal.yaml"
     assert best.exists(), sorted(p.name for p in (out / "best").iterdir())
@@ -189,20 +279,50 @@ def test_a_corpus_with_one_class_for_a_task_is_refused_by_train_and_skipped_by_t
     from sweep.run import read_inputs
 
     data = tmp_path / "data"
-    for i, u in enumerate([u for u in clips(real_corpora, "CASIA", 4) if u.emotion in ("anger", "happiness")]):
+    for i, u in enumerate(
+        [u for u in clips(real_corpora, "CASIA", 4) if u.emotion in ("anger", "happiness")]
+    ):
         cut(u.path, data / "Loud" / FOLDERS[u.emotion] / f"{i}.wav", 0.5)
     (data / "EMODB").symlink_to(real_corpora["EMODB"].root)
-    assert main(["train", "--corpora-dir", str(data), "--source", "EMODB", "--target", "Loud",
-                 "--task", "arousal", "--method", "functionals_lr", "--cache", str(tmp_path / "c")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--corpora-dir",
+                str(data),
+                "--source",
+                "EMODB",
+                "--target",
+                "Loud",
+                "--task",
+                "arousal",
+                "--method",
+                "functionals_lr",
+                "--cache",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert f"Loud ({data / 'Loud'}) has only arousal class high (of low, high); it cannot be used for arousal" in err
+    assert (
+        f"Loud ({data / 'Loud'}) has only arousal class high (of low, high); it cannot be used for arousal"
+        in err
+    )
     space = tmp_path / "s.yaml"
-    space.write_text("method: functionals_lr\nepochs: 1\nseeds: [0]\n"
-                     "scenarios: {corpora: all, tasks: [arousal, valence]}\nparams: {}\n")
+    space.write_text(
+        "method: functionals_lr\nepochs: 1\nseeds: [0]\n"
+        "scenarios: {corpora: all, tasks: [arousal, valence]}\nparams: {}\n"
+    )
     args = __import__("argparse").Namespace(space=space, epochs=None, corpora_dir=data)
     _, corpora, scenarios = read_inputs(args)
     assert [(s["source"], s["target"], s["task"]) for s in scenarios] == [
-        ("EMODB", "Loud", "valence"), ("Loud", "EMODB", "valence")
+        ("EMODB", "Loud", "valence"),
+        ("Loud", "EMODB", "valence"),
     ]
     out = capsys.readouterr().out
-    assert "skipping its scenarios: Loud" in out and "warning: Loud" in out and "has 8 files (< 20)" in out
+    assert (
+        "skipping its scenarios: Loud" in out
+        and "warning: Loud" in out
+        and "has 8 files (< 20)" in out
+    )

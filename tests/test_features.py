@@ -83,9 +83,17 @@ def test_build_writes_one_parquet_with_fixed_shape_tensor(tiny_emodb, tmp_path):
     assert not feats.x.flags.writeable  # a view of Arrow's buffer, not a copy
     assert feats.corpus == "EMODB"
     assert list(feats.meta.columns) == [
-        "path", "label", "arousal", "valence", "speaker", "gender", "duration",
+        "path",
+        "label",
+        "arousal",
+        "valence",
+        "speaker",
+        "gender",
+        "duration",
     ]
-    row = feats.meta.set_index(feats.meta["path"].map(lambda p: os.path.basename(p))).loc["03a01Wa.wav"]
+    row = feats.meta.set_index(feats.meta["path"].map(lambda p: os.path.basename(p))).loc[
+        "03a01Wa.wav"
+    ]
     assert (row["label"], row["arousal"], row["valence"]) == ("anger", "high", "negative")
     assert row["speaker"] == "03" and row["gender"] == "male"
     assert row["duration"] == pytest.approx(0.4, abs=1e-3)
@@ -102,7 +110,9 @@ def test_features_match_librosa_on_the_centred_clip(tiny_emodb, tmp_path):
 
     corpus = read_corpus("EMODB", tiny_emodb)
     feats = load_features(
-        build_features(corpus, FeatureSettings(lengths={"EMODB": 22050}), tmp_path, workers=2, progress=False).path
+        build_features(
+            corpus, FeatureSettings(lengths={"EMODB": 22050}), tmp_path, workers=2, progress=False
+        ).path
     )
     i = feats.meta["path"].tolist().index(str(corpus.utterances[0].path))
     y, _ = librosa.load(corpus.utterances[0].path, sr=22050)
@@ -132,8 +142,9 @@ def test_cache_hit_does_not_touch_audio_and_invalidates_on_change(tiny_emodb, tm
     assert not third.cache_hit and third.path != first.path
     assert [os.path.basename(p) for p, _ in third.bad_files] == [victim.name]
     assert third.rows == 3
-    other = build_features(corpus, FeatureSettings(lengths={"EMODB": 8820}), tmp_path,
-                           workers=1, progress=False)
+    other = build_features(
+        corpus, FeatureSettings(lengths={"EMODB": 8820}), tmp_path, workers=1, progress=False
+    )
     assert not other.cache_hit
     assert load_features(other.path).x.shape[2] == 1 + 8820 // 512
 
@@ -143,22 +154,29 @@ def test_bad_files_are_skipped_and_reported_but_a_dead_corpus_fails(tiny_emodb, 
     sf.write(wav / "11a01Wd.wav", np.zeros(0), 16000)  # zero-length
     (wav / "12a01Le.flac").write_bytes(b"fLaC\0\0\0\x22")  # truncated FLAC
     corpus = read_corpus("EMODB", tiny_emodb)
-    result = build_features(corpus, FeatureSettings(lengths={"EMODB": 11025}), tmp_path / "c",
-                            workers=1, progress=False)
+    result = build_features(
+        corpus, FeatureSettings(lengths={"EMODB": 11025}), tmp_path / "c", workers=1, progress=False
+    )
     assert result.rows == 4
     reasons = dict((os.path.basename(p), r) for p, r in result.bad_files)
     assert set(reasons) == {"11a01Wd.wav", "12a01Le.flac"}
     assert "no samples" in reasons["11a01Wd.wav"] and "cannot decode" in reasons["12a01Le.flac"]
     # the report survives a cache hit
-    again = build_features(corpus, FeatureSettings(lengths={"EMODB": 11025}), tmp_path / "c",
-                           workers=1, progress=False)
+    again = build_features(
+        corpus, FeatureSettings(lengths={"EMODB": 11025}), tmp_path / "c", workers=1, progress=False
+    )
     assert again.cache_hit and len(again.bad_files) == 2
 
     for utt in corpus.utterances:
         utt.path.write_bytes(b"not audio at all")
     with pytest.raises(FeatureError, match=r"EMODB.*none of the 6 files"):
-        build_features(read_corpus("EMODB", tiny_emodb), FeatureSettings(lengths={"EMODB": 11025}),
-                       tmp_path / "d", workers=1, progress=False)
+        build_features(
+            read_corpus("EMODB", tiny_emodb),
+            FeatureSettings(lengths={"EMODB": 11025}),
+            tmp_path / "d",
+            workers=1,
+            progress=False,
+        )
     assert not list((tmp_path / "d").glob("*.parquet"))
 
 
@@ -168,7 +186,9 @@ def test_percentile_length_for_corpora_without_a_paper_length(tmp_path):
         write_tone(root / "AudioWAV" / f"100{i + 1}_DFA_ANG_XX.wav", seconds=secs)
     corpus = read_corpus("CREMA-D", root)
     settings = FeatureSettings(length_percentile=50.0)
-    feats = load_features(build_features(corpus, settings, tmp_path / "c", workers=1, progress=False).path)
+    feats = load_features(
+        build_features(corpus, settings, tmp_path / "c", workers=1, progress=False).path
+    )
     # median duration 0.6 s -> 13230 samples -> 1 + 13230 // 512 = 26 frames
     assert feats.x.shape == (5, 40, 26)
 
@@ -183,7 +203,12 @@ def test_unreadable_cache_file_names_the_fix(tmp_path):
 @pytest.mark.corpora
 def test_real_corpora_features(real_features):
     """All four shipped corpora, at the paper's lengths (built once per test session)."""
-    expected = {"EMODB": (535, 188), "CASIA": (1200, 172), "EMOVO": (588, 188), "RAVDESS": (1440, 215)}
+    expected = {
+        "EMODB": (535, 188),
+        "CASIA": (1200, 172),
+        "EMOVO": (588, 188),
+        "RAVDESS": (1440, 215),
+    }
     for name, (rows, frames) in expected.items():
         feats = real_features[name]
         assert feats.x.shape == (rows, 40, frames)
@@ -218,7 +243,9 @@ def test_a_96khz_file_among_16khz_ones_is_resampled_not_rejected(corpora_dir, tm
     assert sf.info(hi).samplerate == 96000
 
     corpus = read_corpus("EMODB", tmp_path / "EMODB")
-    result = build_features(corpus, FeatureSettings(), tmp_path / "cache", workers=2, progress=False)
+    result = build_features(
+        corpus, FeatureSettings(), tmp_path / "cache", workers=2, progress=False
+    )
     assert result.bad_files == [] and result.rows == 5
     feats = load_features(result.path)
     assert feats.x.shape == (5, 40, 188)  # EMODB at the paper's 96000 samples
@@ -248,21 +275,45 @@ def test_every_skipped_file_is_counted_in_one_line_per_corpus(tiny_emodb, tmp_pa
     wav = tiny_emodb / "wav"
     (wav / "12a01Le.flac").write_bytes(b"fLaC\0\0\0\x22")  # truncated FLAC: not decodable
     write_tone(wav / "not-an-emodb-name.wav", seconds=0.3)  # a name the reader cannot parse
-    expected = ("EMODB: 4 files used, 2 skipped (1 names not parsed, 1 not decodable; "
-                "`emodna features --corpus EMODB` lists each with the reason)")
+    expected = (
+        "EMODB: 4 files used, 2 skipped (1 names not parsed, 1 not decodable; "
+        "`emodna features --corpus EMODB` lists each with the reason)"
+    )
     lines = []
-    corpus_features({"EMODB": read_corpus("EMODB", tiny_emodb)}, FeatureSettings(), tmp_path / "c",
-                    workers=1, progress=False, report=lines.append)
+    corpus_features(
+        {"EMODB": read_corpus("EMODB", tiny_emodb)},
+        FeatureSettings(),
+        tmp_path / "c",
+        workers=1,
+        progress=False,
+        report=lines.append,
+    )
     assert lines == [expected]
-    assert main(["features", "--corpus-path", f"EMODB={tiny_emodb}", "--cache", str(tmp_path / "c"),
-                 "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--corpus-path",
+                f"EMODB={tiny_emodb}",
+                "--cache",
+                str(tmp_path / "c"),
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(expected + "; ") and "cache hit" in out[0]
     skipped = sorted(line.split(":")[0].strip() for line in out[1:])
-    assert skipped == sorted(f"skipped {wav / n}" for n in ("12a01Le.flac", "not-an-emodb-name.wav"))
+    assert skipped == sorted(
+        f"skipped {wav / n}" for n in ("12a01Le.flac", "not-an-emodb-name.wav")
+    )
 
 
-def test_corpora_counts_a_file_that_only_fails_to_decode_once_features_know_it(tiny_emodb, tmp_path, capsys):
+def test_corpora_counts_a_file_that_only_fails_to_decode_once_features_know_it(
+    tiny_emodb, tmp_path, capsys
+):
     """A FLAC cut in half keeps a valid header: `emodna corpora` cannot see it from headers,
     says that it read headers only, and once the features are cached reports the same count
     as `emodna features`."""
@@ -281,14 +332,21 @@ def test_corpora_counts_a_file_that_only_fails_to_decode_once_features_know_it(t
         assert main(["corpora", *args]) == 0
         lines = capsys.readouterr().out.splitlines()
         header, values = lines[0].split(), lines[1].split()
-        return {"files": values[1], "skipped": values[-2], "checked": values[-1], "header": header}, lines
+        return {
+            "files": values[1],
+            "skipped": values[-2],
+            "checked": values[-1],
+            "header": header,
+        }, lines
 
     before, lines = row()
     assert before["header"][-2:] == ["skipped", "checked"]
     assert (before["files"], before["skipped"], before["checked"]) == ("5", "0", "headers")
     assert any("only file headers were read" in line for line in lines)
     assert main(["features", *args, "--workers", "1"]) == 0
-    assert capsys.readouterr().out.startswith("EMODB: 4 files used, 1 skipped (0 names not parsed, 1 not decodable")
+    assert capsys.readouterr().out.startswith(
+        "EMODB: 4 files used, 1 skipped (0 names not parsed, 1 not decodable"
+    )
     after, lines = row()
     assert (after["files"], after["skipped"], after["checked"]) == ("4", "1", "decoded")
     assert any("lists each skipped file" in line for line in lines)

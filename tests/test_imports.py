@@ -31,7 +31,10 @@ def imports_of(path: Path) -> set[str]:
 
 def graph() -> dict[str, set[str]]:
     ours = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
-    return {name: {m for m in imports_of(path) if m in ours and m != name} for name, path in ours.items()}
+    return {
+        name: {m for m in imports_of(path) if m in ours and m != name}
+        for name, path in ours.items()
+    }
 
 
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
@@ -47,7 +50,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
             if node.startswith(nxt + "."):  # a module importing its own package's __init__
                 continue
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()

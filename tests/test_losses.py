@@ -113,7 +113,9 @@ def test_decoupling_is_inert_at_the_papers_temperature_and_acts_per_sample():
     base = F.normalize(torch.ones(8), dim=0)
     e_s = F.normalize(base + 0.3 * torch.randn(16, 8, generator=g), dim=1).requires_grad_(True)
     e_t = F.normalize(base + 0.3 * torch.randn(16, 8, generator=g), dim=1).requires_grad_(True)
-    c = F.normalize(torch.tensor([1.0, -1, 1, -1, 1, -1, 1, -1]) + 0.1 * torch.randn(16, 8, generator=g), dim=1)
+    c = F.normalize(
+        torch.tensor([1.0, -1, 1, -1, 1, -1, 1, -1]) + 0.1 * torch.randn(16, 8, generator=g), dim=1
+    )
     paper = PrototypeDecoupling(tau_p=0.01)(e_s, e_t, c, c)
     paper.backward()
     assert paper.item() == 0.0 and e_s.grad.abs().max().item() < 1e-30  # exp(-100): nothing moves

@@ -138,7 +138,9 @@ def test_adversary_gradient_is_reversed_against_a_hand_computed_gradient():
     expected_s = -0.7 * (0.5 / 3) * p_s[:, None] * w[None, :]
     expected_t = -0.7 * (0.5 / 5) * (p_t - 1)[:, None] * w[None, :]
     assert torch.allclose(g_s, expected_s, atol=1e-6) and torch.allclose(g_t, expected_t, atol=1e-6)
-    expected_w = (0.5 / 3) * (p_s[:, None] * f_s.detach()).sum(0) + (0.5 / 5) * ((p_t - 1)[:, None] * f_t.detach()).sum(0)
+    expected_w = (0.5 / 3) * (p_s[:, None] * f_s.detach()).sum(0) + (0.5 / 5) * (
+        (p_t - 1)[:, None] * f_t.detach()
+    ).sum(0)
     assert torch.allclose(g_w[0], expected_w, atol=1e-6)  # the discriminator descends its loss
 
 
@@ -155,7 +157,9 @@ def hand_supcon(model, objective, xs, ys, xt, threshold):
     probs = F.softmax(out_t.logits_e, dim=1)
     conf, pseudo = probs.max(dim=1)
     keep = conf >= threshold
-    loss = SupConLoss(objective.cfg.tau_s)(torch.cat([out_s.proj_e, out_t.proj_e[keep]]), torch.cat([ys, pseudo[keep]]))
+    loss = SupConLoss(objective.cfg.tau_s)(
+        torch.cat([out_s.proj_e, out_t.proj_e[keep]]), torch.cat([ys, pseudo[keep]])
+    )
     return objective.cfg.alpha_1 * loss, probs, keep
 
 
@@ -210,7 +214,13 @@ def test_adaptive_threshold_moves_by_the_ema():
 
 def test_baselines_weight_their_term_by_trade_off():
     xs, ys, xt = batches()
-    for method, term in (("dan", "mmd"), ("dann", "dann"), ("jan", "jan"), ("cdan", "cdan"), ("bsp", "bsp")):
+    for method, term in (
+        ("dan", "mmd"),
+        ("dann", "dann"),
+        ("jan", "jan"),
+        ("cdan", "cdan"),
+        ("bsp", "bsp"),
+    ):
         got = {}
         for trade_off in (1.0, 0.25):
             model, objective, _ = setup(method, trade_off=trade_off)

@@ -39,10 +39,12 @@ def synthetic_features(name: str, n: int, n_frames: int, seed: int):
 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, 40, n_frames), dtype=np.float32)
-    meta = pd.DataFrame({
-        "label": [EMOTIONS[i % len(EMOTIONS)] for i in range(n)],
-        "speaker": [f"{name}{i % 8}" for i in range(n)],
-    })
+    meta = pd.DataFrame(
+        {
+            "label": [EMOTIONS[i % len(EMOTIONS)] for i in range(n)],
+            "speaker": [f"{name}{i % 8}" for i in range(n)],
+        }
+    )
     return Features(corpus=name, x=x, meta=meta)
 
 

@@ -234,15 +234,23 @@ def _by_hand(loaded, x_raw, mean, std):
     """The model's probabilities for raw MFCCs [F, T] normalised with (mean, std)."""
     x = ((x_raw - mean[:, None]) / (std[:, None] + 1e-8)).astype(np.float32)
     with torch.no_grad():
-        return torch.softmax(loaded.model.predict_logits(torch.from_numpy(x[None])), dim=1)[0].numpy()
+        return torch.softmax(loaded.model.predict_logits(torch.from_numpy(x[None])), dim=1)[
+            0
+        ].numpy()
 
 
-def test_corpus_normalisation_uses_the_target_statistics_from_the_checkpoint(wavs, tmp_path, capsys):
+def test_corpus_normalisation_uses_the_target_statistics_from_the_checkpoint(
+    wavs, tmp_path, capsys
+):
     cfg, tgt, model = _trained_with(tmp_path, normalize="corpus")
     state = torch.load(model.with_suffix(".pt"), weights_only=True)
     assert state["norm"]["mode"] == "corpus"
-    np.testing.assert_allclose(state["norm"]["mean"].numpy(), tgt.x.mean(axis=(0, 2)), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(state["norm"]["std"].numpy(), tgt.x.std(axis=(0, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        state["norm"]["mean"].numpy(), tgt.x.mean(axis=(0, 2)), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        state["norm"]["std"].numpy(), tgt.x.std(axis=(0, 2)), rtol=1e-4, atol=1e-5
+    )
     loaded = load_model(model)
     raw = features([wavs[0]], loaded.features)[0]
     expected = _by_hand(loaded, raw, state["norm"]["mean"].numpy(), state["norm"]["std"].numpy())
@@ -272,13 +280,17 @@ def test_speaker_normalisation_takes_the_files_as_one_new_speaker(wavs, tmp_path
     lines = capsys.readouterr().out.strip().splitlines()
     for line, raw in zip(lines, raws, strict=True):
         got = json.loads(line)["arousal"]["probabilities"]
-        assert [got[c] for c in CLASSES["arousal"]] == pytest.approx(_by_hand(loaded, raw, mean, std).tolist(), abs=1e-5)
+        assert [got[c] for c in CLASSES["arousal"]] == pytest.approx(
+            _by_hand(loaded, raw, mean, std).tolist(), abs=1e-5
+        )
     # one file of a new speaker works too: its own frames' statistics
     assert main(["predict", "--model", str(model), str(wavs[0])]) == 0
     assert capsys.readouterr().out.count("\n") == 1
     # a folder of the speaker's files is the same as the files
     assert main(["predict", "--json", "--model", str(model), str(wavs[0].parent)]) == 0
-    assert [json.loads(x)["path"] for x in capsys.readouterr().out.strip().splitlines()] == sorted(map(str, wavs))
+    assert [json.loads(x)["path"] for x in capsys.readouterr().out.strip().splitlines()] == sorted(
+        map(str, wavs)
+    )
 
 
 def test_classical_baseline_exports_and_predicts_like_sklearn(wavs, tmp_path, capsys):

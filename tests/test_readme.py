@@ -24,14 +24,7 @@ import pytest
 import yaml
 
 from emodna.cli import build_parser
-from tests.test_cli import emodna_command
-from tests.test_sweep import (
-    ROOT,
-    RUN,
-    run_sweep,
-    tail,
-    warm_cache,  # noqa: F401  (a fixture: the MFCCs of EMODB and CASIA)
-)
+from tests.helpers import ROOT, RUN, emodna_command, run_sweep, tail
 
 README = ROOT / "README.md"
 FIRST_HOUR = "## Your first hour"
@@ -45,7 +38,11 @@ def first_hour_commands() -> list[str]:
     section = text.split(FIRST_HOUR + "\n", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"^```[^\n]*\n(.*?)^```", section, re.M | re.S)
     assert block, f"no code block under '{FIRST_HOUR}'"
-    return [ln.strip() for ln in block.group(1).splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return [
+        ln.strip()
+        for ln in block.group(1).splitlines()
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
 
 
 def command_name(argv: list[str]) -> str:
@@ -55,8 +52,15 @@ def command_name(argv: list[str]) -> str:
 
 def test_first_hour_block_has_the_steps_in_order():
     names = [command_name(shlex.split(line, comments=True)) for line in first_hour_commands()]
-    assert names == ["pip", "emodna corpora", "python sweep/run.py", "tensorboard", "emodna summarize",
-                     "emodna train", "emodna predict"], names
+    assert names == [
+        "pip",
+        "emodna corpora",
+        "python sweep/run.py",
+        "tensorboard",
+        "emodna summarize",
+        "emodna train",
+        "emodna predict",
+    ], names
 
 
 def event_dirs(logdir: Path) -> list[Path]:
@@ -65,7 +69,7 @@ def event_dirs(logdir: Path) -> list[Path]:
 
 @pytest.mark.slow
 @pytest.mark.corpora
-def test_first_hour_runs_as_written(tmp_path, corpora_dir, warm_cache, monkeypatch):  # noqa: F811
+def test_first_hour_runs_as_written(tmp_path, corpora_dir, warm_cache, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     runs = tmp_path / "runs"
@@ -104,8 +108,14 @@ def test_first_hour_runs_as_written(tmp_path, corpora_dir, warm_cache, monkeypat
             continue
 
         assert argv[0] == "emodna", line
-        proc = subprocess.run([*emodna_command(), *argv[1:]], cwd=ROOT, capture_output=True, text=True,
-                              env=env, timeout=900)
+        proc = subprocess.run(
+            [*emodna_command(), *argv[1:]],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
         assert proc.returncode == 0, f"{line}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         out = proc.stdout.strip().splitlines()
 
@@ -124,7 +134,11 @@ def test_first_hour_runs_as_written(tmp_path, corpora_dir, warm_cache, monkeypat
         elif name == "emodna train":
             final = json.loads(out[-1])
             assert 0.0 <= final["target_war"] <= 1.0, final
-            assert (final["source"], final["target"], final["task"]) == ("EMODB", "CASIA", "arousal")
+            assert (final["source"], final["target"], final["task"]) == (
+                "EMODB",
+                "CASIA",
+                "arousal",
+            )
             config = yaml.safe_load(Path(argv[argv.index("--config") + 1]).read_text())
             assert final["epoch"] == config["epochs"]
             assert (Path(argv[argv.index("--out") + 1]) / "checkpoint.pt").is_file()
@@ -145,7 +159,9 @@ def test_first_hour_runs_as_written(tmp_path, corpora_dir, warm_cache, monkeypat
     # the sweep's progress: a line after each finished trial (checked last, so that the
     # steps after the sweep run even where it is missing)
     progress = [ln for ln in log.read_text().splitlines() if ln.startswith("[sweep] ")]
-    assert any("ETA" in ln for ln in progress), f"no [sweep] progress line with an ETA:\n{tail(log)}"
+    assert any("ETA" in ln for ln in progress), (
+        f"no [sweep] progress line with an ETA:\n{tail(log)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -204,8 +220,9 @@ def test_emodna_help_shows_an_example(command, capsys):
 
 
 def test_sweep_help_shows_an_example():
-    proc = subprocess.run([sys.executable, str(RUN), "--help"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     lines = [ln.strip() for ln in proc.stdout.splitlines()]
     assert any(ln.startswith("python sweep/run.py --corpora-dir") for ln in lines), proc.stdout

@@ -161,13 +161,18 @@ def test_progress_counts_units_and_names_the_best_config(space, storage, capsys)
     assert s.best_so_far() == (0, pytest.approx(0.65), 2)  # the NaN unit counts as failed
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("[sweep] 3/24 units done (1 failed, 0 configs pruned)")
-    assert "ETA <= " in line and "best so far: config 0, mean target_uar 65.0% over 2/8 units" in line
+    assert (
+        "ETA <= " in line and "best so far: config 0, mean target_uar 65.0% over 2/8 units" in line
+    )
     for tid, _ in issued[8:]:  # every unit of config 1 at 0.55: complete, so it ranks first
         s.on_trial_complete(tid, result={"target_uar": 0.55})
     assert s.best_so_far() == (1, pytest.approx(0.55), 8)
     assert (s.units_done(), s.units_left()) == (11, 13)
     out = capsys.readouterr().out
-    assert "[sweep] 11/24 units done (1 failed" in out and "config 1, mean target_uar 55.0% over 8/8" in out
+    assert (
+        "[sweep] 11/24 units done (1 failed" in out
+        and "config 1, mean target_uar 55.0% over 8/8" in out
+    )
 
 
 def test_eta_is_the_mean_unit_time_over_the_slots_and_ignores_units_started_elsewhere(
@@ -399,8 +404,9 @@ def test_grid_sampler_visits_each_baseline_once(tmp_path):
 
 def test_enqueued_configs_come_first_and_are_not_enqueued_again_on_resume(storage):
     text = SPACE_TEXT.replace("method: emodna\n", "").replace(
-        "params:\n", "enqueue:\n  - {method: functionals_lr}\n  - {method: emodna, tau_p: 0.5}\n"
-        "params:\n  method: {type: categorical, choices: [emodna, functionals_lr]}\n"
+        "params:\n",
+        "enqueue:\n  - {method: functionals_lr}\n  - {method: emodna, tau_p: 0.5}\n"
+        "params:\n  method: {type: categorical, choices: [emodna, functionals_lr]}\n",
     )
     space = parse_space(text, "enqueue.yaml")
     assert space.enqueue == [{"method": "functionals_lr"}, {"method": "emodna", "tau_p": 0.5}]

@@ -10,7 +10,8 @@ import optuna
 import pytest
 
 from emodna.errors import ConfigError, EmodnaError
-from sweep.space import TASKS, SearchSpace, load_space, parse_space
+from emodna.labels import TASKS
+from sweep.space import SearchSpace, load_space, parse_space
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 CORPORA4 = ["EMODB", "CASIA", "EMOVO", "RAVDESS"]
@@ -312,7 +313,10 @@ def test_unknown_hyperparameter_names_key_line_and_close_match(tmp_path):
     known = [f.name for f in dataclasses.fields(TrainConfig)]
     path = tmp_path / "typo.yaml"
     path.write_text("method: emodna\nparams:\n  tau_pp: {type: float, low: 0.01, high: 1.0}\n")
-    with pytest.raises(ConfigError, match=r"typo.yaml: line 3.*unknown hyperparameter 'tau_pp'.*did you mean 'tau_p'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"typo.yaml: line 3.*unknown hyperparameter 'tau_pp'.*did you mean 'tau_p'",
+    ):
         load_space(path, known_params=known)
     path.write_text("method: emodna\nfixed:\n  batch_sise: 32\n")
     with pytest.raises(ConfigError, match=r"line 3.*'batch_sise'.*'batch_size'"):

@@ -424,9 +424,13 @@ def test_cli_summarize(sweep_dir, capsys, tmp_path):
     shutil.copytree(sweep_dir, copy)
     # the space that searched lr and tau_p: the best config's values are printed
     space = tmp_path / "space.yaml"
-    space.write_text("method: emodna\nparams:\n  lr: {type: float, low: 0.0001, high: 0.01, log: true}\n"
-                     "  tau_p: {type: float, low: 0.001, high: 1.0, log: true}\n")
-    (copy / "sweep.json").write_text(json.dumps({"budget": 3, "storage": None, "space": str(space)}))
+    space.write_text(
+        "method: emodna\nparams:\n  lr: {type: float, low: 0.0001, high: 0.01, log: true}\n"
+        "  tau_p: {type: float, low: 0.001, high: 1.0, log: true}\n"
+    )
+    (copy / "sweep.json").write_text(
+        json.dumps({"budget": 3, "storage": None, "space": str(space)})
+    )
     assert main(["summarize", str(copy), "--no-plots"]) == 0
     out = capsys.readouterr().out
     assert "#1  config" in out and "summary.md" in out
@@ -439,14 +443,29 @@ def test_cli_summarize(sweep_dir, capsys, tmp_path):
     assert main(["summarize", str(copy), "--metric", "nope"]) == 2
     assert "pick --metric" in capsys.readouterr().err
     # every trial failed (e.g. fixed batch_size 0 in an old sweep): say so, not "no column"
-    failed = pd.DataFrame([{"trial_id": f"t{i}", "config_id": i, "status": "error", "source": "EMODB",
-                            "target": "CASIA", "task": "arousal", "seed": 0, "error": "ValueError: x"}
-                           for i in range(4)])
+    failed = pd.DataFrame(
+        [
+            {
+                "trial_id": f"t{i}",
+                "config_id": i,
+                "status": "error",
+                "source": "EMODB",
+                "target": "CASIA",
+                "task": "arousal",
+                "seed": 0,
+                "error": "ValueError: x",
+            }
+            for i in range(4)
+        ]
+    )
     (tmp_path / "failed").mkdir()
     failed.to_parquet(tmp_path / "failed" / "trials.parquet", index=False)
     assert main(["summarize", str(tmp_path / "failed")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no trial completed yet (4 error); the error column says why" in err
+    assert (
+        err.count("\n") == 1
+        and "no trial completed yet (4 error); the error column says why" in err
+    )
 
 
 def test_summarize_does_not_import_ray(tmp_path):
@@ -478,13 +497,31 @@ def test_export_records_normalisation_and_percentile_length(tmp_path):
         )
     sweep = tmp_path / "norm"
     sweep.mkdir()
-    (sweep / "sweep.json").write_text(json.dumps({"corpora_dir": str(data), "cache": str(tmp_path / "cache")}))
+    (sweep / "sweep.json").write_text(
+        json.dumps({"corpora_dir": str(data), "cache": str(tmp_path / "cache")})
+    )
     rows = []
-    for i, (src, tgt, hp) in enumerate((("CASIA", "EMODB", {"hp_normalize": "speaker"}),
-                                        ("EMODB", "TESS", {"hp_normalize_features": True}))):
+    for i, (src, tgt, hp) in enumerate(
+        (
+            ("CASIA", "EMODB", {"hp_normalize": "speaker"}),
+            ("EMODB", "TESS", {"hp_normalize_features": True}),
+        )
+    ):
         rows.append(
-            dict(trial_id=f"n{i}", config_id=i, status="completed", source=src, target=tgt,
-                 task="arousal", seed=0, method="emodna", hp_epochs=1, target_uar=0.6, error="", **hp)
+            dict(
+                trial_id=f"n{i}",
+                config_id=i,
+                status="completed",
+                source=src,
+                target=tgt,
+                task="arousal",
+                seed=0,
+                method="emodna",
+                hp_epochs=1,
+                target_uar=0.6,
+                error="",
+                **hp,
+            )
         )
     pd.DataFrame(rows).to_parquet(sweep / "trials.parquet", index=False)
     S.summarize(sweep, plots=False)

@@ -25,9 +25,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / "sweep" / "run.py"
-CORPORA = ["EMODB", "CASIA"]
+from tests.helpers import (
+    ROOT,
+    RUN,
+    kill_session,
+    run_sweep,
+    session_pids,
+    start_sweep,
+    sweep_cmd,
+    tail,
+)
 
 SMOKE = ROOT / "search_spaces" / "smoke.yaml"
 N_UNITS = 2  # scenarios x seeds of SMOKE
@@ -35,64 +42,6 @@ UNIT = ["config_id", "source", "target", "task", "seed"]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def session_pids(sid: int) -> list[int]:
-    """Live (not zombie) processes of the session ``sid``: a sweep driver and its Ray."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        try:
-            if os.getsid(pid) != sid:
-                continue
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state != "Z":
-            pids.append(pid)
-    return pids
-
-
-def kill_session(sid: int, timeout: float = 30.0) -> None:
-    """SIGKILL every process of the session ``sid`` (the driver, Ray's head and workers)."""
-    deadline = time.monotonic() + timeout
-    while pids := session_pids(sid):
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"processes of session {sid} survived SIGKILL: {pids}")
-        time.sleep(0.2)
-
-
-def sweep_cmd(*args) -> list[str]:
-    return [sys.executable, str(RUN), *map(str, args), "--address", "local", "--num-cpus", "2"]
-
-
-def start_sweep(log: Path, *args) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}
-    with open(log, "ab") as f:
-        return subprocess.Popen(sweep_cmd(*args), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
-
-
-def run_sweep(log: Path, *args, timeout: float = 300) -> int:
-    """Run a sweep to its end; whatever happens, leave none of its processes behind."""
-    proc = start_sweep(log, *args)
-    try:
-        return proc.wait(timeout=timeout)
-    finally:
-        kill_session(proc.pid)
-        proc.wait()
-
-
-def tail(log: Path, n: int = 40) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-n:])
-
 
 
 def read_trials(out: Path) -> pd.DataFrame:
@@ -143,19 +92,20 @@ def latest_checkpoint(tdir: Path) -> Path:
     return checkpoints[-1]
 
 
-@pytest.fixture(scope="module")
-def warm_cache(real_corpora, feature_cache) -> Path:
-    """The feature cache holding the MFCCs of the corpora these sweeps use (built once)."""
-    from emodna.features import FeatureSettings, corpus_features
-
-    corpus_features({n: real_corpora[n] for n in CORPORA}, FeatureSettings(), feature_cache,
-                    workers=2, progress=False)
-    return feature_cache
-
-
 def sweep_args(corpora_dir, cache, space, budget, out, *extra):
-    return ("--corpora-dir", corpora_dir, "--cache", cache, "--space", space,
-            "--budget", budget, "--out", out, *extra)
+    return (
+        "--corpora-dir",
+        corpora_dir,
+        "--cache",
+        cache,
+        "--space",
+        space,
+        "--budget",
+        budget,
+        "--out",
+        out,
+        *extra,
+    )
 
 
 def smoke_args(corpora_dir, cache, epochs, budget, out, *extra):
@@ -178,7 +128,9 @@ def test_smoke_sweep_writes_every_artefact(tmp_path, corpora_dir, warm_cache):
     # quiet by default: the plan, one line per corpus, [sweep] lines; no Tune tables or checkpoint lines
     text = log.read_text()
     assert "plan: 2 configs x 2 units (scenario x seed) = 4 units of 2 epochs" in text
-    assert "EMODB: 535 files used, 0 skipped" in text and "CASIA: 1200 files used, 0 skipped" in text
+    assert (
+        "EMODB: 535 files used, 0 skipped" in text and "CASIA: 1200 files used, 0 skipped" in text
+    )
     assert text.count("[sweep] ") == budget * N_UNITS
     assert "Checkpoint successfully created" not in text and "Trial status" not in text
 
@@ -215,7 +167,9 @@ def test_smoke_sweep_writes_every_artefact(tmp_path, corpora_dir, warm_cache):
         state = load_checkpoint(latest_checkpoint(tdir))
         assert state["epoch"] == epochs
         assert [h["epoch"] for h in state["history"]] == list(range(1, epochs + 1))
-        assert state["config"]["source"] == row.source and state["config"]["lr"] == pytest.approx(row.hp_lr)
+        assert state["config"]["source"] == row.source and state["config"]["lr"] == pytest.approx(
+            row.hp_lr
+        )
 
     # one aggregate scalar per config
     acc = EventAccumulator(str(out / "tensorboard-configs"), size_guidance={"scalars": 0})
@@ -338,7 +292,9 @@ params:
 
 @pytest.mark.slow
 @pytest.mark.corpora
-def test_faults_are_retried_and_divergence_is_recorded(tmp_path, corpora_dir, warm_cache, monkeypatch):
+def test_faults_are_retried_and_divergence_is_recorded(
+    tmp_path, corpora_dir, warm_cache, monkeypatch
+):
     """A trial raising mid-run is retried from its checkpoint (and recorded as an error when
     every attempt raises); a diverging config is recorded with its loss term, not retried."""
     space = tmp_path / "faults.yaml"
@@ -347,7 +303,9 @@ def test_faults_are_retried_and_divergence_is_recorded(tmp_path, corpora_dir, wa
     # EMODB->CASIA raises after epoch 2's steps in its first attempt only; CASIA->EMODB in every one
     fault = "EMODB-CASIA-arousal@2:once,CASIA-EMODB-arousal@2"
     monkeypatch.setenv("EMODNA_SWEEP_FAULT", fault)  # the embedded Ray's workers inherit it
-    rc = run_sweep(log, *sweep_args(corpora_dir, warm_cache, space, 2, out, "--max-failures", 1, "--no-prune"))
+    rc = run_sweep(
+        log, *sweep_args(corpora_dir, warm_cache, space, 2, out, "--max-failures", 1, "--no-prune")
+    )
     assert rc == 0, tail(log)
 
     table = read_trials(out).set_index(["hp_lr", "source"])
@@ -366,23 +324,35 @@ def test_faults_are_retried_and_divergence_is_recorded(tmp_path, corpora_dir, wa
     for source in ("EMODB", "CASIA"):
         row = table.loc[(bad, source)]
         assert (row.status, row.failures, row.epochs_run) == ("diverged", 0, 0), row
-        assert re.match(r"loss term '\w+' became (nan|inf) at epoch 1, step \d+", row.error), row.error
+        assert re.match(r"loss term '\w+' became (nan|inf) at epoch 1, step \d+", row.error), (
+            row.error
+        )
         assert math.isnan(row.target_uar)
     # Optuna: the diverged config failed; the other is valued at its one completed unit
     from optuna.trial import TrialState
 
     study = {t.params["lr"]: t for t in load_study(out).trials}
     assert study[bad].state == TrialState.FAIL
-    assert study[ok].state == TrialState.COMPLETE and study[ok].value == pytest.approx(once.target_uar)
+    assert study[ok].state == TrialState.COMPLETE and study[ok].value == pytest.approx(
+        once.target_uar
+    )
     # the driver printed its progress after every unit, ending with all 4 done
     progress = [ln for ln in log.read_text().splitlines() if ln.startswith("[sweep] ")]
-    assert progress and progress[-1].startswith("[sweep] 4/4 units done (3 failed, 0 configs pruned)"), progress
+    assert progress and progress[-1].startswith(
+        "[sweep] 4/4 units done (3 failed, 0 configs pruned)"
+    ), progress
     assert "4 trials, 1 failed for good, 2 diverged" in log.read_text()
 
 
 def _run_fast(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(sweep_cmd(*args), cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          start_new_session=True)
+    return subprocess.run(
+        sweep_cmd(*args),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
 
 
 @pytest.mark.parametrize("existing", [True, False])
@@ -400,7 +370,9 @@ def test_resume_of_a_folder_without_a_sweep_exits_2(tmp_path, existing):
 
 
 def test_zero_epochs_exits_2_before_ray_starts(tmp_path):
-    proc = _run_fast("--corpora-dir", tmp_path, "--space", SMOKE, "--epochs", 0, "--out", tmp_path / "o")
+    proc = _run_fast(
+        "--corpora-dir", tmp_path, "--space", SMOKE, "--epochs", 0, "--out", tmp_path / "o"
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == "sweep: error: --epochs must be at least 1, got 0"
     assert "started a local Ray" not in proc.stdout
@@ -410,8 +382,9 @@ def test_out_under_a_file_exits_2_before_any_trial(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("a file, not a folder")
     out = afile / "sub"
-    proc = _run_fast("--corpora-dir", tmp_path, "--space", ROOT / "search_spaces" / "smoke.yaml",
-                     "--out", out)
+    proc = _run_fast(
+        "--corpora-dir", tmp_path, "--space", ROOT / "search_spaces" / "smoke.yaml", "--out", out
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(out) in lines[0] and "not writable" in lines[0], proc.stderr
@@ -424,7 +397,10 @@ def read_only(folder: Path):
     attribute (``chattr +i``) where the user is root, who ignores permission bits."""
     folder.chmod(0o555)
     immutable = os.geteuid() == 0
-    if immutable and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+    if (
+        immutable
+        and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0
+    ):
         folder.chmod(0o755)
         pytest.skip("root ignores chmod and chattr +i is not available here")
     try:
@@ -440,8 +416,14 @@ def test_read_only_out_exits_2_before_any_trial(tmp_path):
     parent.mkdir()
     out = parent / "sweep"
     with read_only(parent):
-        proc = _run_fast("--corpora-dir", tmp_path, "--space", ROOT / "search_spaces" / "smoke.yaml",
-                         "--out", out)
+        proc = _run_fast(
+            "--corpora-dir",
+            tmp_path,
+            "--space",
+            ROOT / "search_spaces" / "smoke.yaml",
+            "--out",
+            out,
+        )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(out) in lines[0] and "not writable" in lines[0], proc.stderr
@@ -450,15 +432,27 @@ def test_read_only_out_exits_2_before_any_trial(tmp_path):
 
 
 @pytest.mark.corpora
-def test_object_store_too_small_names_the_size_and_the_flag(tmp_path, corpora_dir, real_features,
-                                                            feature_cache):
+def test_object_store_too_small_names_the_size_and_the_flag(
+    tmp_path, corpora_dir, real_features, feature_cache
+):
     """Four corpora (about 116 MiB of MFCCs) do not fit an 80 MB store: a clear error, no trial."""
     space = tmp_path / "all.yaml"
-    space.write_text("method: emodna\nepochs: 1\nseeds: [0]\n"
-                     "scenarios: {corpora: all, tasks: [arousal]}\n")
+    space.write_text(
+        "method: emodna\nepochs: 1\nseeds: [0]\nscenarios: {corpora: all, tasks: [arousal]}\n"
+    )
     out = tmp_path / "small-store"
-    proc = _run_fast("--corpora-dir", corpora_dir, "--cache", feature_cache, "--space", space,
-                     "--out", out, "--object-store-memory", 80 * 10**6)
+    proc = _run_fast(
+        "--corpora-dir",
+        corpora_dir,
+        "--cache",
+        feature_cache,
+        "--space",
+        space,
+        "--out",
+        out,
+        "--object-store-memory",
+        80 * 10**6,
+    )
     assert proc.returncode == 2, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
     assert "object store" in line and "--object-store-memory" in line, proc.stderr
@@ -477,8 +471,9 @@ def test_object_store_too_small_names_the_size_and_the_flag(tmp_path, corpora_di
 def test_resume_needs_out(tmp_path):
     proc = _run_fast("--resume")
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip() == ("sweep: error: --resume needs --out: the sweep folder to continue, "
-                                   "e.g. --out runs/transfer")
+    assert proc.stderr.strip() == (
+        "sweep: error: --resume needs --out: the sweep folder to continue, e.g. --out runs/transfer"
+    )
 
 
 def test_the_emodna_sweep_command_is_the_script(tmp_path):
@@ -486,7 +481,9 @@ def test_the_emodna_sweep_command_is_the_script(tmp_path):
     exe = shutil.which("emodna-sweep")
     if exe is None:
         pytest.skip("emodna-sweep is not on PATH (package not installed with pip install -e .)")
-    proc = subprocess.run([exe, "--resume"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [exe, "--resume"], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == _run_fast("--resume").stderr.strip()
     usage = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60).stdout
@@ -523,25 +520,35 @@ def test_input_errors_are_found_before_torch_or_ray_is_imported(tmp_path, corpor
 
 def test_searched_range_outside_what_training_accepts_exits_2(tmp_path, corpora_dir):
     space = tmp_path / "bad.yaml"
-    space.write_text(SMOKE.read_text() + "  bn: {type: categorical, choices: [adabn, both]}\n"
-                     "  ema_lambda: {type: float, low: 0.5, high: 1.0}\n")
+    space.write_text(
+        SMOKE.read_text() + "  bn: {type: categorical, choices: [adabn, both]}\n"
+        "  ema_lambda: {type: float, low: 0.5, high: 1.0}\n"
+    )
     proc = _run_fast("--corpora-dir", corpora_dir, "--space", space, "--out", tmp_path / "o")
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip() == (f"sweep: error: {space}: params.bn = 'both': bn 'both' is not one of "
-                                   "separate, joint, adabn, dsbn")
+    assert proc.stderr.strip() == (
+        f"sweep: error: {space}: params.bn = 'both': bn 'both' is not one of "
+        "separate, joint, adabn, dsbn"
+    )
     space.write_text(SMOKE.read_text() + "  ema_lambda: {type: float, low: 0.5, high: 1.0}\n")
     proc = _run_fast("--corpora-dir", corpora_dir, "--space", space, "--out", tmp_path / "o")
-    assert proc.returncode == 2 and "params.ema_lambda = 1.0: ema_lambda must be in [0, 1)" in proc.stderr
+    assert (
+        proc.returncode == 2
+        and "params.ema_lambda = 1.0: ema_lambda must be in [0, 1)" in proc.stderr
+    )
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, corpora_dir):
     out = tmp_path / "out"
-    proc = _run_fast("--corpora-dir", corpora_dir, "--space", SMOKE, "--budget", 3, "--out", out,
-                     "--dry-run")
+    proc = _run_fast(
+        "--corpora-dir", corpora_dir, "--space", SMOKE, "--budget", 3, "--out", out, "--dry-run"
+    )
     assert proc.returncode == 0, proc.stderr
     line = proc.stdout.strip().splitlines()[-1]
     # smoke: 2 scenarios x 1 seed, 2 epochs; 3 configs -> 6 units
-    assert line.startswith("plan: 3 configs x 2 units (scenario x seed) = 6 units of 2 epochs;"), line
+    assert line.startswith("plan: 3 configs x 2 units (scenario x seed) = 6 units of 2 epochs;"), (
+        line
+    )
     assert "at most ~" in line and not out.exists() and "started a local Ray" not in proc.stdout
 
 
@@ -554,9 +561,12 @@ def test_saved_settings_resolve_relative_paths_from_the_sweep_folder(tmp_path, m
     out.mkdir(parents=True)
     (out / "spaces").mkdir()
     (out / "spaces" / "s.yaml").write_text("method: emodna\n")
-    (out / "sweep.json").write_text(json.dumps({"space": "spaces/s.yaml", "corpora_dir": str(tmp_path),
-                                                "cache": None}))
-    monkeypatch.chdir(tmp_path)  # spaces/s.yaml does not exist here, but does under the sweep folder
+    (out / "sweep.json").write_text(
+        json.dumps({"space": "spaces/s.yaml", "corpora_dir": str(tmp_path), "cache": None})
+    )
+    monkeypatch.chdir(
+        tmp_path
+    )  # spaces/s.yaml does not exist here, but does under the sweep folder
     got = saved_settings(out)
     assert got["space"] == str(out / "spaces" / "s.yaml") and got["corpora_dir"] == str(tmp_path)
 
@@ -566,20 +576,26 @@ def test_lock_names_the_holder_and_a_stale_lock_is_taken_over(tmp_path):
 
     first = SweepLock(tmp_path)
     assert first.acquire() is None
-    with pytest.raises(Exception, match=rf"another sweep is running in this folder \(host .*, PID {os.getpid()},"):
+    with pytest.raises(
+        Exception, match=rf"another sweep is running in this folder \(host .*, PID {os.getpid()},"
+    ):
         SweepLock(tmp_path).acquire()
     first.release()
     # a lock file left by a process that died: its flock is gone, its words remain
     (tmp_path / LOCK).write_text(json.dumps({"host": "h", "pid": 999999, "started": "yesterday"}))
     second = SweepLock(tmp_path)
-    assert second.acquire() == ("took over the lock of a sweep that is no longer running "
-                                "(host h, PID 999999, started yesterday)")
+    assert second.acquire() == (
+        "took over the lock of a sweep that is no longer running "
+        "(host h, PID 999999, started yesterday)"
+    )
     second.release()
 
 
 @pytest.mark.slow
 @pytest.mark.corpora
-def test_two_sweeps_one_folder_then_sigint_and_sigterm_stop_cleanly(tmp_path, corpora_dir, warm_cache):
+def test_two_sweeps_one_folder_then_sigint_and_sigterm_stop_cleanly(
+    tmp_path, corpora_dir, warm_cache
+):
     """A second sweep on a busy --out exits 2 naming the first; SIGINT stops the first with 130
     and the resume command; a resume stopped by SIGTERM exits 143; no native stack dumps."""
     out = tmp_path / "sweep"
@@ -587,7 +603,9 @@ def test_two_sweeps_one_folder_then_sigint_and_sigterm_stop_cleanly(tmp_path, co
     first = start_sweep(log, *smoke_args(corpora_dir, warm_cache, 6, 2, out))
     try:
         deadline = time.monotonic() + 120
-        while "units (scenario x seed)" not in log.read_text() or not (out / ".sweep.lock").exists():
+        while (
+            "units (scenario x seed)" not in log.read_text() or not (out / ".sweep.lock").exists()
+        ):
             assert first.poll() is None and time.monotonic() < deadline, tail(log)
             time.sleep(0.5)
         second = _run_fast(*smoke_args(corpora_dir, warm_cache, 6, 2, out))
@@ -629,6 +647,8 @@ def test_a_sweep_where_every_trial_fails_exits_1(tmp_path, corpora_dir, warm_cac
     faults = ",".join(f"{s}@1" for s in ("EMODB-CASIA-arousal", "CASIA-EMODB-arousal"))
     monkeypatch.setenv("EMODNA_SWEEP_FAULT", faults)
     log = tmp_path / "log"
-    code = run_sweep(log, *smoke_args(corpora_dir, warm_cache, 1, 1, tmp_path / "o", "--max-failures", 0))
+    code = run_sweep(
+        log, *smoke_args(corpora_dir, warm_cache, 1, 1, tmp_path / "o", "--max-failures", 0)
+    )
     assert code == 1, tail(log)
     assert "every trial failed" in log.read_text()

@@ -15,21 +15,11 @@ from emodna.config import METHODS, TrainConfig
 from emodna.errors import ConfigError, TrainingError
 from emodna.model import EmoDNA
 from emodna.train import Domain, fit
+from tests.helpers import domain
 
 torch.set_num_threads(1)
 
 TIMING = {"epoch_seconds"}
-
-
-def domain(n: int, seed: int, shift: float = 0.0, signal: float = 1.5, n_mfcc: int = 40, frames: int = 24) -> Domain:
-    """Gaussian noise with a class signal on the first 10 coefficients; ``shift`` moves the corpus."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n).astype(np.int64)
-    x = rng.normal(size=(n, n_mfcc, frames)).astype(np.float32)
-    x[y == 1, :10] += signal
-    x += shift
-    x.setflags(write=False)  # like the Parquet / object-store arrays fit gets in real use
-    return Domain(x, y, f"synthetic{seed}")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +75,9 @@ def test_resume_matches_a_straight_run(source, target, tmp_path):
     assert [m["epoch"] for m in resumed_hist] == [2]  # only the missing epoch ran
     assert without_timing(resumed) == without_timing(straight)
     state = torch.load(tmp_path / CHECKPOINT, weights_only=True)
-    assert [without_timing(m) for m in state["history"]] == [without_timing(m) for m in straight_hist]
+    assert [without_timing(m) for m in state["history"]] == [
+        without_timing(m) for m in straight_hist
+    ]
     # a finished run started again does nothing and returns the last metrics
     again, again_hist = run(config(epochs=2), source, target, checkpoint_dir=tmp_path)
     assert again_hist == [] and without_timing(again) == without_timing(straight)
@@ -106,8 +98,18 @@ def test_on_epoch_is_called_once_per_epoch_with_the_documented_keys(method, sour
         "source_only": ["emotion"],
         "bsp": ["emotion", "bsp", "bsp_penalty"],
     }[method]
-    keys = {"epoch", "loss", *(f"loss_{t}" for t in objective_terms), "target_war", "target_uar",
-            "target_f1_pos", "target_f1_macro", "source_val_acc", "target_entropy", "epoch_seconds"}
+    keys = {
+        "epoch",
+        "loss",
+        *(f"loss_{t}" for t in objective_terms),
+        "target_war",
+        "target_uar",
+        "target_f1_pos",
+        "target_f1_macro",
+        "source_val_acc",
+        "target_entropy",
+        "epoch_seconds",
+    }
     if METHODS[method].supcon:
         keys |= {"threshold", "pseudo_fraction"}
     for m in history:
@@ -115,7 +117,14 @@ def test_on_epoch_is_called_once_per_epoch_with_the_documented_keys(method, sour
         assert all(isinstance(v, int | float) and math.isfinite(v) for v in m.values())
         # the total is the sum of the terms (each averaged over the epoch's steps)
         assert m["loss"] == pytest.approx(sum(m[f"loss_{t}"] for t in objective_terms), rel=1e-6)
-        for k in ("target_war", "target_uar", "target_f1_pos", "target_f1_macro", "source_val_acc", "pseudo_fraction"):
+        for k in (
+            "target_war",
+            "target_uar",
+            "target_f1_pos",
+            "target_f1_macro",
+            "source_val_acc",
+            "pseudo_fraction",
+        ):
             if k in m:
                 assert 0.0 <= m[k] <= 1.0
         assert 0.0 <= m["target_entropy"] <= math.log(2) + 1e-6
@@ -148,7 +157,10 @@ def test_inf_in_the_target_names_the_first_term_that_breaks(source, target):
 
 
 def test_a_huge_learning_rate_raises_training_error(source, target):
-    with pytest.raises(TrainingError, match=r"loss term 'emotion' became (nan|inf) at epoch \d+.*lower learning rate"):
+    with pytest.raises(
+        TrainingError,
+        match=r"loss term 'emotion' became (nan|inf) at epoch \d+.*lower learning rate",
+    ):
         fit(config(method="source_only", lr=1e6, epochs=3), source, target)
 
 
@@ -159,14 +171,22 @@ def test_a_huge_learning_rate_raises_training_error(source, target):
 def test_from_dict_unknown_key_suggests_the_close_match():
     with pytest.raises(ConfigError, match=r"unknown key 'tua_p'.*did you mean 'tau_p'"):
         TrainConfig.from_dict({"tua_p": 0.1})
-    with pytest.raises(ConfigError, match=r"my.yaml: unknown key 'zzz'.*known keys: source, target"):
+    with pytest.raises(
+        ConfigError, match=r"my.yaml: unknown key 'zzz'.*known keys: source, target"
+    ):
         TrainConfig.from_dict({"zzz": 1}, origin="my.yaml")
 
 
 @pytest.mark.parametrize(
     "key, value",
-    [("epochs", "ten"), ("epochs", 2.5), ("lr", "fast"), ("normalize_features", "yes"),
-     ("mmd_multipliers", 2.0), ("method", 3)],
+    [
+        ("epochs", "ten"),
+        ("epochs", 2.5),
+        ("lr", "fast"),
+        ("normalize_features", "yes"),
+        ("mmd_multipliers", 2.0),
+        ("method", 3),
+    ],
 )
 def test_from_dict_wrong_type_names_the_key(key, value):
     with pytest.raises(ConfigError, match=rf"{key} must be a \S+, got {re.escape(repr(value))}"):
@@ -188,10 +208,23 @@ def test_from_dict_bad_method_lists_the_methods():
 
 
 def test_yaml_round_trip(tmp_path):
-    cfg = TrainConfig(source="CASIA", target="RAVDESS", task="valence", method="dann", epochs=7,
-                      tau_p=0.05, mmd_multipliers=[0.5, 1.0, 8.0], decouple_negative="other",
-                      normalize="speaker", bn="dsbn", class_balance="sampler", lr_schedule="cosine",
-                      select="source_val", decouple_level="sample", trade_off=0.3)
+    cfg = TrainConfig(
+        source="CASIA",
+        target="RAVDESS",
+        task="valence",
+        method="dann",
+        epochs=7,
+        tau_p=0.05,
+        mmd_multipliers=[0.5, 1.0, 8.0],
+        decouple_negative="other",
+        normalize="speaker",
+        bn="dsbn",
+        class_balance="sampler",
+        lr_schedule="cosine",
+        select="source_val",
+        decouple_level="sample",
+        trade_off=0.3,
+    )
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()))
     assert TrainConfig.from_yaml(path) == cfg
@@ -212,7 +245,9 @@ def test_checkpoint_loads_with_weights_only(source, target, tmp_path):
     assert state["epoch"] == 1 and len(state["history"]) == 1
     assert state["config"] == config(epochs=1).to_dict()
     assert state["model_shape"] == {"n_mfcc": 40, "n_classes": 2}
-    assert float(state["objective"]["threshold.tau"]) == pytest.approx(state["history"][0]["threshold"])
+    assert float(state["objective"]["threshold.tau"]) == pytest.approx(
+        state["history"][0]["threshold"]
+    )
     model = EmoDNA(n_mfcc=40, n_classes=2, bn=state["config"]["bn"])
     model.load_state_dict(state["model"])
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no leftovers
@@ -222,7 +257,9 @@ def test_checkpoint_of_another_model_shape_is_refused(source, target, tmp_path):
     run(config(epochs=1), source, target, checkpoint_dir=tmp_path)
     narrow_source = domain(64, seed=4, n_mfcc=20)
     narrow_target = domain(32, seed=5, n_mfcc=20)
-    with pytest.raises(TrainingError, match=r"model with n_mfcc=40, n_classes=2.*has n_mfcc=20.*fresh --out"):
+    with pytest.raises(
+        TrainingError, match=r"model with n_mfcc=40, n_classes=2.*has n_mfcc=20.*fresh --out"
+    ):
         fit(config(epochs=2), narrow_source, narrow_target, checkpoint_dir=tmp_path)
     with pytest.raises(TrainingError, match=r"n_classes=2.*has n_mfcc=40, n_classes=3"):
         load_checkpoint(tmp_path / CHECKPOINT, EmoDNA(n_mfcc=40, n_classes=3))

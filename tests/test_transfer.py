@@ -16,7 +16,7 @@ from emodna.methods import center_crop, forward_pair
 from emodna.model import SOURCE, TARGET, DomainBatchNorm1d, EmoDNA
 from emodna.normalize import normalize
 from emodna.train import Domain, _batches, class_weights, fit
-from tests.test_train import domain
+from tests.helpers import domain
 
 torch.set_num_threads(1)
 
@@ -45,7 +45,9 @@ def test_normalize_by_hand():
     # one coefficient, two clips of two frames: corpus mean 2.5, std sqrt(1.25)
     x = np.array([[[1.0, 2.0]], [[3.0, 4.0]]], dtype=np.float32)
     got = normalize(x, "corpus")
-    np.testing.assert_allclose(got[:, 0], (np.array([[1, 2], [3, 4]]) - 2.5) / math.sqrt(1.25), rtol=1e-6)
+    np.testing.assert_allclose(
+        got[:, 0], (np.array([[1, 2], [3, 4]]) - 2.5) / math.sqrt(1.25), rtol=1e-6
+    )
     # per speaker: each clip is its own speaker here, mean 1.5 / 3.5, std 0.5
     got = normalize(x, "speaker", ["a", "b"])
     np.testing.assert_allclose(got[:, 0], [[-1, 1], [-1, 1]], rtol=1e-6)
@@ -58,7 +60,9 @@ def test_speaker_normalisation_zeroes_each_speaker_and_unknown_speakers_are_one_
         rows = x[source.speaker == spk]
         np.testing.assert_allclose(rows.mean(axis=(0, 2)), 0, atol=1e-5)
         np.testing.assert_allclose(rows.std(axis=(0, 2)), 1, atol=1e-4)
-    np.testing.assert_array_equal(normalize(source.x, "speaker", None), normalize(source.x, "corpus"))
+    np.testing.assert_array_equal(
+        normalize(source.x, "speaker", None), normalize(source.x, "corpus")
+    )
     mixed = normalize(source.x, "speaker", [None] * 48 + ["a"] * 48)
     np.testing.assert_array_equal(mixed[:48], normalize(source.x[:48], "corpus"))
 
@@ -86,7 +90,9 @@ def test_domain_batchnorm_keeps_statistics_per_domain():
     bn(x)
     torch.testing.assert_close(bn.running_mean[TARGET], 0.1 * torch.tensor([3.5, 5.5, 7.5]))
     torch.testing.assert_close(bn.running_mean[SOURCE], torch.zeros(3))  # untouched
-    assert bn.weight.shape == (1, 3) and DomainBatchNorm1d(3, affine_per_domain=True).weight.shape == (2, 3)
+    assert bn.weight.shape == (1, 3) and DomainBatchNorm1d(
+        3, affine_per_domain=True
+    ).weight.shape == (2, 3)
     # eval: the chosen domain's statistics
     bn.eval()
     bn.domain = SOURCE
@@ -99,7 +105,12 @@ def test_adabn_evaluates_the_target_with_the_target_statistics(source, target):
     torch.manual_seed(0)
     model = EmoDNA(n_mfcc=40, bn="adabn")
     model.train()
-    forward_pair(model, torch.from_numpy(source.x[:32].copy()), torch.from_numpy(target.x[:32].copy()), "adabn")
+    forward_pair(
+        model,
+        torch.from_numpy(source.x[:32].copy()),
+        torch.from_numpy(target.x[:32].copy()),
+        "adabn",
+    )
     first = model.backbone[1]
     assert not torch.allclose(first.running_mean[SOURCE], first.running_mean[TARGET])
     model.eval()
@@ -167,14 +178,21 @@ def test_cosine_schedule_ends_near_zero(source, target, tmp_path):
 
 def test_source_val_selection_reports_the_kept_epoch(source, target, tmp_path):
     history = []
-    final = fit(config(epochs=3, select="source_val"), source, target,
-                on_epoch=history.append, checkpoint_dir=tmp_path)
+    final = fit(
+        config(epochs=3, select="source_val"),
+        source,
+        target,
+        on_epoch=history.append,
+        checkpoint_dir=tmp_path,
+    )
     best = max(range(3), key=lambda i: (history[i]["source_val_acc"], i))  # a later epoch wins ties
     assert final["selected_epoch"] == best + 1
     assert final["target_uar"] == history[best]["epoch_target_uar"]
     for i, m in enumerate(history):  # each epoch reports the best so far
         kept = max(range(i + 1), key=lambda j: (history[j]["source_val_acc"], j))
-        assert m["selected_epoch"] == kept + 1 and m["target_war"] == history[kept]["epoch_target_war"]
+        assert (
+            m["selected_epoch"] == kept + 1 and m["target_war"] == history[kept]["epoch_target_war"]
+        )
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["kept"]["epoch"] == best + 1 and set(state["kept"]["model"]) == set(state["model"])
     with pytest.raises(ConfigError, match="val_fraction"):
@@ -199,8 +217,12 @@ def test_functionals_lr_is_sklearn_on_per_corpus_standardised_functionals(source
     from emodna.train import split_source
 
     history = []
-    final = fit(config(method="functionals_lr", normalize="none", epochs=30), source, target,
-                on_epoch=history.append)
+    final = fit(
+        config(method="functionals_lr", normalize="none", epochs=30),
+        source,
+        target,
+        on_epoch=history.append,
+    )
     assert [m["epoch"] for m in history] == [1]  # no epochs: one report
 
     def standardised(x):
@@ -208,7 +230,9 @@ def test_functionals_lr_is_sklearn_on_per_corpus_standardised_functionals(source
         return (f - f.mean(0)) / f.std(0)
 
     train_idx, _ = split_source(source.y, 0.1, 0)
-    clf = LogisticRegression(max_iter=2000).fit(standardised(source.x)[train_idx], source.y[train_idx])
+    clf = LogisticRegression(max_iter=2000).fit(
+        standardised(source.x)[train_idx], source.y[train_idx]
+    )
     expected = balanced_accuracy_score(target.y, clf.predict(standardised(target.x)))
     assert final["target_uar"] == pytest.approx(expected)
     assert final["target_uar"] > 0.8  # the class signal survives the shift of the target
