@@ -81,11 +81,16 @@ def run_one(job: dict) -> dict:
     from emodna.train import Domain, fit
 
     base = {k: job[k] for k in ("method", "source", "target", "task", "seed", "epochs") if k in job}
-    cfg = TrainConfig.from_dict({**job.get("overrides", {}), **base}, origin=str(job.get("variant", "bench")))
+    cfg = TrainConfig.from_dict(
+        {**job.get("overrides", {}), **base}, origin=str(job.get("variant", "bench"))
+    )
     src, tgt = _DATA[job["source"]], _DATA[job["target"]]
     t0 = time.perf_counter()
-    final = fit(cfg, Domain(src.x, src.labels(cfg.task), cfg.source, src.speakers()),
-                Domain(tgt.x, tgt.labels(cfg.task), cfg.target, tgt.speakers()))
+    final = fit(
+        cfg,
+        Domain(src.x, src.labels(cfg.task), cfg.source, src.speakers()),
+        Domain(tgt.x, tgt.labels(cfg.task), cfg.target, tgt.speakers()),
+    )
     row = {k: v for k, v in job.items() if k != "overrides"}
     return {**row, "method": cfg.method, **final, "seconds": time.perf_counter() - t0}
 
@@ -104,24 +109,37 @@ def write_results(df: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
-def run_jobs(jobs: list[dict], feature_paths: dict, workers: int, results: pd.DataFrame, path: Path,
-             describe) -> pd.DataFrame:
+def run_jobs(
+    jobs: list[dict], feature_paths: dict, workers: int, results: pd.DataFrame, path: Path, describe
+) -> pd.DataFrame:
     """Run ``jobs`` (:func:`run_one`) in ``workers`` spawned processes; append each finished
     row to ``results`` and rewrite ``path`` at once, printing ``describe(row)``."""
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(feature_paths,)) as pool:
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(feature_paths,),
+    ) as pool:
         pending = {pool.submit(run_one, j) for j in jobs}
         finished = 0
         while pending:
             complete, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in complete:
                 row = fut.result()
-                results = pd.concat([results, pd.DataFrame([row])], ignore_index=True) if len(results) else pd.DataFrame([row])
+                results = (
+                    pd.concat([results, pd.DataFrame([row])], ignore_index=True)
+                    if len(results)
+                    else pd.DataFrame([row])
+                )
                 write_results(results, path)
                 finished += 1
-                print(f"[{finished}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {describe(row)} "
-                      f"({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
+                print(
+                    f"[{finished}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {describe(row)} "
+                    f"({row['seconds']:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return results
 
 
@@ -152,7 +170,11 @@ def _cell(values: pd.Series) -> str:
 def source_table(df: pd.DataFrame, task: str, methods: list[str]) -> pd.DataFrame:
     """Rows: source corpora + Average; columns: methods; cells 'WAR / F1', mean ± std over seeds."""
     d = df[df.task == task]
-    per_source = d.groupby(["method", "source", "seed"])[["target_war", "target_f1_pos"]].mean().reset_index()
+    per_source = (
+        d.groupby(["method", "source", "seed"])[["target_war", "target_f1_pos"]]
+        .mean()
+        .reset_index()
+    )
     per_all = d.groupby(["method", "seed"])[["target_war", "target_f1_pos"]].mean().reset_index()
     per_all["source"] = "Average"
     both = pd.concat([per_source, per_all])
@@ -161,7 +183,9 @@ def source_table(df: pd.DataFrame, task: str, methods: list[str]) -> pd.DataFram
     for m in [m for m in methods if m in set(d.method)]:
         g = both[both.method == m].groupby("source")
         table[m] = [
-            f"{_cell(g.get_group(r).target_war)} / {_cell(g.get_group(r).target_f1_pos)}" if r in g.groups else ""
+            f"{_cell(g.get_group(r).target_war)} / {_cell(g.get_group(r).target_f1_pos)}"
+            if r in g.groups
+            else ""
             for r in rows
         ]
     return table
@@ -179,14 +203,20 @@ def ablation_table(df: pd.DataFrame) -> pd.DataFrame:
         for part in ("corpus", "decouple", "mmd", "supcon"):
             row[part] = "x" if getattr(spec, part) else ""
         for task in ("arousal", "valence"):
-            per_seed = df[(df.method == m) & (df.task == task)].groupby("seed")[["target_war", "target_f1_pos"]].mean()
+            per_seed = (
+                df[(df.method == m) & (df.task == task)]
+                .groupby("seed")[["target_war", "target_f1_pos"]]
+                .mean()
+            )
             row[f"{task} WAR"] = _cell(per_seed.target_war)
             row[f"{task} F1"] = _cell(per_seed.target_f1_pos)
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant") if rows else pd.DataFrame()
 
 
-def scenario_table(df: pd.DataFrame, task: str, methods: list[str], metric: str = "target_war") -> pd.DataFrame:
+def scenario_table(
+    df: pd.DataFrame, task: str, methods: list[str], metric: str = "target_war"
+) -> pd.DataFrame:
     d = df[df.task == task]
     t = d.pivot_table(index=["source", "target"], columns="method", values=metric, aggfunc="mean")
     t = (100 * t[[m for m in methods if m in t.columns]]).round(1)
@@ -198,7 +228,10 @@ def markdown(df: pd.DataFrame) -> str:
     d = df.reset_index()
     cols = [str(c) for c in d.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in d.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+        for row in d.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 
@@ -209,8 +242,10 @@ def print_tables(df: pd.DataFrame, methods: list[str]) -> None:
     seeds = df.groupby(["method", "task"]).seed.nunique()
     epochs = ", ".join(str(int(e)) for e in sorted(df.epochs.unique()))
     n_seeds = ", ".join(str(int(n)) for n in sorted(seeds.unique()))
-    print(f"{len(df)} runs; epochs: {epochs}; seeds per method and task: {n_seeds}; "
-          "cells: WAR / F1 (positive class, as the paper) in %, mean ± std over seeds\n")
+    print(
+        f"{len(df)} runs; epochs: {epochs}; seeds per method and task: {n_seeds}; "
+        "cells: WAR / F1 (positive class, as the paper) in %, mean ± std over seeds\n"
+    )
     for number, task in ((2, "arousal"), (3, "valence")):
         if task in set(df.task):
             n = df[df.task == task].groupby(["source", "target"]).ngroups
@@ -234,17 +269,35 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpora-dir", type=Path, default=ROOT.parent / "shared" / "corpora")
-    p.add_argument("--corpus", action="append", help="only these corpora (repeatable; default all present)")
+    p.add_argument(
+        "--corpus", action="append", help="only these corpora (repeatable; default all present)"
+    )
     p.add_argument("--cache", type=Path, default=None, help="feature cache (default: emodna's)")
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD")
-    p.add_argument("--tasks", nargs="+", default=["arousal", "valence"], choices=["arousal", "valence"])
-    p.add_argument("--seeds", type=int, default=3,
-                   help="seeds 0..N-1 per run (default 3); with --tables-only: only the rows of those seeds")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="epochs per run (default 30); with --tables-only: only the rows of this many epochs")
+    p.add_argument(
+        "--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD"
+    )
+    p.add_argument(
+        "--tasks", nargs="+", default=["arousal", "valence"], choices=["arousal", "valence"]
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="seeds 0..N-1 per run (default 3); with --tables-only: only the rows of those seeds",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs per run (default 30); with --tables-only: only the rows of this many epochs",
+    )
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--results", type=Path, default=ROOT / "runs" / "paper_tables" / "results.parquet")
-    p.add_argument("--tables-only", action="store_true", help="print the tables of the results file and stop")
+    p.add_argument(
+        "--results", type=Path, default=ROOT / "runs" / "paper_tables" / "results.parquet"
+    )
+    p.add_argument(
+        "--tables-only", action="store_true", help="print the tables of the results file and stop"
+    )
     args = p.parse_args(argv)
 
     results = read_results(args.results)
@@ -261,19 +314,39 @@ def main(argv=None) -> int:
 
     corpora = load_corpora(args.corpora_dir, names=args.corpus)
     if len(corpora) < 2:
-        print(f"paper_tables: need at least two corpora, found {list(corpora)} in {args.corpora_dir}", file=sys.stderr)
+        print(
+            f"paper_tables: need at least two corpora, found {list(corpora)} in {args.corpora_dir}",
+            file=sys.stderr,
+        )
         return 2
-    paths = {n: str(build_features(c, cache_dir=args.cache, workers=args.workers, progress=False).path)
-             for n, c in corpora.items()}
+    paths = {
+        n: str(build_features(c, cache_dir=args.cache, workers=args.workers, progress=False).path)
+        for n, c in corpora.items()
+    }
     done = set(results[KEY].itertuples(index=False, name=None)) if len(results) else set()
-    jobs = [j for j in plan(args.methods, list(corpora), args.tasks, args.seeds, args.epochs)
-            if tuple(j[k] for k in KEY) not in done]
-    print(f"{len(jobs)} runs to do ({len(done)} already in {args.results}), {args.workers} workers, "
-          f"corpora {', '.join(corpora)}", file=sys.stderr, flush=True)
+    jobs = [
+        j
+        for j in plan(args.methods, list(corpora), args.tasks, args.seeds, args.epochs)
+        if tuple(j[k] for k in KEY) not in done
+    ]
+    print(
+        f"{len(jobs)} runs to do ({len(done)} already in {args.results}), {args.workers} workers, "
+        f"corpora {', '.join(corpora)}",
+        file=sys.stderr,
+        flush=True,
+    )
 
-    results = run_jobs(jobs, paths, args.workers, results, args.results, lambda row: (
-        f"{row['method']:<12} {row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
-        f"WAR {row['target_war']:.3f} F1 {row['target_f1_pos']:.3f}"))
+    results = run_jobs(
+        jobs,
+        paths,
+        args.workers,
+        results,
+        args.results,
+        lambda row: (
+            f"{row['method']:<12} {row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
+            f"WAR {row['target_war']:.3f} F1 {row['target_f1_pos']:.3f}"
+        ),
+    )
     print_tables(results[results.epochs == args.epochs], args.methods)
     return 0
 

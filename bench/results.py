@@ -46,7 +46,12 @@ markdown, read_results = paper_tables.markdown, paper_tables.read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ["variant", "source", "target", "task", "seed", "epochs"]
-SCORES = {"target_uar": "UAR", "target_war": "WAR", "target_f1_pos": "F1 pos", "target_f1_macro": "F1 macro"}
+SCORES = {
+    "target_uar": "UAR",
+    "target_war": "WAR",
+    "target_f1_pos": "F1 pos",
+    "target_f1_macro": "F1 macro",
+}
 
 
 def load_variants(path: Path) -> dict[str, dict]:
@@ -60,7 +65,15 @@ def load_variants(path: Path) -> dict[str, dict]:
 
 def plan(variants: dict, corpora, tasks, seeds: int, epochs: int) -> list[dict]:
     return [
-        {"variant": v, "overrides": fields, "source": s, "target": t, "task": task, "seed": seed, "epochs": epochs}
+        {
+            "variant": v,
+            "overrides": fields,
+            "source": s,
+            "target": t,
+            "task": task,
+            "seed": seed,
+            "epochs": epochs,
+        }
         for v, fields in variants.items()
         for seed in range(seeds)
         for task in tasks
@@ -77,7 +90,9 @@ def score_table(df: pd.DataFrame, task: str, variants: list[str]) -> pd.DataFram
         row = {"variant": v}
         for col, label in SCORES.items():
             per_seed = g.groupby("seed")[col].mean() * 100
-            row[label] = f"{per_seed.mean():.1f}" + (f" ± {per_seed.std(ddof=1):.1f}" if len(per_seed) > 1 else "")
+            row[label] = f"{per_seed.mean():.1f}" + (
+                f" ± {per_seed.std(ddof=1):.1f}" if len(per_seed) > 1 else ""
+            )
         row["runs"] = len(g)
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant") if rows else pd.DataFrame()
@@ -87,7 +102,9 @@ def paired(df: pd.DataFrame, task: str, a: str, b: str, metric: str = "target_ua
     """A vs B on the scenario-seeds both have: mean difference (points), wins, Wilcoxon p."""
     from scipy.stats import wilcoxon
 
-    d = df[df.task == task].pivot_table(index=["source", "target", "seed"], columns="variant", values=metric)
+    d = df[df.task == task].pivot_table(
+        index=["source", "target", "seed"], columns="variant", values=metric
+    )
     if a not in d or b not in d:
         return None
     both = d[[a, b]].dropna()
@@ -95,8 +112,15 @@ def paired(df: pd.DataFrame, task: str, a: str, b: str, metric: str = "target_ua
         return None
     diff = 100 * (both[a] - both[b])
     p = float(wilcoxon(diff).pvalue) if (diff != 0).any() else 1.0
-    return {"task": task, "A": a, "B": b, "n": len(both), "A - B (UAR points)": f"{diff.mean():+.1f}",
-            "A wins / losses": f"{int((diff > 0).sum())} / {int((diff < 0).sum())}", "Wilcoxon p": f"{p:.3g}"}
+    return {
+        "task": task,
+        "A": a,
+        "B": b,
+        "n": len(both),
+        "A - B (UAR points)": f"{diff.mean():+.1f}",
+        "A wins / losses": f"{int((diff > 0).sum())} / {int((diff < 0).sum())}",
+        "Wilcoxon p": f"{p:.3g}",
+    }
 
 
 def sweep_rows(folder: Path, method: str = "emodna", metric: str = "target_uar") -> pd.DataFrame:
@@ -109,18 +133,33 @@ def sweep_rows(folder: Path, method: str = "emodna", metric: str = "target_uar")
     trials = load_trials(folder)
     trials = trials[trials["method"] == method]
     ranking = rank_configs(trials, metric, "max")
-    scores = pick_best_seed(scenario_scores(trials, metric), "max").set_index(["config_id", "scenario"])
+    scores = pick_best_seed(scenario_scores(trials, metric), "max").set_index(
+        ["config_id", "scenario"]
+    )
     per, _ = honest_selection(trials, scores.reset_index(), ranking, metric, "max")
-    epochs = int(trials["hp_epochs"].dropna().iloc[0]) if "hp_epochs" in trials else int(trials["epoch"].max())
+    epochs = (
+        int(trials["hp_epochs"].dropna().iloc[0])
+        if "hp_epochs" in trials
+        else int(trials["epoch"].max())
+    )
     rows = []
     for _, r in per.iterrows():
         for name, cid in (("sweep_loto", r["loto_config"]), ("sweep_oracle", r["oracle_config"])):
             if cid is None or pd.isna(cid):
                 continue
             got = scores.loc[(int(cid), r["scenario"])]
-            rows.append({"variant": name, "source": got["source"], "target": got["target"], "task": got["task"],
-                         "seed": int(trials["seed"].min()), "epochs": epochs, "config_id": int(cid),
-                         **{k: float(got[k]) for k in SWEEP_SCORES if k in got}})
+            rows.append(
+                {
+                    "variant": name,
+                    "source": got["source"],
+                    "target": got["target"],
+                    "task": got["task"],
+                    "seed": int(trials["seed"].min()),
+                    "epochs": epochs,
+                    "config_id": int(cid),
+                    **{k: float(got[k]) for k in SWEEP_SCORES if k in got},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -129,48 +168,85 @@ def print_tables(df: pd.DataFrame, variants: list[str], pairs: list[tuple[str, s
         print("no results yet")
         return
     epochs = ", ".join(str(int(e)) for e in sorted(df.epochs.unique()))
-    print(f"{len(df)} runs; epochs: {epochs}; scores in %, mean over scenarios "
-          "(± std over seeds where there are several)\n")
+    print(
+        f"{len(df)} runs; epochs: {epochs}; scores in %, mean over scenarios "
+        "(± std over seeds where there are several)\n"
+    )
     for task in ("arousal", "valence"):
         if task in set(df.task):
             n = df[df.task == task].groupby(["source", "target"]).ngroups
             print(f"{task}, {n} scenarios\n\n{markdown(score_table(df, task, variants))}\n")
     rows = [r for task in ("arousal", "valence") for a, b in pairs if (r := paired(df, task, a, b))]
     if rows:
-        print(f"Paired over scenario-seeds, target UAR\n\n{markdown(pd.DataFrame(rows).set_index('task'))}\n")
+        print(
+            f"Paired over scenario-seeds, target UAR\n\n{markdown(pd.DataFrame(rows).set_index('task'))}\n"
+        )
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpora-dir", type=Path, default=ROOT.parent / "shared" / "corpora")
     p.add_argument("--variants", type=Path, default=ROOT / "bench" / "variants.yaml")
-    p.add_argument("--only", nargs="+", metavar="VARIANT", help="only these variants (default: all in the file)")
-    p.add_argument("--tasks", nargs="+", default=["arousal", "valence"], choices=["arousal", "valence"])
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="VARIANT",
+        help="only these variants (default: all in the file)",
+    )
+    p.add_argument(
+        "--tasks", nargs="+", default=["arousal", "valence"], choices=["arousal", "valence"]
+    )
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
     p.add_argument("--epochs", type=int, default=10, help="epochs per deep run (default 10)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--pair", nargs=2, action="append", default=[], metavar=("A", "B"),
-                   help="a paired comparison to print (repeatable)")
-    p.add_argument("--results", type=Path, default=ROOT / "results" / "variants.parquet",
-                   help="one row per finished run, committed so the tables reproduce without rerunning")
-    p.add_argument("--tables-only", action="store_true", help="print the tables of the results file and stop")
-    p.add_argument("--sweep", type=Path, help="a sweep folder: add its LOTO-selected and oracle configs as rows")
-    p.add_argument("--sweep-method", default="emodna", help="the sweep's configs of this method only (default emodna)")
+    p.add_argument(
+        "--pair",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("A", "B"),
+        help="a paired comparison to print (repeatable)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "results" / "variants.parquet",
+        help="one row per finished run, committed so the tables reproduce without rerunning",
+    )
+    p.add_argument(
+        "--tables-only", action="store_true", help="print the tables of the results file and stop"
+    )
+    p.add_argument(
+        "--sweep",
+        type=Path,
+        help="a sweep folder: add its LOTO-selected and oracle configs as rows",
+    )
+    p.add_argument(
+        "--sweep-method",
+        default="emodna",
+        help="the sweep's configs of this method only (default emodna)",
+    )
     args = p.parse_args(argv)
 
     variants = load_variants(args.variants)
     if args.only:
         unknown = [v for v in args.only if v not in variants]
         if unknown:
-            p.error(f"unknown variant(s) {', '.join(unknown)}; {args.variants} has {', '.join(variants)}")
+            p.error(
+                f"unknown variant(s) {', '.join(unknown)}; {args.variants} has {', '.join(variants)}"
+            )
         variants = {v: variants[v] for v in args.only}
     results = read_results(args.results)
     if args.tables_only:
         names = list(variants)
         if args.sweep is not None:
-            results = pd.concat([results, sweep_rows(args.sweep, args.sweep_method)], ignore_index=True)
+            results = pd.concat(
+                [results, sweep_rows(args.sweep, args.sweep_method)], ignore_index=True
+            )
             names += ["sweep_loto", "sweep_oracle"]
-        print_tables(results[(results.epochs == args.epochs) & (results.seed < args.seeds)], names, args.pair)
+        print_tables(
+            results[(results.epochs == args.epochs) & (results.seed < args.seeds)], names, args.pair
+        )
         return 0
 
     from emodna.corpora import load_corpora
@@ -178,17 +254,37 @@ def main(argv=None) -> int:
 
     corpora = load_corpora(args.corpora_dir)
     if len(corpora) < 2:
-        print(f"results: need at least two corpora, found {list(corpora)} in {args.corpora_dir}", file=sys.stderr)
+        print(
+            f"results: need at least two corpora, found {list(corpora)} in {args.corpora_dir}",
+            file=sys.stderr,
+        )
         return 2
-    paths = {n: str(build_features(c, workers=args.workers, progress=False).path) for n, c in corpora.items()}
+    paths = {
+        n: str(build_features(c, workers=args.workers, progress=False).path)
+        for n, c in corpora.items()
+    }
     done = set(results[KEY].itertuples(index=False, name=None)) if len(results) else set()
-    jobs = [j for j in plan(variants, list(corpora), args.tasks, args.seeds, args.epochs)
-            if tuple(j[k] for k in KEY) not in done]
-    print(f"{len(jobs)} runs to do ({len(done)} already in {args.results}), {args.workers} workers",
-          file=sys.stderr, flush=True)
-    results = paper_tables.run_jobs(jobs, paths, args.workers, results, args.results, lambda row: (
-        f"{row['variant']:<24} {row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
-        f"UAR {row['target_uar']:.3f}"))
+    jobs = [
+        j
+        for j in plan(variants, list(corpora), args.tasks, args.seeds, args.epochs)
+        if tuple(j[k] for k in KEY) not in done
+    ]
+    print(
+        f"{len(jobs)} runs to do ({len(done)} already in {args.results}), {args.workers} workers",
+        file=sys.stderr,
+        flush=True,
+    )
+    results = paper_tables.run_jobs(
+        jobs,
+        paths,
+        args.workers,
+        results,
+        args.results,
+        lambda row: (
+            f"{row['variant']:<24} {row['source']}->{row['target']} {row['task']:<8} seed {row['seed']}: "
+            f"UAR {row['target_uar']:.3f}"
+        ),
+    )
     print_tables(results[results.epochs == args.epochs], list(variants), args.pair)
     return 0
 

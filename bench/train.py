@@ -89,7 +89,9 @@ def timed_steps(method: str, source: Domain, target: Domain, n_steps: int, warmu
             sums[f"loss_{name}"] = sums.get(f"loss_{name}", 0.0) + value.item()
         t5 = time.perf_counter()
         if step >= warmup:
-            for part, seconds in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            for part, seconds in zip(
+                PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True
+            ):
                 times[part].append(seconds)
     eval_t0 = time.perf_counter()
     evaluate(model, objective, source, target, np.arange(0), 2)
@@ -100,23 +102,33 @@ def timed_steps(method: str, source: Domain, target: Domain, n_steps: int, warmu
 def fit_epoch_seconds(method: str, source: Domain, target: Domain) -> tuple[float, int]:
     """Wall time of one real epoch of ``fit`` (steps + end-of-epoch evaluation) and its steps."""
     cfg = TrainConfig(source=source.name, target=target.name, method=method, epochs=1)
-    steps = math.ceil(max(round(len(source.x) * (1 - cfg.val_fraction)), len(target.x)) / cfg.batch_size)
+    steps = math.ceil(
+        max(round(len(source.x) * (1 - cfg.val_fraction)), len(target.x)) / cfg.batch_size
+    )
     return fit(cfg, source, target)["epoch_seconds"], steps
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpora-dir", type=Path, default=ROOT.parent / "shared" / "corpora")
-    parser.add_argument("--cache", type=Path, default=None, help="feature cache (default: emodna's)")
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per method (after 3 warm-up steps)")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="feature cache (default: emodna's)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=30, help="timed steps per method (after 3 warm-up steps)"
+    )
     parser.add_argument("--methods", nargs="+", default=["emodna", "source_only"])
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
     source, target = load_domains(args.corpora_dir, args.cache)
-    print(f"EMODB -> CASIA arousal: source {source.x.shape}, target {target.x.shape}, "
-          f"batch 64 + 64, torch {torch.__version__}, 1 thread, median of {args.steps} steps\n")
-    header = f"{'method':<12} {'step ms':>8} {'samples/s':>10} " + " ".join(f"{p:>11}" for p in PARTS)
+    print(
+        f"EMODB -> CASIA arousal: source {source.x.shape}, target {target.x.shape}, "
+        f"batch 64 + 64, torch {torch.__version__}, 1 thread, median of {args.steps} steps\n"
+    )
+    header = f"{'method':<12} {'step ms':>8} {'samples/s':>10} " + " ".join(
+        f"{p:>11}" for p in PARTS
+    )
     print(header + f" {'outside':>8}")
     results = {}
     for method in args.methods:
@@ -126,12 +138,16 @@ def main(argv=None) -> None:
         results[method] = (step, eval_s)
         shares = " ".join(f"{1e3 * parts[p]:6.1f} {100 * parts[p] / step:3.0f}%" for p in PARTS)
         print(f"{method:<12} {1e3 * step:8.1f} {128 / step:10.0f} {shares} {100 * outside:7.1f}%")
-    print("\n(each part: ms per step and its share of the step; 'outside' = batch + optimizer + bookkeeping)\n")
+    print(
+        "\n(each part: ms per step and its share of the step; 'outside' = batch + optimizer + bookkeeping)\n"
+    )
     for method in args.methods:
         seconds, steps = fit_epoch_seconds(method, source, target)
         step, eval_s = results[method]
-        print(f"{method:<12} real fit epoch: {seconds:5.2f} s for {steps} steps = {1e3 * (seconds - eval_s) / steps:.1f} ms"
-              f"/step after taking off the target evaluation ({eval_s:.2f} s); timed loop: {1e3 * step:.1f} ms/step")
+        print(
+            f"{method:<12} real fit epoch: {seconds:5.2f} s for {steps} steps = {1e3 * (seconds - eval_s) / steps:.1f} ms"
+            f"/step after taking off the target evaluation ({eval_s:.2f} s); timed loop: {1e3 * step:.1f} ms/step"
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ def read_checkpoint(path: Path, fix: str) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = " ".join(str(exc).split())[:200]  # torch's messages span lines; errors are one line
+        reason = " ".join(str(exc).split())[
+            :200
+        ]  # torch's messages span lines; errors are one line
         if "Weights only load failed" in reason:
             reason = "torch.load(weights_only=True) refused it: not a checkpoint written by emodna"
         raise TrainingError(f"{path}: not a readable checkpoint ({reason}); {fix}") from None
@@ -30,8 +32,17 @@ def read_checkpoint(path: Path, fix: str) -> dict:
     return state
 
 
-def save_checkpoint(path: Path, model, objective, optimizer, cfg: TrainConfig, history, gen,
-                    norm: dict | None = None, kept: dict | None = None) -> None:
+def save_checkpoint(
+    path: Path,
+    model,
+    objective,
+    optimizer,
+    cfg: TrainConfig,
+    history,
+    gen,
+    norm: dict | None = None,
+    kept: dict | None = None,
+) -> None:
     """The run's state. ``norm``: the input normalisation and the target's statistics (for
     predict); ``kept``: the model selected by ``select`` when it is not the last one."""
     state = {
@@ -54,7 +65,10 @@ def save_checkpoint(path: Path, model, objective, optimizer, cfg: TrainConfig, h
 def load_checkpoint(path: Path, model, objective=None, optimizer=None) -> dict:
     """Load a checkpoint into the given modules; TrainingError if it doesn't fit them."""
     state = read_checkpoint(path, "delete it to start afresh")
-    shape = {"n_mfcc": getattr(model, "n_mfcc", None), "n_classes": getattr(model, "n_classes", None)}
+    shape = {
+        "n_mfcc": getattr(model, "n_mfcc", None),
+        "n_classes": getattr(model, "n_classes", None),
+    }
     saved = state.get("model_shape") if isinstance(state, dict) else None
     if saved and saved != shape:
         have = ", ".join(f"{k}={v}" for k, v in saved.items())

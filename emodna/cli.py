@@ -59,8 +59,15 @@ def add_feature_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="feature cache folder (default $EMODNA_CACHE or ~/.cache/emodna/features)",
     )
-    p.add_argument("--workers", type=int, default=None, help="processes for extraction (default: all cores)")
-    p.add_argument("--mapping", type=Path, default=None, help="YAML file overriding the arousal/valence mapping")
+    p.add_argument(
+        "--workers", type=int, default=None, help="processes for extraction (default: all cores)"
+    )
+    p.add_argument(
+        "--mapping",
+        type=Path,
+        default=None,
+        help="YAML file overriding the arousal/valence mapping",
+    )
 
 
 def load_corpora_from_args(args, names=None):
@@ -70,7 +77,9 @@ def load_corpora_from_args(args, names=None):
     for item in args.corpus_path:
         name, sep, path = item.partition("=")
         if not sep:
-            raise CorpusError(f"--corpus-path {item!r}: write it as NAME=PATH, e.g. EMODB=/data/emodb")
+            raise CorpusError(
+                f"--corpus-path {item!r}: write it as NAME=PATH, e.g. EMODB=/data/emodb"
+            )
         paths[name] = Path(path)
     if args.corpora_dir is None and not paths:
         raise CorpusError("no corpora given: pass --corpora-dir DIR (or --corpus-path NAME=PATH)")
@@ -115,7 +124,11 @@ def cmd_corpora(args) -> int:
 
     corpora = load_corpora_from_args(args, names=args.corpus or None)
     settings, mapping = feature_settings_from_args(args), load_mapping(args.mapping)
-    unreadable = survey_corpora(args.corpora_dir)[1] if args.corpora_dir is not None and not args.corpus else []
+    unreadable = (
+        survey_corpora(args.corpora_dir)[1]
+        if args.corpora_dir is not None and not args.corpus
+        else []
+    )
     rows = []
     for name, corpus in corpora.items():
         seconds, bad = 0.0, set()
@@ -148,7 +161,9 @@ def cmd_corpora(args) -> int:
     if any(r["skipped"] for r in rows):
         print("`emodna features --corpus NAME` lists each skipped file with the reason")
     if any(r["checked"] == "headers" for r in rows):
-        print("checked 'headers': only file headers were read; `emodna features` decodes every file")
+        print(
+            "checked 'headers': only file headers were read; `emodna features` decodes every file"
+        )
     return 0
 
 
@@ -197,55 +212,98 @@ def cmd_train(args) -> int:
         torch.set_num_threads(args.threads)
     from emodna.custom import corpus_warnings, task_problem
 
-    overrides = {k: getattr(args, k) for k in ("source", "target", "task", "method", "epochs", "seed", "normalize")}
+    overrides = {
+        k: getattr(args, k)
+        for k in ("source", "target", "task", "method", "epochs", "seed", "normalize")
+    }
     overrides.update(parse_sets(args.set))
     if args.config is not None:
         cfg = TrainConfig.from_yaml(args.config, **overrides)
     else:
-        cfg = TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None}, "command line")
+        cfg = TrainConfig.from_dict(
+            {k: v for k, v in overrides.items() if v is not None}, "command line"
+        )
     if cfg.source == cfg.target:
         raise CorpusError(f"source and target are both {cfg.source}: pick two different corpora")
     mapping = load_mapping(args.mapping)
     corpora = load_corpora_from_args(args, names=[cfg.source, cfg.target])
     canonical = {name.lower(): name for name in corpora}  # corpus names are case-insensitive
-    cfg = dataclasses.replace(cfg, source=canonical.get(cfg.source.lower(), cfg.source),
-                              target=canonical.get(cfg.target.lower(), cfg.target))
+    cfg = dataclasses.replace(
+        cfg,
+        source=canonical.get(cfg.source.lower(), cfg.source),
+        target=canonical.get(cfg.target.lower(), cfg.target),
+    )
     for corpus in corpora.values():
         problem = task_problem(corpus, cfg.task, mapping)
         if problem is not None:
-            raise CorpusError(f"{problem}; pick another task or corpus, or map its emotions with --mapping")
+            raise CorpusError(
+                f"{problem}; pick another task or corpus, or map its emotions with --mapping"
+            )
         for line in corpus_warnings(corpus):
             print(f"warning: {line}", file=sys.stderr)
     settings = feature_settings_from_args(args)
-    feats = corpus_features(corpora, settings, args.cache, mapping=mapping, workers=args.workers,
-                            report=lambda line: print(line, file=sys.stderr))
+    feats = corpus_features(
+        corpora,
+        settings,
+        args.cache,
+        mapping=mapping,
+        workers=args.workers,
+        report=lambda line: print(line, file=sys.stderr),
+    )
     source, target = (
         Domain(feats[name].x, feats[name].labels(cfg.task, mapping), name, feats[name].speakers())
         for name in (cfg.source, cfg.target)
     )
-    out = args.out or Path("runs") / "train" / f"{cfg.source}-{cfg.target}-{cfg.task}-{cfg.method}-s{cfg.seed}"
+    out = (
+        args.out
+        or Path("runs") / "train" / f"{cfg.source}-{cfg.target}-{cfg.task}-{cfg.method}-s{cfg.seed}"
+    )
     log = RunLog(out, cfg.to_dict())
 
     def on_epoch(metrics):
         log(metrics)
-        keys = ("loss", "target_war", "target_uar", "target_f1_pos", "target_f1_macro", "source_val_acc")
+        keys = (
+            "loss",
+            "target_war",
+            "target_uar",
+            "target_f1_pos",
+            "target_f1_macro",
+            "source_val_acc",
+        )
         shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics)
         print(f"epoch {metrics['epoch']}/{cfg.epochs}: {shown}", file=sys.stderr)
 
     final = fit(cfg, source, target, on_epoch=on_epoch, checkpoint_dir=out)
     log.close(final)
     # the thread count changes the order of float sums, hence the last digits of the scores
-    print(json.dumps({"source": cfg.source, "target": cfg.target, "task": cfg.task,
-                      "method": cfg.method, "seed": cfg.seed, "threads": torch.get_num_threads(),
-                      "out": str(out), **final}))
+    print(
+        json.dumps(
+            {
+                "source": cfg.source,
+                "target": cfg.target,
+                "task": cfg.task,
+                "method": cfg.method,
+                "seed": cfg.seed,
+                "threads": torch.get_num_threads(),
+                "out": str(out),
+                **final,
+            }
+        )
+    )
     return 0
 
 
 def cmd_summarize(args) -> int:
     from sweep.summarize import print_summary, summarize  # reads files only; no Ray
 
-    result = summarize(args.sweep, args.metric, args.mode, top=args.top,
-                       export=not args.no_export, plots=not args.no_plots)
+    result = summarize(
+        args.sweep,
+        args.metric,
+        args.mode,
+        top=args.top,
+        export=not args.no_export,
+        plots=not args.no_plots,
+    )
     print_summary(result)
     return 0
 
@@ -253,8 +311,14 @@ def cmd_summarize(args) -> int:
 def cmd_predict(args) -> int:
     from emodna.predict import run
 
-    return run(args.model, args.audio, args.checkpoint, length=args.length,
-               normalize_self=args.normalize_self, as_json=args.json)
+    return run(
+        args.model,
+        args.audio,
+        args.checkpoint,
+        length=args.length,
+        normalize_self=args.normalize_self,
+        as_json=args.json,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -273,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="sweeps (many configs x scenarios x seeds, with Ray Tune and Optuna) run with the "
         "emodna-sweep command (the same as python sweep/run.py):\n"
         "  emodna-sweep --corpora-dir DATA/ --space search_spaces/transfer.yaml --budget 24\n"
-        "  emodna summarize runs/transfer\nsee README.md, \"Sweeps\"",
+        '  emodna summarize runs/transfer\nsee README.md, "Sweeps"',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"emodna (emodna-sweep) {installed}")
@@ -290,12 +354,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=globals()[f"cmd_{name}"])
         return p
 
-    p = command("corpora", "list the corpora found: files used, labels, speakers, hours, files skipped")
+    p = command(
+        "corpora", "list the corpora found: files used, labels, speakers, hours, files skipped"
+    )
     add_corpora_options(p)
     add_feature_options(p)
     p.add_argument("--corpus", action="append", help="only this corpus (repeatable)")
-    p.add_argument("--write-manifest", type=Path, default=None, metavar="DIR",
-                   help="write DIR/<corpus>.csv, the manifest read or inferred for each corpus, to check and edit")
+    p.add_argument(
+        "--write-manifest",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write DIR/<corpus>.csv, the manifest read or inferred for each corpus, to check and edit",
+    )
 
     p = command("features", "extract (or find cached) MFCC features, one Parquet file per corpus")
     add_corpora_options(p)
@@ -304,48 +375,104 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("methods", "list the training methods: Emo-DNA, its ablations and the baselines")
 
-    p = command("train", "train one scenario (source -> target) and print its final metrics as JSON")
+    p = command(
+        "train", "train one scenario (source -> target) and print its final metrics as JSON"
+    )
     add_corpora_options(p)
     add_feature_options(p)
-    p.add_argument("--config", type=Path, help="YAML config, e.g. one a sweep exported; flags below override it")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="YAML config, e.g. one a sweep exported; flags below override it",
+    )
     p.add_argument("--source", help="labelled source corpus, e.g. EMODB")
     p.add_argument("--target", help="unlabelled target corpus, e.g. CASIA")
-    p.add_argument("--task", choices=["arousal", "valence"], help="binary task (default: the --config's, else arousal)")
+    p.add_argument(
+        "--task",
+        choices=["arousal", "valence"],
+        help="binary task (default: the --config's, else arousal)",
+    )
     p.add_argument("--method", help="training method (see `emodna methods`), default emodna")
     p.add_argument("--epochs", type=int, help="training epochs (default: the --config's, else 30)")
-    p.add_argument("--seed", type=int,
-                   help="seed of the weights, batches and validation split (default: the --config's, else 0)")
-    p.add_argument("--normalize", choices=["none", "corpus", "speaker"],
-                   help="MFCC normalisation: per corpus or per speaker, each by its own mean/std "
-                   "(default: the --config's, else the TrainConfig default)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any TrainConfig field, e.g. --set bn=adabn --set lr_schedule=cosine (repeatable)")
-    p.add_argument("--threads", type=int,
-                   help="torch threads (default: torch's, one per core); use 1 while a sweep runs on "
-                   "this machine, or both slow down many times. Scores depend slightly on it")
-    p.add_argument("--out", type=Path, help="run folder: TensorBoard events and checkpoint "
-                   "(default runs/train/SOURCE-TARGET-TASK-METHOD-sSEED); an existing one resumes")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed of the weights, batches and validation split (default: the --config's, else 0)",
+    )
+    p.add_argument(
+        "--normalize",
+        choices=["none", "corpus", "speaker"],
+        help="MFCC normalisation: per corpus or per speaker, each by its own mean/std "
+        "(default: the --config's, else the TrainConfig default)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any TrainConfig field, e.g. --set bn=adabn --set lr_schedule=cosine (repeatable)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: torch's, one per core); use 1 while a sweep runs on "
+        "this machine, or both slow down many times. Scores depend slightly on it",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="run folder: TensorBoard events and checkpoint "
+        "(default runs/train/SOURCE-TARGET-TASK-METHOD-sSEED); an existing one resumes",
+    )
 
-    p = command("summarize", "rank a sweep's configs across scenarios, export the best, write summary.md")
+    p = command(
+        "summarize", "rank a sweep's configs across scenarios, export the best, write summary.md"
+    )
     p.add_argument("sweep", type=Path, help="sweep folder, e.g. runs/emodna (holds trials.parquet)")
     p.add_argument("--metric", help="metric to rank by (default: the space's, e.g. target_uar)")
     p.add_argument("--mode", choices=["max", "min"], help="max or min (default: the space's)")
-    p.add_argument("--top", type=int, default=3, help="top configs in the paper-style tables (default 3)")
-    p.add_argument("--no-export", action="store_true", help="do not write best/*.yaml and checkpoints")
+    p.add_argument(
+        "--top", type=int, default=3, help="top configs in the paper-style tables (default 3)"
+    )
+    p.add_argument(
+        "--no-export", action="store_true", help="do not write best/*.yaml and checkpoints"
+    )
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
 
     p = command("predict", "predict arousal/valence of audio files with an exported model")
-    p.add_argument("audio", nargs="+", type=Path,
-                   help="audio files (any format soundfile reads) or folders of them (e.g. one speaker's)")
-    p.add_argument("--model", action="append", required=True, type=Path,
-                   help="exported config (best/SCENARIO.yaml), a checkpoint .pt or an `emodna train` "
-                   "folder; twice for arousal and valence")
-    p.add_argument("--checkpoint", action="append", type=Path,
-                   help="checkpoint of the --model at the same position (default: the .pt beside the .yaml)")
-    p.add_argument("--length", type=int, help="fixed length in samples when the export does not record it")
-    p.add_argument("--normalize-self", action="store_true",
-                   help="normalise the files by their own statistics when the export lacks the corpus's")
-    p.add_argument("--json", action="store_true", help="one JSON object per file, with every class's probability")
+    p.add_argument(
+        "audio",
+        nargs="+",
+        type=Path,
+        help="audio files (any format soundfile reads) or folders of them (e.g. one speaker's)",
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        type=Path,
+        help="exported config (best/SCENARIO.yaml), a checkpoint .pt or an `emodna train` "
+        "folder; twice for arousal and valence",
+    )
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        type=Path,
+        help="checkpoint of the --model at the same position (default: the .pt beside the .yaml)",
+    )
+    p.add_argument(
+        "--length", type=int, help="fixed length in samples when the export does not record it"
+    )
+    p.add_argument(
+        "--normalize-self",
+        action="store_true",
+        help="normalise the files by their own statistics when the export lacks the corpus's",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per file, with every class's probability",
+    )
     return parser
 
 

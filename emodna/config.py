@@ -30,16 +30,23 @@ class Method:
     decouple: bool = False  # prototype contrastive decoupling (4)-(5)
     mmd: bool = False  # MK-MMD between source and target emotion features (10)
     supcon: bool = False  # SupCon over source + pseudo-labelled target (9)
-    threshold: str = "adaptive"  # for supcon: "adaptive" (6)-(7), "fixed" (0.9) or "none" (all target)
+    threshold: str = (
+        "adaptive"  # for supcon: "adaptive" (6)-(7), "fixed" (0.9) or "none" (all target)
+    )
     adversary: str | None = None  # baselines: "dann", "jan", "cdan", "bsp" (BSP + DANN)
     mmd_trade_off: bool = False  # baseline DAN: its MK-MMD is weighted by cfg.trade_off
-    classical: bool = False  # no network: scikit-learn on MFCC functionals (emodna.train.fit_classical)
+    classical: bool = (
+        False  # no network: scikit-learn on MFCC functionals (emodna.train.fit_classical)
+    )
 
 
 METHODS: dict[str, Method] = {
     "emodna": Method(
         "Emo-DNA: decoupling, MK-MMD and SupCon with the adaptive threshold (the full method)",
-        corpus=True, decouple=True, mmd=True, supcon=True,
+        corpus=True,
+        decouple=True,
+        mmd=True,
+        supcon=True,
     ),
     # Table 4 ablations
     "v2_corpus_encoder_only": Method(
@@ -52,17 +59,26 @@ METHODS: dict[str, Method] = {
     "v4_no_align": Method("Table 4 V4: Emo-DNA without L_align", corpus=True, decouple=True),
     "v5_no_decoupling": Method(
         "Table 4 V5: alignment only (MK-MMD + SupCon), no corpus encoder and no decoupling",
-        mmd=True, supcon=True,
+        mmd=True,
+        supcon=True,
     ),
     # Table 6 ablations of the sample-level alignment
     "no_scl": Method("Table 6: Emo-DNA without SupCon", corpus=True, decouple=True, mmd=True),
     "no_threshold": Method(
         "Table 6: SupCon over every target sample (no confidence threshold)",
-        corpus=True, decouple=True, mmd=True, supcon=True, threshold="none",
+        corpus=True,
+        decouple=True,
+        mmd=True,
+        supcon=True,
+        threshold="none",
     ),
     "fixed_threshold": Method(
         "Table 6: SupCon with a fixed confidence threshold (fixed_threshold, 0.9)",
-        corpus=True, decouple=True, mmd=True, supcon=True, threshold="fixed",
+        corpus=True,
+        decouple=True,
+        mmd=True,
+        supcon=True,
+        threshold="fixed",
     ),
     # Baselines
     "functionals_lr": Method(
@@ -71,11 +87,21 @@ METHODS: dict[str, Method] = {
         classical=True,
     ),
     "source_only": Method("baseline: emotion cross-entropy on the source only"),
-    "dan": Method("baseline DAN (Long 2015): MK-MMD on the emotion features", mmd=True, mmd_trade_off=True),
-    "dann": Method("baseline DANN (Ganin 2016): domain adversary through gradient reversal", adversary="dann"),
-    "jan": Method("baseline JAN (Long 2017): joint MMD of features and predictions", adversary="jan"),
-    "cdan": Method("baseline CDAN (Long 2018): adversary on the features x predictions map", adversary="cdan"),
-    "bsp": Method("baseline BSP (Chen 2019): DANN plus batch spectral penalization", adversary="bsp"),
+    "dan": Method(
+        "baseline DAN (Long 2015): MK-MMD on the emotion features", mmd=True, mmd_trade_off=True
+    ),
+    "dann": Method(
+        "baseline DANN (Ganin 2016): domain adversary through gradient reversal", adversary="dann"
+    ),
+    "jan": Method(
+        "baseline JAN (Long 2017): joint MMD of features and predictions", adversary="jan"
+    ),
+    "cdan": Method(
+        "baseline CDAN (Long 2018): adversary on the features x predictions map", adversary="cdan"
+    ),
+    "bsp": Method(
+        "baseline BSP (Chen 2019): DANN plus batch spectral penalization", adversary="bsp"
+    ),
 }
 
 # The str fields a config may set, and their allowed values (validate() checks them).
@@ -117,7 +143,9 @@ class TrainConfig:
     trade_off: float = 1.0  # weight of a baseline's alignment loss (DAN, DANN, JAN, CDAN, BSP)
     # what decides cross-corpus results besides the method (docs/design.md, decision 7)
     # defaults: docs/results.md; the paper's inputs are normalize "none", bn "separate"
-    normalize: str = "speaker"  # MFCC normalisation: "none", "corpus" or "speaker" (emodna.normalize)
+    normalize: str = (
+        "speaker"  # MFCC normalisation: "none", "corpus" or "speaker" (emodna.normalize)
+    )
     bn: str = "adabn"  # how BatchNorm sees the corpora: separate, joint, adabn, dsbn (emodna.model)
     class_balance: str = "none"  # "none", "loss" (inverse-frequency CE weights) or "sampler"
     lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over all steps)
@@ -150,7 +178,11 @@ class TrainConfig:
                 continue
             if key not in fields:
                 close = difflib.get_close_matches(key, fields, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(fields)}"
+                hint = (
+                    f"; did you mean {close[0]!r}?"
+                    if close
+                    else f"; known keys: {', '.join(fields)}"
+                )
                 raise ConfigError(f"{origin}: unknown key {key!r}{hint}")
             kwargs[key] = _coerce(key, value, fields[key], origin)
         config = cls(**kwargs)
@@ -164,7 +196,9 @@ class TrainConfig:
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"{path}: cannot read the config ({exc})") from exc
         if not isinstance(values, dict):
-            raise ConfigError(f"{path}: a config is a mapping of keys to values, got {type(values).__name__}")
+            raise ConfigError(
+                f"{path}: a config is a mapping of keys to values, got {type(values).__name__}"
+            )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(values, origin=str(path))
 
@@ -194,7 +228,9 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"{origin}: val_fraction must be in [0, 1)")
         if not self.mmd_multipliers or min(self.mmd_multipliers) <= 0:
-            raise ConfigError(f"{origin}: mmd_multipliers must be a non-empty list of positive numbers")
+            raise ConfigError(
+                f"{origin}: mmd_multipliers must be a non-empty list of positive numbers"
+            )
 
 
 def _coerce(key: str, value, f: dataclasses.Field, origin: str):

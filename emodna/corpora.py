@@ -47,7 +47,9 @@ def survey_corpora(corpora_dir: str | Path) -> tuple[dict[str, Path], list[tuple
             f"corpora folder {corpora_dir} does not exist; give a folder with one subfolder "
             f"per corpus ({', '.join(READERS)})"
         )
-    subfolders = sorted(p for p in corpora_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subfolders = sorted(
+        p for p in corpora_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
     known: dict[str, Path] = {}
     custom: dict[str, Path] = {}
     skipped: list[tuple[Path, str]] = []
@@ -63,9 +65,14 @@ def survey_corpora(corpora_dir: str | Path) -> tuple[dict[str, Path], list[tuple
         elif manifest_in(folder) is not None or has_emotion_folders(folder):
             custom[folder.name] = folder
         else:
-            skipped.append((folder, "not a known corpus, no manifest.csv, no folder named after an "
-                            "emotion; add a manifest.csv (path, emotion, speaker) or sort its clips "
-                            "into emotion folders (Angry/, Neutral/, ...)"))
+            skipped.append(
+                (
+                    folder,
+                    "not a known corpus, no manifest.csv, no folder named after an "
+                    "emotion; add a manifest.csv (path, emotion, speaker) or sort its clips "
+                    "into emotion folders (Angry/, Neutral/, ...)",
+                )
+            )
     found = {name: known[name] for name in READERS if name in known}
     found.update(custom)
     return found, skipped
@@ -98,7 +105,9 @@ def read_corpus(name: str, root: str | Path) -> Corpus:
         elif root.is_dir():
             corpus = read_emotion_folders(name, root)
         else:
-            raise CorpusError(f"{name}: {root} does not exist; give a corpus folder or a manifest file")
+            raise CorpusError(
+                f"{name}: {root} does not exist; give a corpus folder or a manifest file"
+            )
         if not corpus.utterances:
             raise CorpusError(
                 f"{name} folder {root}: no audio file under a folder named after an emotion; "

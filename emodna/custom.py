@@ -65,7 +65,11 @@ def read_manifest(name: str, manifest: Path):
 
     manifest = Path(manifest).expanduser().resolve()
     try:
-        table = pd.read_parquet(manifest) if manifest.suffix == ".parquet" else pd.read_csv(manifest, dtype=str)
+        table = (
+            pd.read_parquet(manifest)
+            if manifest.suffix == ".parquet"
+            else pd.read_csv(manifest, dtype=str)
+        )
     except (OSError, ValueError) as exc:
         raise CorpusError(f"{manifest}: cannot read the manifest ({exc})") from exc
     missing = [c for c in REQUIRED if c not in table.columns]
@@ -94,11 +98,15 @@ def read_manifest(name: str, manifest: Path):
     for i, r in table.iterrows():
         path = (manifest.parent / str(r["path"])).resolve()
         if not path.is_file():
-            raise CorpusError(f"{manifest}: row {row_of(i)}: no such file {path}; paths are relative to the manifest")
+            raise CorpusError(
+                f"{manifest}: row {row_of(i)}: no such file {path}; paths are relative to the manifest"
+            )
         speaker = r["speaker"]
         speaker = "" if speaker is None or pd.isna(speaker) else str(speaker)
         gender = _gender(r["gender"]) if "gender" in table.columns else None
-        corpus.utterances.append(Utterance(path, normalize_emotion(str(r["emotion"])), speaker, gender))
+        corpus.utterances.append(
+            Utterance(path, normalize_emotion(str(r["emotion"])), speaker, gender)
+        )
     corpus.utterances.sort(key=lambda u: u.path)
     return corpus
 
@@ -136,8 +144,12 @@ def write_manifest(corpus, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{corpus.name}.csv"
     rows = [
-        {"path": os.path.relpath(u.path, folder), "emotion": u.emotion, "speaker": u.speaker,
-         "gender": u.gender or ""}
+        {
+            "path": os.path.relpath(u.path, folder),
+            "emotion": u.emotion,
+            "speaker": u.speaker,
+            "gender": u.gender or "",
+        }
         for u in corpus.utterances
     ]
     pd.DataFrame(rows, columns=["path", "emotion", "speaker", "gender"]).to_csv(out, index=False)
@@ -154,8 +166,10 @@ def task_problem(corpus, task: str, mapping: dict | None = None) -> str | None:
     classes = {task_label(u.emotion, task, mapping) for u in corpus.utterances}
     if len(classes) < 2:
         only = ", ".join(sorted(classes)) or "none"
-        return (f"{corpus.name} ({corpus.root}) has only {task} class {only} (of "
-                f"{', '.join(CLASSES[task])}); it cannot be used for {task}")
+        return (
+            f"{corpus.name} ({corpus.root}) has only {task} class {only} (of "
+            f"{', '.join(CLASSES[task])}); it cannot be used for {task}"
+        )
     return None
 
 
@@ -163,5 +177,7 @@ def corpus_warnings(corpus) -> list[str]:
     """One-line warnings about a corpus that can be used but may mislead."""
     n = len(corpus.utterances)
     if n < MIN_FILES:
-        return [f"{corpus.name} ({corpus.root}) has {n} files (< {MIN_FILES}): its scores are coarse"]
+        return [
+            f"{corpus.name} ({corpus.root}) has {n} files (< {MIN_FILES}): its scores are coarse"
+        ]
     return []

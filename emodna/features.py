@@ -127,7 +127,9 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     try:
         y, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile's errors are not one class
-        raise FeatureError(f"{path}: cannot decode audio ({exc}); re-export it or delete it") from exc
+        raise FeatureError(
+            f"{path}: cannot decode audio ({exc}); re-export it or delete it"
+        ) from exc
     if y.shape[0] == 0:
         raise FeatureError(f"{path}: audio file holds no samples; re-export it or delete it")
     y = y.mean(axis=1)
@@ -164,10 +166,16 @@ def cache_key(corpus: Corpus, settings: FeatureSettings, mapping: dict) -> str:
     """A hash of the settings, the mapping and every file's (path, size, mtime, emotion,
     speaker): an edited manifest is a new cache entry."""
     h = hashlib.sha256()
-    h.update(json.dumps([FEATURE_VERSION, corpus.name, asdict(settings), mapping], sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            [FEATURE_VERSION, corpus.name, asdict(settings), mapping], sort_keys=True
+        ).encode()
+    )
     for utt in corpus.utterances:
         st = os.stat(utt.path)
-        h.update(f"{utt.path}\0{st.st_size}\0{st.st_mtime_ns}\0{utt.emotion}\0{utt.speaker}\n".encode())
+        h.update(
+            f"{utt.path}\0{st.st_size}\0{st.st_mtime_ns}\0{utt.emotion}\0{utt.speaker}\n".encode()
+        )
     return h.hexdigest()[:16]
 
 
@@ -181,15 +189,18 @@ def cache_path(corpus: Corpus, settings: FeatureSettings, mapping: dict, cache_d
     return Path(cache_dir) / f"{corpus.name}-{cache_key(corpus, settings, mapping)}.parquet"
 
 
-def cached_bad_files(corpus: Corpus, settings: FeatureSettings, cache_dir: str | Path | None,
-                     mapping: dict) -> list[tuple[str, str]] | None:
+def cached_bad_files(
+    corpus: Corpus, settings: FeatureSettings, cache_dir: str | Path | None, mapping: dict
+) -> list[tuple[str, str]] | None:
     """The files the cached extraction of ``corpus`` could not decode, or None when its
     features are not cached yet (nothing is extracted here)."""
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache_path(corpus, settings, mapping, cache_dir)
     if not path.exists():
         return None
-    return [tuple(b) for b in json.loads(pq.read_schema(path).metadata.get(b"emodna.bad_files", b"[]"))]
+    return [
+        tuple(b) for b in json.loads(pq.read_schema(path).metadata.get(b"emodna.bad_files", b"[]"))
+    ]
 
 
 def _percentile_length(corpus: Corpus, settings: FeatureSettings) -> int:
@@ -310,7 +321,9 @@ def load_features(path: str | Path) -> Features:
         column = table.column("mfcc").combine_chunks()  # no copy for a single chunk
         x = column.to_numpy_ndarray()
     except (OSError, KeyError, pa.ArrowException) as exc:
-        raise FeatureError(f"{path}: not a readable feature file ({exc}); delete it to rebuild") from exc
+        raise FeatureError(
+            f"{path}: not a readable feature file ({exc}); delete it to rebuild"
+        ) from exc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         meta = table.drop_columns(["mfcc"]).to_pandas()
@@ -323,8 +336,10 @@ def usage_line(corpus: Corpus, result: BuildResult) -> str:
     unparsed, bad = len(corpus.unparsed), len(result.bad_files)
     line = f"{corpus.name}: {result.rows} files used, {unparsed + bad} skipped"
     if unparsed or bad:
-        line += (f" ({unparsed} names not parsed, {bad} not decodable; `emodna features --corpus "
-                 f"{corpus.name}` lists each with the reason)")
+        line += (
+            f" ({unparsed} names not parsed, {bad} not decodable; `emodna features --corpus "
+            f"{corpus.name}` lists each with the reason)"
+        )
     return line
 
 

@@ -56,9 +56,14 @@ class Objective(nn.Module):
         self.method = m = METHODS[method]
         self.cfg = cfg
         # inverse class frequencies of the source for class_balance: loss, else None
-        self.register_buffer("class_weight", None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32))
+        self.register_buffer(
+            "class_weight",
+            None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32),
+        )
         self.decouple = (
-            PrototypeDecoupling(cfg.tau_p, cfg.decouple_negative, cfg.decouple_level) if m.decouple else None
+            PrototypeDecoupling(cfg.tau_p, cfg.decouple_negative, cfg.decouple_level)
+            if m.decouple
+            else None
         )
         self.mmd = MKMMD(cfg.mmd_multipliers) if m.mmd else None
         self.supcon = SupConLoss(cfg.tau_s) if m.supcon else None
@@ -83,7 +88,9 @@ class Objective(nn.Module):
         if m.corpus:
             terms["corpus"] = corpus_ce(out_s.logits_c, out_t.logits_c)  # (3)
         if m.decouple:
-            terms["decouple"] = self.decouple(out_s.proj_e, out_t.proj_e, out_s.proj_c, out_t.proj_c)  # (4)-(5)
+            terms["decouple"] = self.decouple(
+                out_s.proj_e, out_t.proj_e, out_s.proj_c, out_t.proj_c
+            )  # (4)-(5)
         if m.mmd:
             weight = cfg.trade_off if m.mmd_trade_off else 1.0  # Emo-DNA's MK-MMD has weight 1 (11)
             terms["mmd"] = weight * self.mmd(out_s.e, out_t.e)  # (10), first half of L_align
@@ -94,15 +101,21 @@ class Objective(nn.Module):
             confident, pseudo = self.threshold.mask(probs_t)  # (8)
             features = torch.cat([out_s.proj_e, out_t.proj_e[confident]])
             labels = torch.cat([ys, pseudo[confident]])
-            terms["supcon"] = cfg.alpha_1 * self.supcon(features, labels)  # (9), weighted as in (11)
+            terms["supcon"] = cfg.alpha_1 * self.supcon(
+                features, labels
+            )  # (9), weighted as in (11)
         if m.adversary in ("dann", "bsp", "cdan"):
             self.adversary.grl.coeff = grl_schedule(progress)
         if m.adversary in ("dann", "bsp"):
             terms[m.adversary] = cfg.trade_off * self.adversary(out_s.e, out_t.e)
         elif m.adversary == "cdan":
-            terms["cdan"] = cfg.trade_off * self.adversary(out_s.e, out_s.logits_e, out_t.e, out_t.logits_e)
+            terms["cdan"] = cfg.trade_off * self.adversary(
+                out_s.e, out_s.logits_e, out_t.e, out_t.logits_e
+            )
         elif m.adversary == "jan":
-            terms["jan"] = cfg.trade_off * self.adversary(out_s.e, out_s.logits_e, out_t.e, out_t.logits_e)
+            terms["jan"] = cfg.trade_off * self.adversary(
+                out_s.e, out_s.logits_e, out_t.e, out_t.logits_e
+            )
         if self.bsp is not None:
             terms["bsp_penalty"] = BSP_WEIGHT * self.bsp(out_s.e, out_t.e)
         return terms
@@ -124,9 +137,13 @@ def forward_pair(model, xs: torch.Tensor, xt: torch.Tensor, bn: str):
         frames = min(xs.shape[2], xt.shape[2])
         out = model(torch.cat([center_crop(xs, frames), center_crop(xt, frames)]))
         n = xs.shape[0]
-        fields = {k: getattr(out, k) for k in ("e", "c", "logits_e", "logits_c", "proj_e", "proj_c")}
-        return (type(out)(**{k: v[:n] for k, v in fields.items()}),
-                type(out)(**{k: v[n:] for k, v in fields.items()}))
+        fields = {
+            k: getattr(out, k) for k in ("e", "c", "logits_e", "logits_c", "proj_e", "proj_c")
+        }
+        return (
+            type(out)(**{k: v[:n] for k, v in fields.items()}),
+            type(out)(**{k: v[n:] for k, v in fields.items()}),
+        )
     model.set_domain(SOURCE)  # a no-op unless bn is adabn / dsbn
     out_s = model(xs)
     model.set_domain(TARGET)
@@ -134,7 +151,9 @@ def forward_pair(model, xs: torch.Tensor, xt: torch.Tensor, bn: str):
     return out_s, out_t
 
 
-def build_model(method: str, n_mfcc: int, n_classes: int, dropout: float = 0.1, bn: str = "separate") -> nn.Module:
+def build_model(
+    method: str, n_mfcc: int, n_classes: int, dropout: float = 0.1, bn: str = "separate"
+) -> nn.Module:
     """The network a method trains: FunctionalsLR for the classical baseline, else EmoDNA."""
     if METHODS[method].classical:
         return FunctionalsLR(n_mfcc, n_classes)

@@ -32,6 +32,10 @@ def scores(y_true, y_pred, n_classes: int | None = None) -> dict[str, float]:
     return {
         "war": float(accuracy_score(y_true, y_pred)),
         "uar": float(balanced_accuracy_score(y_true, y_pred)),
-        "f1_pos": float(f1_score(y_true, y_pred, pos_label=POSITIVE, average="binary", zero_division=0)),
-        "f1_macro": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "f1_pos": float(
+            f1_score(y_true, y_pred, pos_label=POSITIVE, average="binary", zero_division=0)
+        ),
+        "f1_macro": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
     }

@@ -76,7 +76,9 @@ class DomainBatchNorm1d(nn.Module):
     own (DSBN). ``domain`` picks the statistics (and affine parameters) a forward pass uses.
     """
 
-    def __init__(self, channels: int, affine_per_domain: bool, momentum: float = 0.1, eps: float = 1e-5):
+    def __init__(
+        self, channels: int, affine_per_domain: bool, momentum: float = 0.1, eps: float = 1e-5
+    ):
         super().__init__()
         n_affine = 2 if affine_per_domain else 1
         self.weight = nn.Parameter(torch.ones(n_affine, channels))
@@ -91,8 +93,14 @@ class DomainBatchNorm1d(nn.Module):
         a = d if self.weight.shape[0] == 2 else 0
         # running_mean[d] is a view: F.batch_norm updates that domain's row in place
         return F.batch_norm(
-            x, self.running_mean[d], self.running_var[d], self.weight[a], self.bias[a],
-            self.training, self.momentum, self.eps,
+            x,
+            self.running_mean[d],
+            self.running_var[d],
+            self.weight[a],
+            self.bias[a],
+            self.training,
+            self.momentum,
+            self.eps,
         )
 
 
@@ -111,7 +119,11 @@ class Backbone(nn.Sequential):
     """
 
     def __init__(
-        self, in_channels: int = 40, channels: int = 64, dropout: float = 0.1, n_blocks: int = 3,
+        self,
+        in_channels: int = 40,
+        channels: int = 64,
+        dropout: float = 0.1,
+        n_blocks: int = 3,
         norm: Callable[[int], nn.Module] = nn.BatchNorm1d,
     ):
         layers: list[nn.Module] = []
@@ -145,7 +157,12 @@ class TemporalBlock(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, channels: int, kernel_size: int, dilation: int, dropout: float,
+        self,
+        in_channels: int,
+        channels: int,
+        kernel_size: int,
+        dilation: int,
+        dropout: float,
         norm: Callable[[int], nn.Module] = nn.BatchNorm1d,
     ):
         super().__init__()
@@ -174,7 +191,11 @@ class TCN(nn.Module):
     """Emotion encoder: TCN blocks with dilations ``2**i`` then a mean over time. ``[B, C, T] -> [B, C]``."""
 
     def __init__(
-        self, channels: int = 64, n_blocks: int = 5, kernel_size: int = 2, dropout: float = 0.1,
+        self,
+        channels: int = 64,
+        n_blocks: int = 5,
+        kernel_size: int = 2,
+        dropout: float = 0.1,
         norm: Callable[[int], nn.Module] = nn.BatchNorm1d,
     ):
         super().__init__()
@@ -303,4 +324,3 @@ class FunctionalsLR(nn.Module):
     def predict_logits(self, x: Tensor) -> Tensor:
         z = self.linear((self.functionals(x) - self.mean[self.domain]) / self.std[self.domain])
         return torch.cat([torch.zeros_like(z), z], dim=1) if self.n_classes == 2 else z
-

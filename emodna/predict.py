@@ -95,7 +95,9 @@ def _feature_spec(cfg, origin: dict, where: str, length: int | None, norm: dict)
         )
     mean, std = norm.get("mean"), norm.get("std")
     if mean is not None and (len(mean) != n_mfcc or len(std if std is not None else []) != n_mfcc):
-        raise ConfigError(f"{where}: the checkpoint's normalisation statistics must hold {n_mfcc} values each")
+        raise ConfigError(
+            f"{where}: the checkpoint's normalisation statistics must hold {n_mfcc} values each"
+        )
     return FeatureSpec(
         sample_rate=sample_rate,
         n_mfcc=n_mfcc,

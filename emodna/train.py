@@ -138,7 +138,9 @@ def fit(
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
             terms = objective(model, xs, ys, xt, progress=progress)
-            check_finite(terms, where=f"at epoch {epoch + 1}, step {step + 1} ({cfg.source}->{cfg.target})")
+            check_finite(
+                terms, where=f"at epoch {epoch + 1}, step {step + 1} ({cfg.source}->{cfg.target})"
+            )
             loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -176,8 +178,16 @@ def _select(metrics: dict, kept: dict | None, model) -> tuple[dict, dict]:
     return {**reported, **kept["target"], "selected_epoch": kept["epoch"]}, kept
 
 
-def fit_classical(cfg: TrainConfig, source: Domain, target: Domain, train_idx, val_idx, norm: dict,
-                  on_epoch=None, ckpt_path: Path | None = None) -> dict:
+def fit_classical(
+    cfg: TrainConfig,
+    source: Domain,
+    target: Domain,
+    train_idx,
+    val_idx,
+    norm: dict,
+    on_epoch=None,
+    ckpt_path: Path | None = None,
+) -> dict:
     """The classical baseline: MFCC mean and std over time, standardised per corpus, into
     scikit-learn's LogisticRegression fitted on the source; one "epoch", one report."""
     from sklearn.linear_model import LogisticRegression
@@ -194,13 +204,18 @@ def fit_classical(cfg: TrainConfig, source: Domain, target: Domain, train_idx, v
         model.mean[domain] = f.mean(0)
         model.std[domain] = f.std(0, correction=0).clamp_min(1e-8)
     z_s = ((f_s - model.mean[SOURCE]) / model.std[SOURCE]).numpy()
-    clf = LogisticRegression(max_iter=2000, class_weight="balanced" if cfg.class_balance != "none" else None)
+    clf = LogisticRegression(
+        max_iter=2000, class_weight="balanced" if cfg.class_balance != "none" else None
+    )
     clf.fit(z_s[train_idx], source.y[train_idx])
     with torch.no_grad():
         model.linear.weight.copy_(torch.from_numpy(clf.coef_))
         model.linear.bias.copy_(torch.from_numpy(clf.intercept_))
-    metrics = {"epoch": 1, **evaluate(model, None, source, target, val_idx, n_classes),
-               "epoch_seconds": time.perf_counter() - t0}
+    metrics = {
+        "epoch": 1,
+        **evaluate(model, None, source, target, val_idx, n_classes),
+        "epoch_seconds": time.perf_counter() - t0,
+    }
     if ckpt_path is not None:
         save_checkpoint(ckpt_path, model, None, None, cfg, [metrics], None, norm)
     if on_epoch is not None:
@@ -219,13 +234,17 @@ def split_source(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(train), np.sort(val)
 
 
-def _batches(idx: np.ndarray, batch_size: int, steps: int, gen: torch.Generator, p: np.ndarray | None = None):
+def _batches(
+    idx: np.ndarray, batch_size: int, steps: int, gen: torch.Generator, p: np.ndarray | None = None
+):
     """``steps`` batches of indices, reshuffling ``idx`` each time it runs out; with ``p``
     (one weight per index), each batch is drawn with replacement in proportion to ``p``."""
     if p is not None:
         weights = torch.as_tensor(p, dtype=torch.float64)
         for _ in range(steps):
-            yield idx[torch.multinomial(weights, batch_size, replacement=True, generator=gen).numpy()]
+            yield idx[
+                torch.multinomial(weights, batch_size, replacement=True, generator=gen).numpy()
+            ]
         return
     order = np.empty(0, dtype=np.int64)
     for _ in range(steps):
@@ -243,7 +262,9 @@ def predict_proba(model, x: np.ndarray, batch_size: int = 256, domain: int = TAR
     model.eval()
     model.set_domain(domain)
     out = [
-        torch.softmax(model.predict_logits(torch.from_numpy(np.array(x[i : i + batch_size]))), dim=1)
+        torch.softmax(
+            model.predict_logits(torch.from_numpy(np.array(x[i : i + batch_size]))), dim=1
+        )
         for i in range(0, len(x), batch_size)
     ]
     return torch.cat(out).numpy()

@@ -1,6 +1,6 @@
 r"""Batch spectral penalization (BSP, Chen et al. 2019), added to DANN by the ``bsp`` method.
 
-    >>> value = BSPPenalty(k=1)(f_s, f_t)  # -> scalar
+>>> value = BSPPenalty(k=1)(f_s, f_t)  # -> scalar
 """
 
 from __future__ import annotations

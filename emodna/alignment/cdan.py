@@ -1,6 +1,6 @@
 r"""Conditional domain-adversarial training (CDAN, Long et al. 2018).
 
-    >>> value = CDANLoss(DomainDiscriminator(in_dim=64 * n_classes))(f_s, logits_s, f_t, logits_t)
+>>> value = CDANLoss(DomainDiscriminator(in_dim=64 * n_classes))(f_s, logits_s, f_t, logits_t)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 r"""Emo-DNA's contrastive emotion decoupling, Eqs. (4)-(5) (Ye et al., ACM MM 2023).
 
-    >>> loss = PrototypeDecoupling(tau_p=0.5, level="sample")
-    >>> value = loss(g_e_s, g_e_t, g_c_s, g_c_t)  # projections [n, D] -> scalar
+>>> loss = PrototypeDecoupling(tau_p=0.5, level="sample")
+>>> value = loss(g_e_s, g_e_t, g_c_s, g_c_t)  # projections [n, D] -> scalar
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 r"""Joint MMD over features and predictions (JAN, Long et al. 2017), the JAN baseline's term.
 
-    >>> value = JMMD()(f_s, logits_s, f_t, logits_t)  # -> scalar
+>>> value = JMMD()(f_s, logits_s, f_t, logits_t)  # -> scalar
 """
 
 from __future__ import annotations
