@@ -457,7 +457,7 @@ def simulate_tune(
         return refs
 
     def train_scenario(config, corpora):  # the trial: record where it ran, then train
-        src = ray.get(corpora[config["source"]])
+        src = ray.get(corpora["mfcc"][config["source"]])
         ray.get(
             log.add.remote(
                 dict(

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from emodna.config import FRONTENDS
 from emodna.errors import ConfigError, CorpusError, EmodnaError
 
 EXAMPLES = {
@@ -52,7 +53,15 @@ def add_corpora_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_feature_options(p: argparse.ArgumentParser) -> None:
+def add_feature_options(p: argparse.ArgumentParser, frontends=FRONTENDS) -> None:
+    p.add_argument(
+        "--frontend",
+        choices=frontends,
+        default=None,
+        help="input features: mfcc (the paper's, default), logmel, egemaps_lld (openSMILE "
+        "eGeMAPSv02 per frame)"
+        + (", egemaps (its 88 functionals per clip)" if "egemaps" in frontends else ""),
+    )
     p.add_argument(
         "--cache",
         type=Path,
@@ -86,10 +95,13 @@ def load_corpora_from_args(args, names=None):
     return load_corpora(args.corpora_dir, paths=paths or None, names=names)
 
 
-def feature_settings_from_args(args):
+def feature_settings_from_args(args, cfg=None):
+    """The features a command reads: ``--frontend``, else the config's, else the paper's."""
     from emodna.features import FeatureSettings
 
-    return FeatureSettings()
+    if cfg is not None:
+        return FeatureSettings.for_config(cfg)
+    return FeatureSettings(frontend=args.frontend or "mfcc")
 
 
 def parse_sets(items: list[str]) -> dict:
@@ -214,7 +226,7 @@ def cmd_train(args) -> int:
 
     overrides = {
         k: getattr(args, k)
-        for k in ("source", "target", "task", "method", "epochs", "seed", "normalize")
+        for k in ("source", "target", "task", "method", "epochs", "seed", "normalize", "frontend")
     }
     overrides.update(parse_sets(args.set))
     if args.config is not None:
@@ -241,7 +253,7 @@ def cmd_train(args) -> int:
             )
         for line in corpus_warnings(corpus):
             print(f"warning: {line}", file=sys.stderr)
-    settings = feature_settings_from_args(args)
+    settings = feature_settings_from_args(args, cfg)
     feats = corpus_features(
         corpora,
         settings,
@@ -368,7 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write DIR/<corpus>.csv, the manifest read or inferred for each corpus, to check and edit",
     )
 
-    p = command("features", "extract (or find cached) MFCC features, one Parquet file per corpus")
+    p = command(
+        "features", "extract (or find cached) features, one Parquet file per corpus and front-end"
+    )
     add_corpora_options(p)
     add_feature_options(p)
     p.add_argument("--corpus", action="append", help="only this corpus (repeatable)")
@@ -379,7 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train", "train one scenario (source -> target) and print its final metrics as JSON"
     )
     add_corpora_options(p)
-    add_feature_options(p)
+    add_feature_options(
+        p, FRONTENDS[:3]
+    )  # functionals_lr on openSMILE's: --set functionals=egemaps
     p.add_argument(
         "--config",
         type=Path,

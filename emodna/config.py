@@ -19,6 +19,11 @@ from emodna.errors import ConfigError
 from emodna.labels import TASKS
 from emodna.normalize import MODES as NORMALIZE_MODES
 
+# Input features (emodna.features): the paper's MFCCs, a log-Mel filterbank, openSMILE's
+# eGeMAPSv02 low-level descriptors per frame, or its functionals per clip (the last for the
+# classical baseline only, through TrainConfig.functionals)
+FRONTENDS = ("mfcc", "logmel", "egemaps_lld", "egemaps")
+
 # How BatchNorm sees the two corpora (emodna.model.DomainBatchNorm1d, docs/design.md, decision 7)
 BN_MODES = ("separate", "joint", "adabn", "dsbn")
 
@@ -114,6 +119,8 @@ CHOICES = {
     "class_balance": ("none", "loss", "sampler"),
     "lr_schedule": ("constant", "cosine"),
     "select": ("last", "source_val"),
+    "frontend": FRONTENDS[:3],  # the frame-level ones: what the deep methods can take
+    "functionals": ("stats", "egemaps"),
 }
 # Keys of older exports, mapped to today's: (new key, {old value: new value}).
 RENAMED = {"normalize_features": ("normalize", {True: "corpus", False: "none"})}
@@ -150,6 +157,11 @@ class TrainConfig:
     class_balance: str = "none"  # "none", "loss" (inverse-frequency CE weights) or "sampler"
     lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over all steps)
     select: str = "last"  # model kept: "last" epoch or best "source_val" accuracy (label-free)
+    # input features: the front-end (emodna.features), and what the classical baseline fits
+    # on: "stats" (mean and std over the front-end's frames) or "egemaps" (openSMILE's 88
+    # eGeMAPSv02 functionals per clip); deep methods ignore `functionals`
+    frontend: str = "mfcc"
+    functionals: str = "stats"
     # data
     val_fraction: float = 0.1
     dropout: float = 0.1
@@ -204,6 +216,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @property
+    def feature_set(self) -> str:
+        """The features this run reads (a FeatureSettings.frontend): the front-end, or
+        ``egemaps`` for the classical baseline on openSMILE's functionals."""
+        if METHODS[self.method].classical and self.functionals == "egemaps":
+            return "egemaps"
+        return self.frontend
 
     def validate(self, origin: str = "config") -> None:
         for name, allowed in CHOICES.items():

@@ -1,9 +1,13 @@
-"""MFCC features, computed once per corpus and cached as one Parquet file.
+"""Input features, computed once per corpus and front-end and cached as one Parquet file.
 
 The paper's input: 40 MFCCs from librosa at 22050 Hz, the waveform cut or zero-padded at
-both ends (centred) to a fixed number of samples per corpus. One Parquet file holds a
-corpus: the MFCCs as a fixed-shape tensor column ``mfcc`` of shape [n_mfcc, frames] plus
-path, label, arousal, valence, speaker, gender and duration.
+both ends (centred) to a fixed number of samples per corpus. The front-end is a setting
+(:data:`FRONTENDS`): ``mfcc`` (the paper's, the default), ``logmel`` (librosa log-Mel
+filterbank, ``n_mels`` bands), ``egemaps_lld`` (openSMILE's eGeMAPSv02 low-level descriptors,
+25 per 10 ms frame) and ``egemaps`` (openSMILE's 88 eGeMAPSv02 functionals of the whole,
+uncut clip: one "frame", for the classical baseline; Eyben et al. 2016). One Parquet file
+holds a corpus: the features as a fixed-shape tensor column ``x`` of shape [channels,
+frames] plus path, label, arousal, valence, speaker, gender and duration.
 
 The file's name carries a hash of everything that changes its content: the settings, the
 label mapping, and every audio file's path, size and mtime. A second call with the same
@@ -13,6 +17,7 @@ and renamed, so a cache file is there whole or not at all.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,12 +37,15 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from emodna.atomic import atomic_write
+from emodna.config import FRONTENDS
 from emodna.corpus import Corpus
 from emodna.errors import FeatureError
 from emodna.labels import TASKS, encode, load_mapping, task_label
 
 # Bump when the extraction code changes in a way that changes the numbers.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
+
+EGEMAPS_LLD, EGEMAPS_FUNCTIONALS = 25, 88  # eGeMAPSv02's descriptor counts
 
 # The authors' fixed lengths, in samples at 22050 Hz (docs/design.md).
 PAPER_LENGTHS = {
@@ -60,6 +68,43 @@ class FeatureSettings:
     n_mfcc: int = 40
     lengths: dict[str, int] = field(default_factory=dict)
     length_percentile: float = 95.0  # corpora without a paper length and no override
+    frontend: str = "mfcc"  # one of FRONTENDS
+    n_mels: int = 64  # logmel only
+
+    def __post_init__(self):
+        if self.frontend not in FRONTENDS:
+            raise FeatureError(
+                f"unknown front-end {self.frontend!r}; use one of {', '.join(FRONTENDS)}"
+            )
+
+    @property
+    def channels(self) -> int:
+        """Features per frame: the model's input channels."""
+        return {
+            "mfcc": self.n_mfcc,
+            "logmel": self.n_mels,
+            "egemaps_lld": EGEMAPS_LLD,
+            "egemaps": EGEMAPS_FUNCTIONALS,
+        }[self.frontend]
+
+    def frames(self, length: int) -> int:
+        """Frames of a clip of ``length`` samples: librosa's centred frames exactly; for
+        openSMILE's 10 ms hop with unpadded 60 ms windows, to within one frame (its window
+        and hop are rounded to whole samples); one for the functionals."""
+        if self.frontend == "egemaps":
+            return 1
+        if self.frontend == "egemaps_lld":
+            return max(1, int((length / self.sample_rate - 0.06) * 100) + 1)
+        return 1 + length // HOP_LENGTH
+
+    def key(self) -> dict:
+        """The fields that change the numbers (for cache keys and exports)."""
+        return asdict(self)
+
+    @classmethod
+    def for_config(cls, cfg, **kwargs) -> FeatureSettings:
+        """The settings a TrainConfig's run reads (its :attr:`TrainConfig.feature_set`)."""
+        return cls(frontend=cfg.feature_set, **kwargs)
 
     def length_for(self, corpus: str) -> int | None:
         """The fixed length in samples, or None when it must come from the durations."""
@@ -72,7 +117,7 @@ class FeatureSettings:
 
 @dataclass
 class Features:
-    """One corpus's features: ``x`` [N, n_mfcc, frames] float32 and one meta row per clip."""
+    """One corpus's features: ``x`` [N, channels, frames] float32 and one meta row per clip."""
 
     corpus: str
     x: np.ndarray
@@ -147,15 +192,54 @@ def mfcc(y: np.ndarray, settings: FeatureSettings) -> np.ndarray:
     )
 
 
+def logmel(y: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+    """librosa log-Mel filterbank [n_mels, frames] in dB (power spectrogram, librosa defaults)."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=y, sr=settings.sample_rate, n_mels=settings.n_mels)
+    return librosa.power_to_db(mel).astype(np.float32)
+
+
+@functools.cache
+def _smile(level: str):
+    """One openSMILE extractor per process and level (building it parses its config)."""
+    import opensmile
+
+    return opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02,
+        feature_level=getattr(opensmile.FeatureLevel, level),
+    )
+
+
+def egemaps(y: np.ndarray, settings: FeatureSettings, level: str) -> np.ndarray:
+    """openSMILE eGeMAPSv02 on ``y``: ``LowLevelDescriptors`` [25, frames] or ``Functionals``
+    [88, 1], in openSMILE's column order."""
+    table = _smile(level).process_signal(y, settings.sample_rate)
+    return np.ascontiguousarray(table.to_numpy(dtype=np.float32).T)
+
+
+def extract(y: np.ndarray, settings: FeatureSettings, length: int) -> np.ndarray:
+    """The front-end's features [channels, frames] of one clip: cut or padded to ``length``
+    samples first, except for the functionals, which summarise the clip as it is."""
+    if settings.frontend == "egemaps":
+        return egemaps(y, settings, "Functionals")
+    y = fix_length(y, length)
+    if settings.frontend == "egemaps_lld":
+        return egemaps(y, settings, "LowLevelDescriptors")
+    if settings.frontend == "logmel":
+        return logmel(y, settings)
+    return mfcc(y, settings)
+
+
 def _extract_one(job: tuple[str, int, FeatureSettings]):
-    """Worker: (path, length, settings) -> (mfcc, duration seconds) or (None, reason)."""
+    """Worker: (path, length, settings) -> (features, duration seconds) or (None, reason)."""
     path, length, settings = job
     try:
         y = read_audio(path, settings.sample_rate)
     except FeatureError as exc:
         return None, str(exc)
     duration = len(y) / settings.sample_rate
-    return mfcc(fix_length(y, length), settings), duration
+    return extract(y, settings, length), duration
 
 
 # ---------------------------------------------------------------------------------------
@@ -167,9 +251,7 @@ def cache_key(corpus: Corpus, settings: FeatureSettings, mapping: dict) -> str:
     speaker): an edited manifest is a new cache entry."""
     h = hashlib.sha256()
     h.update(
-        json.dumps(
-            [FEATURE_VERSION, corpus.name, asdict(settings), mapping], sort_keys=True
-        ).encode()
+        json.dumps([FEATURE_VERSION, corpus.name, settings.key(), mapping], sort_keys=True).encode()
     )
     for utt in corpus.utterances:
         st = os.stat(utt.path)
@@ -269,7 +351,7 @@ def build_features(
     results = tqdm(
         map_fn(_extract_one, jobs),
         total=len(jobs),
-        desc=f"MFCC {corpus.name}",
+        desc=f"{settings.frontend} {corpus.name}",
         unit="file",
         disable=not progress,
         file=sys.stderr,
@@ -295,14 +377,14 @@ def build_features(
             f"{corpus.root}: none of the {len(jobs)} files of {corpus.name} could be decoded "
             f"(first: {bad[0][1]}); check the folder holds audio soundfile can read"
         )
-    x = np.stack(feats)  # raw MFCCs: normalisation is part of training (emodna.normalize)
+    x = np.stack(feats)  # raw features: normalisation is part of training (emodna.normalize)
     _write_atomic(path, x, pd.DataFrame(rows), settings, bad)
     return BuildResult(corpus.name, path, len(rows), False, time.perf_counter() - t0, bad)
 
 
 def _write_atomic(path: Path, x: np.ndarray, meta: pd.DataFrame, settings, bad) -> None:
     table = pa.Table.from_pandas(meta, preserve_index=False)
-    table = table.append_column("mfcc", pa.FixedShapeTensorArray.from_numpy_ndarray(x))
+    table = table.append_column("x", pa.FixedShapeTensorArray.from_numpy_ndarray(x))
     table = table.replace_schema_metadata(
         {
             b"emodna.settings": json.dumps(asdict(settings)).encode(),
@@ -318,7 +400,7 @@ def load_features(path: str | Path) -> Features:
     path = Path(path)
     try:
         table = pq.read_table(path)
-        column = table.column("mfcc").combine_chunks()  # no copy for a single chunk
+        column = table.column("x").combine_chunks()  # no copy for a single chunk
         x = column.to_numpy_ndarray()
     except (OSError, KeyError, pa.ArrowException) as exc:
         raise FeatureError(
@@ -326,7 +408,7 @@ def load_features(path: str | Path) -> Features:
         ) from exc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        meta = table.drop_columns(["mfcc"]).to_pandas()
+        meta = table.drop_columns(["x"]).to_pandas()
     corpus = path.name.rsplit("-", 1)[0]
     return Features(corpus=corpus, x=x, meta=meta)
 

@@ -46,9 +46,21 @@ class FeatureSpec:
     mean: tuple[float, ...] | None = None  # per coefficient, for normalize: corpus
     std: tuple[float, ...] | None = None
     corpus: str = ""
+    frontend: str = "mfcc"  # emodna.features.FRONTENDS
+    n_mels: int = 64
+
+    def settings(self):
+        from emodna.features import FeatureSettings
+
+        return FeatureSettings(
+            sample_rate=self.sample_rate,
+            n_mfcc=self.n_mfcc,
+            frontend=self.frontend,
+            n_mels=self.n_mels,
+        )
 
     def key(self) -> tuple:
-        return (self.sample_rate, self.n_mfcc, self.length)
+        return (self.sample_rate, self.n_mfcc, self.length, self.frontend, self.n_mels)
 
 
 @dataclass
@@ -86,19 +98,29 @@ def _feature_spec(cfg, origin: dict, where: str, length: int | None, norm: dict)
     defaults = FeatureSettings()
     sample_rate = int(feats.get("sample_rate") or defaults.sample_rate)
     n_mfcc = int(feats.get("n_mfcc") or defaults.n_mfcc)
-    settings = FeatureSettings(sample_rate=sample_rate, n_mfcc=n_mfcc)
+    n_mels = int(feats.get("n_mels") or defaults.n_mels)
+    settings = FeatureSettings(
+        sample_rate=sample_rate, n_mfcc=n_mfcc, frontend=cfg.feature_set, n_mels=n_mels
+    )
+    channels = settings.channels
     length = length or feats.get("length") or settings.length_for(cfg.target)
-    if not length:
+    if settings.frontend == "egemaps":
+        length = length or 0  # openSMILE's functionals summarise each clip as it is
+    elif not length:
         raise ConfigError(
             f"{where}: the fixed length of corpus {cfg.target} is not recorded (it was the 95th "
             "percentile of its durations); pass --length SAMPLES"
         )
     mean, std = norm.get("mean"), norm.get("std")
-    if mean is not None and (len(mean) != n_mfcc or len(std if std is not None else []) != n_mfcc):
+    if mean is not None and (
+        len(mean) != channels or len(std if std is not None else []) != channels
+    ):
         raise ConfigError(
-            f"{where}: the checkpoint's normalisation statistics must hold {n_mfcc} values each"
+            f"{where}: the checkpoint's normalisation statistics must hold {channels} values each"
         )
     return FeatureSpec(
+        frontend=settings.frontend,
+        n_mels=n_mels,
         sample_rate=sample_rate,
         n_mfcc=n_mfcc,
         length=int(length),
@@ -160,10 +182,11 @@ def load_model(
             f"{ckpt_path}: checkpoint of another shape: {n_classes} classes, but task {cfg.task} "
             f"has {len(classes)} ({', '.join(classes)}); pass the checkpoint exported with this config"
         )
-    if int(n_mfcc) != spec.n_mfcc:
+    if int(n_mfcc) != spec.settings().channels:
         raise TrainingError(
-            f"{ckpt_path}: checkpoint of another shape: it takes {n_mfcc} MFCCs, the config computes "
-            f"{spec.n_mfcc}; pass the checkpoint exported with this config"
+            f"{ckpt_path}: checkpoint of another shape: it takes {n_mfcc} features per frame, "
+            f"the config's {spec.frontend} front-end computes {spec.settings().channels}; pass the "
+            "checkpoint exported with this config"
         )
     trained = state.get("config") or {}
     for key in ("task", "method"):
@@ -186,15 +209,15 @@ def load_model(
 
 
 def features(paths, spec: FeatureSpec) -> list[np.ndarray | FeatureError]:
-    """Raw MFCCs [n_mfcc, frames] per file (or the FeatureError of a file that fails)."""
-    from emodna.features import FeatureSettings, fix_length, mfcc, read_audio
+    """Raw features [channels, frames] per file (or the FeatureError of a file that fails)."""
+    from emodna.features import extract, read_audio
 
-    settings = FeatureSettings(sample_rate=spec.sample_rate, n_mfcc=spec.n_mfcc)
+    settings = spec.settings()
     out: list = []
     for path in paths:
         try:
             y = read_audio(path, spec.sample_rate)
-            out.append(mfcc(fix_length(y, spec.length), settings))
+            out.append(extract(y, settings, spec.length))
         except FeatureError as exc:
             out.append(exc)
     return out

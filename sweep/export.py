@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from emodna.config import TrainConfig
 from emodna.errors import EmodnaError
 from sweep.info import SweepInfo
 from sweep.ranking import SCORES, completed_units, decode_value, to_plain
@@ -37,17 +38,19 @@ def latest_checkpoint(trial_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def feature_origin(target: str, info: SweepInfo, cache: dict) -> dict:
+def feature_origin(target: str, info: SweepInfo, cache: dict, frontend: str = "mfcc") -> dict:
     """How the target corpus's features were computed: what predict needs to redo them.
 
     The input normalisation and the target's statistics travel in the checkpoint (written
     by ``emodna.train.fit``), not here."""
     from emodna.features import FeatureSettings
 
-    settings = FeatureSettings()
+    settings = FeatureSettings(frontend=frontend)
     out = {
+        "frontend": settings.frontend,
         "sample_rate": settings.sample_rate,
         "n_mfcc": settings.n_mfcc,
+        "n_mels": settings.n_mels,
         "corpus": target,
         "length": settings.length_for(target),
     }
@@ -78,7 +81,7 @@ def _percentile_facts(target: str, info: SweepInfo, settings) -> dict:
 
 def train_values(row: pd.Series, seed: int) -> tuple[dict, dict]:
     """(TrainConfig dict, extra hyperparameters that TrainConfig does not know) for a config."""
-    from emodna.config import RENAMED, TRAIN_KEYS, TrainConfig
+    from emodna.config import RENAMED, TRAIN_KEYS
 
     names = TRAIN_KEYS | set(RENAMED)
     values = TrainConfig().to_dict()
@@ -180,7 +183,9 @@ def export_best(
             "status": r["status"],
             "checkpoint": ckpt_name,
             "checkpoint_from": str(src.relative_to(folder)) if src is not None else None,
-            "features": feature_origin(str(srow["target"]), info, cache),
+            "features": feature_origin(
+                str(srow["target"]), info, cache, TrainConfig.from_dict(values).feature_set
+            ),
             "partial_sweep": bool(info.partial),
             "created": created,
         }

@@ -48,6 +48,51 @@ def _fmt_hp(v) -> str:
     return str(v)
 
 
+def _feature_set(x) -> str:
+    """The features a ranked config read (``TrainConfig.feature_set``), from its hp columns."""
+    from emodna.config import TrainConfig
+
+    values = {}
+    for key in ("frontend", "functionals"):
+        v = decode_value(x.get(f"hp_{key}")) if f"hp_{key}" in x else None
+        if isinstance(v, str):
+            values[key] = v
+    return TrainConfig(method=str(x["method"]), **values).feature_set
+
+
+def _by_features(r: pd.DataFrame, short: str) -> list[str]:
+    """``## By front-end``: when the configs read more than one feature set, each set's
+    config count, mean score over its configs, and its best config."""
+    if r.empty:
+        return []
+    sets = r.apply(_feature_set, axis=1)
+    if sets.nunique() < 2:
+        return []
+    rows = []
+    for name, g in r.groupby(sets, sort=False):
+        best = g.sort_values("rank").iloc[0]
+        rows.append(
+            [
+                name,
+                len(g),
+                pct(g["mean_metric"].mean()),
+                f"config {best['config_id']} ({best['method']}, #{best['rank']})",
+                pct(best["mean_metric"]),
+            ]
+        )
+    header = ["features", "configs", f"mean {short} of its configs", "best config", f"its {short}"]
+    return [
+        "",
+        "## By front-end",
+        "",
+        _md_table(header, rows),
+        "",
+        "The features each config read: its front-end, or `egemaps` (openSMILE's functionals) "
+        "for the classical baseline with `functionals: egemaps`.",
+        "",
+    ]
+
+
 def vs_leader(x) -> str:
     """'-1.3 (4/14)': paired with the rank-1 config (see ranking.rank_configs); '–' for it."""
     if not x["vs_leader_shared"]:
@@ -188,6 +233,7 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
         out.append("")
     if "critical_difference" in s.files:
         out += ["![critical difference diagram](plots/critical_difference.png)", ""]
+    out += _by_features(r, short)
 
     # ------------------------------------------------------------- best per scenario
     out += ["## Best config per scenario (oracle)", ""]

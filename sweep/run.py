@@ -271,14 +271,15 @@ def read_inputs(args) -> tuple:
 
 
 def show_plan(space, corpora: dict, scenarios: list[dict], args, slots: int):
-    from emodna.features import HOP_LENGTH, FeatureSettings
+    from emodna.features import FeatureSettings
     from sweep.plan import make_plan
 
-    settings = FeatureSettings()
+    # the plan's step cost is the longest frame-level front-end's (egemaps_lld has ~2x mfcc's frames)
+    frontends = [FeatureSettings(frontend=f) for f in space.feature_sets()]
     sizes = {}
     for name, corpus in corpora.items():
-        length = settings.length_for(name) or 3 * settings.sample_rate  # a guess until extracted
-        sizes[name] = (len(corpus.utterances), 1 + length // HOP_LENGTH)
+        length = frontends[0].length_for(name) or 3 * frontends[0].sample_rate  # a guess
+        sizes[name] = (len(corpus.utterances), max(f.frames(length) for f in frontends))
     budget = args.budget
     grid = space.grid() if space.sampler == "grid" else None
     if grid:
@@ -366,15 +367,19 @@ def run(
     from sweep.trainable import put_corpora, train_scenario
 
     settings_file = out / SETTINGS
-    features = corpus_features(
-        corpora, FeatureSettings(), args.cache, report=print
-    )  # bars on a cold cache
+    features = {}  # feature set (a front-end) -> corpus -> Features
+    for i, frontend in enumerate(space.feature_sets()):  # bars on a cold cache
+        report = print if i == 0 else None  # the file counts are the same for every front-end
+        features[frontend] = corpus_features(
+            corpora, FeatureSettings(frontend=frontend), args.cache, report=report
+        )
+    nbytes = sum(f.nbytes for by_corpus in features.values() for f in by_corpus.values())
     connect(args.address, args.num_cpus, args.object_store_memory, args.verbose)
-    check_object_store(sum(f.nbytes for f in features.values()))
-    refs = put_corpora(features)
-    mb = sum(f.nbytes for f in features.values()) / 2**20
+    check_object_store(nbytes)
+    refs = {frontend: put_corpora(by_corpus) for frontend, by_corpus in features.items()}
     print(
-        f"{len(scenarios)} scenarios x {len(space.seeds)} seeds; features in the object store: {mb:.0f} MiB"
+        f"{len(scenarios)} scenarios x {len(space.seeds)} seeds; features ({', '.join(features)}) "
+        f"in the object store: {nbytes / 2**20:.0f} MiB"
     )
     # Tune lets a custom searcher have one pending trial at a time unless told otherwise,
     # which leaves nodes idle on a cluster: allow as many pending trials as there are slots.

@@ -109,6 +109,25 @@ class SearchSpace:
         config["epochs"] = self.epochs
         return config
 
+    def feature_sets(self) -> list[str]:
+        """The features this space's configs read (``TrainConfig.feature_set`` of every
+        method x front-end x functionals it can produce), in ``FRONTENDS`` order: a sweep
+        extracts each and puts it into the object store once."""
+        from emodna.config import FRONTENDS, TrainConfig
+
+        def options(key: str) -> list:
+            if key in self.params:
+                return list(self.params[key].choices or [getattr(TrainConfig, key)])
+            return [self.fixed.get(key, getattr(TrainConfig, key))]
+
+        sets = {
+            TrainConfig(method=m, frontend=f, functionals=fn).feature_set
+            for m in self.methods
+            for f in options("frontend")
+            for fn in options("functionals")
+        }
+        return sorted(sets, key=lambda s: FRONTENDS.index(s) if s in FRONTENDS else len(FRONTENDS))
+
     def suggest(self, trial: optuna.Trial) -> dict:
         """Hyperparameters for one config: fixed values, sampled params, method, epochs."""
         return self._complete({name: p.suggest(trial) for name, p in self.params.items()})

@@ -110,12 +110,14 @@ def injected_fault(scenario: str, epoch: int, resumed: bool) -> None:
 def train_scenario(
     config: dict, corpora: dict[str, ray.ObjectRef], metric: str = "target_uar"
 ) -> None:
-    """Tune trainable. ``corpora`` maps corpus name -> object ref of :func:`corpus_payload`;
-    ``metric`` is the space's metric, reported as NaN when the config diverges."""
+    """Tune trainable. ``corpora`` maps feature set (``TrainConfig.feature_set``) -> corpus
+    name -> object ref of :func:`corpus_payload`; ``metric`` is the space's metric, reported
+    as NaN when the config diverges."""
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
     torch.set_num_threads(max(1, int(cpus)))
     cfg = train_config(config)
-    src, tgt = ray.get([corpora[cfg.source], corpora[cfg.target]])
+    by_corpus = corpora[cfg.feature_set]
+    src, tgt = ray.get([by_corpus[cfg.source], by_corpus[cfg.target]])
     source = Domain(src["x"], np.asarray(src["y"][cfg.task]), cfg.source, src["speaker"])
     target = Domain(tgt["x"], np.asarray(tgt["y"][cfg.task]), cfg.target, tgt["speaker"])
     scenario = scenario_name(cfg.source, cfg.target, cfg.task)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from emodna.train import Domain
 
@@ -97,3 +98,33 @@ def domain(
     x += shift
     x.setflags(write=False)  # like the Parquet / object-store arrays fit gets in real use
     return Domain(x, y, f"synthetic{seed}")
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def write_tone(path, seconds=0.5, sr=16000, channels=1, freq=220.0):
+    t = np.arange(int(seconds * sr)) / sr
+    y = 0.3 * np.sin(2 * np.pi * freq * t)
+    if channels > 1:
+        y = np.stack([y] * channels, axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, y, sr)
+
+
+FOLDERS = {"anger": "Angry", "happiness": "Happy", "neutral": "Neutral", "sadness": "Sad"}
+
+
+def cut(src, dst, seconds: float = 1.0) -> None:
+    """The first ``seconds`` of a real clip, written as a new file (FLAC or WAV by suffix)."""
+    y, sr = sf.read(src, frames=int(seconds * 16000), dtype="float32")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(dst, y, sr)
+
+
+def clips(real_corpora, corpus: str, per_emotion: int):
+    """(utterance, emotion) pairs of one shipped corpus: the first few of four emotions."""
+    out = []
+    for emotion in FOLDERS:
+        out += [u for u in real_corpora[corpus].utterances if u.emotion == emotion][:per_emotion]
+    return out

@@ -15,25 +15,9 @@ from emodna.cli import main
 from emodna.corpora import load_corpora, read_corpus, survey_corpora
 from emodna.custom import read_manifest, write_manifest
 from emodna.errors import CorpusError
+from tests.helpers import FOLDERS, clips, cut
 
 pytestmark = pytest.mark.corpora
-
-FOLDERS = {"anger": "Angry", "happiness": "Happy", "neutral": "Neutral", "sadness": "Sad"}
-
-
-def cut(src, dst, seconds: float = 1.0) -> None:
-    """The first ``seconds`` of a real clip, written as a new file (FLAC or WAV by suffix)."""
-    y, sr = sf.read(src, frames=int(seconds * 16000), dtype="float32")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(dst, y, sr)
-
-
-def clips(real_corpora, corpus: str, per_emotion: int):
-    """(utterance, emotion) pairs of one shipped corpus: the first few of four emotions."""
-    out = []
-    for emotion in FOLDERS:
-        out += [u for u in real_corpora[corpus].utterances if u.emotion == emotion][:per_emotion]
-    return out
 
 
 @pytest.fixture
