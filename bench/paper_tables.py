@@ -66,13 +66,16 @@ ABLATIONS = {
 _DATA: dict = {}
 
 
-def _init_worker(feature_paths: dict[str, str]) -> None:
+def _init_worker(feature_paths: dict[str, dict[str, str]]) -> None:
+    """``feature_paths``: feature set (a front-end) -> corpus -> Parquet file."""
     import torch
 
     from emodna.features import load_features
 
     torch.set_num_threads(1)
-    _DATA.update({name: load_features(path) for name, path in feature_paths.items()})
+    _DATA.update(
+        {fs: {n: load_features(p) for n, p in paths.items()} for fs, paths in feature_paths.items()}
+    )
 
 
 def run_one(job: dict) -> dict:
@@ -84,7 +87,7 @@ def run_one(job: dict) -> dict:
     cfg = TrainConfig.from_dict(
         {**job.get("overrides", {}), **base}, origin=str(job.get("variant", "bench"))
     )
-    src, tgt = _DATA[job["source"]], _DATA[job["target"]]
+    src, tgt = _DATA[cfg.feature_set][job["source"]], _DATA[cfg.feature_set][job["target"]]
     t0 = time.perf_counter()
     final = fit(
         cfg,
@@ -320,8 +323,12 @@ def main(argv=None) -> int:
         )
         return 2
     paths = {
-        n: str(build_features(c, cache_dir=args.cache, workers=args.workers, progress=False).path)
-        for n, c in corpora.items()
+        "mfcc": {
+            n: str(
+                build_features(c, cache_dir=args.cache, workers=args.workers, progress=False).path
+            )
+            for n, c in corpora.items()
+        }
     }
     done = set(results[KEY].itertuples(index=False, name=None)) if len(results) else set()
     jobs = [

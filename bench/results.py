@@ -249,8 +249,9 @@ def main(argv=None) -> int:
         )
         return 0
 
+    from emodna.config import TrainConfig
     from emodna.corpora import load_corpora
-    from emodna.features import build_features
+    from emodna.features import FeatureSettings, build_features
 
     corpora = load_corpora(args.corpora_dir)
     if len(corpora) < 2:
@@ -259,9 +260,17 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
-    paths = {
-        n: str(build_features(c, workers=args.workers, progress=False).path)
-        for n, c in corpora.items()
+    feature_sets = {TrainConfig.from_dict(fields, v).feature_set for v, fields in variants.items()}
+    paths = {  # feature set -> corpus -> cached features, each extracted once
+        fs: {
+            n: str(
+                build_features(
+                    c, FeatureSettings(frontend=fs), workers=args.workers, progress=False
+                ).path
+            )
+            for n, c in corpora.items()
+        }
+        for fs in sorted(feature_sets)
     }
     done = set(results[KEY].itertuples(index=False, name=None)) if len(results) else set()
     jobs = [
