@@ -51,6 +51,12 @@ def add_corpora_options(p: argparse.ArgumentParser) -> None:
         metavar="NAME=PATH",
         help="one corpus at an explicit path, e.g. EMODB=/data/emodb (repeatable)",
     )
+    p.add_argument(
+        "--speaker-pattern",
+        metavar="REGEX",
+        help="folder-per-emotion corpora: a regular expression whose first group, searched in "
+        "each clip's path below its corpus folder, is the speaker, e.g. '^(spk\\d+)/'",
+    )
 
 
 def add_feature_options(p: argparse.ArgumentParser, frontends=FRONTENDS) -> None:
@@ -92,7 +98,9 @@ def load_corpora_from_args(args, names=None):
         paths[name] = Path(path)
     if args.corpora_dir is None and not paths:
         raise CorpusError("no corpora given: pass --corpora-dir DIR (or --corpus-path NAME=PATH)")
-    return load_corpora(args.corpora_dir, paths=paths or None, names=names)
+    return load_corpora(
+        args.corpora_dir, paths=paths or None, names=names, speaker_pattern=args.speaker_pattern
+    )
 
 
 def feature_settings_from_args(args, cfg=None):

@@ -92,8 +92,12 @@ def find_corpora(corpora_dir: str | Path) -> dict[str, Path]:
     return found
 
 
-def read_corpus(name: str, root: str | Path) -> Corpus:
-    """Read one corpus folder; CorpusError if it is missing or no file name parses."""
+def read_corpus(name: str, root: str | Path, speaker_pattern: str | None = None) -> Corpus:
+    """Read one corpus folder; CorpusError if it is missing or no file name parses.
+
+    ``speaker_pattern``: for a folder-per-emotion corpus, a regular expression whose first
+    group, searched in each file's path below the corpus folder, is the speaker (e.g.
+    ``^(spk\\d+)/`` or ``_(\\w+)\\.wav$``); without it, speakers are unknown."""
     name = canonical_name(name)
     root = Path(root).expanduser()
     if name not in READERS or root.is_file() or (root.is_dir() and manifest_in(root) is not None):
@@ -103,7 +107,7 @@ def read_corpus(name: str, root: str | Path) -> Corpus:
         elif manifest_in(root) is not None:
             corpus = read_manifest(name, manifest_in(root))
         elif root.is_dir():
-            corpus = read_emotion_folders(name, root)
+            corpus = read_emotion_folders(name, root, speaker_pattern)
         else:
             raise CorpusError(
                 f"{name}: {root} does not exist; give a corpus folder or a manifest file"
@@ -137,6 +141,7 @@ def load_corpora(
     *,
     paths: dict[str, Path] | None = None,
     names: Sequence[str] | None = None,
+    speaker_pattern: str | None = None,
 ) -> dict[str, Corpus]:
     """Read corpora found in corpora_dir and/or given as {name: folder} in paths (which win).
 
@@ -166,4 +171,4 @@ def load_corpora(
                 )
             if canonical not in selected:
                 selected.append(canonical)
-    return {name: read_corpus(name, found[name]) for name in selected}
+    return {name: read_corpus(name, found[name], speaker_pattern) for name in selected}

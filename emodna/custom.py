@@ -115,7 +115,18 @@ def read_emotion_folders(name: str, root: Path, speaker_pattern: str | None = No
     """A Corpus from a folder whose subfolders (at any depth) are named after emotions."""
 
     root = Path(root).expanduser().resolve()
-    pattern = re.compile(speaker_pattern) if speaker_pattern else None
+    try:
+        pattern = re.compile(speaker_pattern) if speaker_pattern else None
+    except re.error as exc:
+        raise CorpusError(
+            f"--speaker-pattern '{speaker_pattern}': not a regular expression ({exc}); "
+            "write one whose first group is the speaker, e.g. '^(spk\\d+)/'"
+        ) from None
+    if pattern is not None and pattern.groups < 1:
+        raise CorpusError(
+            f"--speaker-pattern '{speaker_pattern}' has no group; put the speaker in "
+            "parentheses, e.g. '^(spk\\d+)/'"
+        )
     corpus = Corpus(name=name, root=root)
     for path in audio_files(root):
         rel = path.relative_to(root)
@@ -174,10 +185,34 @@ def task_problem(corpus, task: str, mapping: dict | None = None) -> str | None:
 
 
 def corpus_warnings(corpus) -> list[str]:
-    """One-line warnings about a corpus that can be used but may mislead."""
+    """One-line warnings about a corpus that can be used but may mislead: too few files, or
+    clips recorded at several sample rates (each is resampled, but a clip recorded at 8 kHz
+    has no energy above 4 kHz, which a model can learn as a cue)."""
+    from collections import Counter
+
+    import soundfile as sf
+
+    out = []
     n = len(corpus.utterances)
     if n < MIN_FILES:
-        return [
+        out.append(
             f"{corpus.name} ({corpus.root}) has {n} files (< {MIN_FILES}): its scores are coarse"
-        ]
-    return []
+        )
+    rates: Counter = Counter()
+    example: dict[int, Path] = {}
+    for u in corpus.utterances:
+        try:
+            rate = sf.info(str(u.path)).samplerate
+        except Exception:
+            continue  # an undecodable file is reported by the feature extraction
+        rates[rate] += 1
+        example.setdefault(rate, u.path)
+    if len(rates) > 1:
+        common = rates.most_common()
+        odd = common[-1][0]
+        counts = ", ".join(f"{r} Hz: {c} files" for r, c in common)
+        out.append(
+            f"{corpus.name} mixes sample rates ({counts}; e.g. {example[odd]}); every clip is "
+            "resampled, but band limits differ: check the odd ones or drop them from the corpus"
+        )
+    return out

@@ -21,6 +21,13 @@ from dataclasses import dataclass
 EVAL = 0.12  # evaluation's share of an epoch (bench/scale.py measures it)
 
 
+def hms(seconds: float) -> str:
+    """1:02:03 or 2:03 (the plan's estimate and the progress line's times)."""
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 @dataclass
 class Plan:
     configs: int
@@ -39,12 +46,10 @@ class Plan:
         return self.deep_configs * self.units_per_config * self.unit_seconds / max(1, self.slots)
 
     def line(self) -> str:
-        from sweep.search import _hms
-
         return (
             f"plan: {self.configs} configs x {self.units_per_config} units (scenario x seed) = "
             f"{self.units} units of {self.epochs} epochs; one unit ~{self.unit_seconds:.0f} s on one core; "
-            f"{self.slots} trial slots: at most ~{_hms(self.wall_seconds)} wall "
+            f"{self.slots} trial slots: at most ~{hms(self.wall_seconds)} wall "
             "(less when configs are pruned)"
         )
 

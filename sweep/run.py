@@ -58,6 +58,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--corpora-dir", type=Path, help="folder with one subfolder per corpus (EMODB, CASIA, ...)"
     )
     ap.add_argument(
+        "--speaker-pattern",
+        metavar="REGEX",
+        help="folder-per-emotion corpora: a regular expression whose first group, searched in "
+        "each clip's path below its corpus folder, is the speaker (as emodna train takes it)",
+    )
+    ap.add_argument(
         "--space", type=Path, default=Path("search_spaces/emodna.yaml"), help="search-space YAML"
     )
     ap.add_argument(
@@ -250,7 +256,7 @@ def read_inputs(args) -> tuple:
     check_values(space)
     if args.corpora_dir is None:
         raise ConfigError("--corpora-dir is required: a folder with one subfolder per corpus")
-    corpora = load_corpora(args.corpora_dir)
+    corpora = load_corpora(args.corpora_dir, speaker_pattern=getattr(args, "speaker_pattern", None))
     scenarios = []
     for sc in space.scenarios(list(corpora)):  # a corpus with one class for a task sits it out
         problems = [task_problem(corpora[sc[end]], sc["task"]) for end in ("source", "target")]

@@ -37,7 +37,6 @@ import math
 import os
 import pickle
 import random
-import time
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from emodna.errors import ConfigError
+from sweep.progress import Progress
 from sweep.ranking import scenario_name
 from sweep.samplers import make_sampler
 from sweep.space import SAMPLERS, SearchSpace
@@ -99,13 +99,6 @@ class _Config:
 
 
 # ----------------------------------------------------------------------------- searcher
-
-
-def _hms(seconds: float) -> str:
-    """1:02:03 or 2:03."""
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class ScenarioSearcher(Searcher):
@@ -227,8 +220,7 @@ class ScenarioSearcher(Searcher):
         self._max_concurrent: int | None = None
         self._study: optuna.Study | None = None
         self._handles: dict[int, optuna.Trial] = {}
-        self._clock: tuple[float, int] | None = None  # (start, units done then), this process
-        self._reset_timing()
+        self._progress = Progress()  # timing of this process's units, for the progress line
         _ = self.study  # create (or load) the study now, so storage mistakes show up early
 
     # ------------------------------------------------------------------ study
@@ -315,8 +307,7 @@ class ScenarioSearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        if self._clock is None:
-            self._clock = (time.monotonic(), self.units_done())
+        self._progress.begin()
         if self._max_concurrent is not None and len(self._live) >= self._max_concurrent:
             return None
         for cfg in self._configs.values():
@@ -335,20 +326,11 @@ class ScenarioSearcher(Searcher):
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
         self._record(trial_id, result, error)
-        print(self.progress_line(), flush=True)
-
-    def _reset_timing(self) -> None:
-        """Unit durations for the ETA: only units this process started count, so a unit that
-        Tune resumed half-done after a restore (and finished in seconds) does not."""
-        self._started: dict[str, float] = {}
-        self._durations: list[float] = []
-        self._peak_live = 0
+        print(self._progress.line(self), flush=True)
 
     def _record(self, trial_id: str, result: dict | None, error: bool) -> None:
         self._live.discard(trial_id)
-        started = self._started.pop(trial_id, None)
-        if started is not None:
-            self._durations.append(time.monotonic() - started)
+        self._progress.ended(trial_id)
         loc = self._trial_map.pop(trial_id, None) or self._locate(result)
         if loc is None:
             logger.debug("ScenarioSearcher: result for unknown trial %s ignored", trial_id)
@@ -421,8 +403,7 @@ class ScenarioSearcher(Searcher):
         self._live = set()
         self._study = None
         self._handles = {}
-        self._clock = None
-        self._reset_timing()
+        self._progress = Progress()
         self._reconcile()
 
     def __getstate__(self) -> dict:
@@ -433,8 +414,7 @@ class ScenarioSearcher(Searcher):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._clock = None  # elapsed time and ETA count from this process's start
-        self._reset_timing()
+        self._progress = Progress()  # elapsed time and ETA count from this process's start
 
     # ------------------------------------------------------------------ inspection
 
@@ -470,6 +450,11 @@ class ScenarioSearcher(Searcher):
             )
         return rows
 
+    @property
+    def n_failed_units(self) -> int:
+        """Units that raised or reported no metric, over all configs."""
+        return sum(len(c.failed) for c in self._configs.values())
+
     def units_done(self) -> int:
         """Units finished so far (with a value or failed), over all configs asked."""
         return sum(c.n_done for c in self._configs.values())
@@ -499,34 +484,6 @@ class ScenarioSearcher(Searcher):
         _, value, n = max(scored)
         return n, sign * value, len(self._configs[n].values)
 
-    def progress_line(self) -> str:
-        """``[sweep] 13/192 units done (0 failed) · 4:31 elapsed · ETA <= 58:10 · best so far: ...``
-
-        The ETA is the mean duration of the units this process started and finished, times
-        :meth:`units_left`, over the most units seen running at once (so it is right after a
-        resume too, where Tune finishes half-done units in seconds); pruning can only shorten it.
-        """
-        done, left = self.units_done(), self.units_left()
-        failed = sum(len(c.failed) for c in self._configs.values())
-        pruned = sum(1 for c in self._configs.values() if c.state == "pruned")
-        parts = [
-            f"[sweep] {done}/{done + left} units done ({failed} failed, {pruned} configs pruned)"
-        ]
-        if self._clock is not None:
-            elapsed = time.monotonic() - self._clock[0]
-            parts.append(f"{_hms(elapsed)} elapsed")
-            if self._durations and left:
-                mean = sum(self._durations) / len(self._durations)
-                parts.append(f"ETA <= {_hms(mean * left / max(1, self._peak_live))}")
-        best = self.best_so_far()
-        if best is not None:
-            n, value, k = best
-            score = f"{100 * value:.1f}%" if self.metric.startswith("target_") else f"{value:.3g}"
-            parts.append(
-                f"best so far: config {n}, mean {self.metric} {score} over {k}/{len(self.units)} units"
-            )
-        return " · ".join(parts)
-
     def is_finished(self) -> bool:
         return self._n_asked >= self.budget and all(
             c.state != "running" for c in self._configs.values()
@@ -554,8 +511,7 @@ class ScenarioSearcher(Searcher):
         cfg.running[trial_id] = idx
         self._trial_map[trial_id] = (cfg.number, idx)
         self._live.add(trial_id)
-        self._started[trial_id] = time.monotonic()
-        self._peak_live = max(self._peak_live, len(self._live))
+        self._progress.issued(trial_id, len(self._live))
         self._n_issued += 1
         scenario, seed = self.units[idx]
         config = dict(cfg.params)

@@ -310,3 +310,35 @@ def test_a_corpus_with_one_class_for_a_task_is_refused_by_train_and_skipped_by_t
         and "warning: Loud" in out
         and "has 8 files (< 20)" in out
     )
+
+
+def test_speaker_pattern_reads_speakers_from_folder_corpus_paths(tmp_path, real_corpora, capsys):
+    folder = tmp_path / "corpora" / "Urdu-mini"
+    for i, u in enumerate(clips(real_corpora, "EMODB", per_emotion=3)):
+        cut(u.path, folder / FOLDERS[u.emotion] / f"spk{i % 3:02d}_{i}.wav", seconds=0.5)
+    assert {u.speaker for u in read_corpus("Urdu-mini", folder).utterances} == {""}
+    corpus = read_corpus("Urdu-mini", folder, speaker_pattern=r"(spk\d+)_")
+    assert sorted({u.speaker for u in corpus.utterances}) == ["spk00", "spk01", "spk02"]
+    assert [u.speaker for u in corpus.utterances if u.path.name.startswith("spk01")] == ["spk01"] * 4
+    with pytest.raises(CorpusError, match=r"--speaker-pattern 'spk\\d\+' has no group"):
+        read_corpus("Urdu-mini", folder, speaker_pattern=r"spk\d+")
+    args = ["corpora", "--corpora-dir", str(tmp_path / "corpora"), "--speaker-pattern", "(spk"]
+    assert main(args) == 2
+    assert "not a regular expression" in capsys.readouterr().err
+
+
+def test_a_corpus_mixing_sample_rates_is_warned_about_naming_an_odd_file(tmp_path, real_corpora):
+    from emodna.custom import corpus_warnings
+
+    folder = tmp_path / "Mixed"
+    picked = clips(real_corpora, "EMODB", per_emotion=6)
+    for i, u in enumerate(picked):
+        cut(u.path, folder / FOLDERS[u.emotion] / f"{i}.wav", seconds=0.5)
+    y, sr = sf.read(picked[0].path, frames=8000)
+    odd = folder / "Angry" / "odd.wav"
+    sf.write(odd, y[::2], sr // 2)  # one clip at 8 kHz among 16 kHz ones
+    warnings = corpus_warnings(read_corpus("Mixed", folder))
+    assert len(warnings) == 1
+    assert warnings[0].startswith("Mixed mixes sample rates (16000 Hz: 24 files, 8000 Hz: 1 files;")
+    assert str(odd) in warnings[0]
+    assert corpus_warnings(read_corpus("EMODB", real_corpora["EMODB"].root)) == []

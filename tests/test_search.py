@@ -178,10 +178,10 @@ def test_progress_counts_units_and_names_the_best_config(space, storage, capsys)
 def test_eta_is_the_mean_unit_time_over_the_slots_and_ignores_units_started_elsewhere(
     space, storage, capsys, monkeypatch
 ):
-    import sweep.search as search_module
+    import sweep.progress as progress_module
 
     clock = [1000.0]
-    monkeypatch.setattr(search_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
     s = searcher_for(space, storage, budget=3, prune=False)  # 24 units
     a, b = new_id(), new_id()
     ca, cb = s.suggest(a), s.suggest(b)  # two at once: two slots
