@@ -125,10 +125,10 @@ def paired(df: pd.DataFrame, task: str, a: str, b: str, metric: str = "target_ua
 
 def sweep_rows(folder: Path, method: str = "emodna", metric: str = "target_uar") -> pd.DataFrame:
     """Per scenario, the scores of the LOTO-selected and of the oracle config of a sweep,
-    among the configs of ``method`` (sweep.summarize.honest_selection on those trials)."""
+    among the configs of ``method`` (sweep.selection.honest_selection on those trials)."""
     from sweep.ranking import SCORES as SWEEP_SCORES
     from sweep.ranking import load_trials, pick_best_seed, rank_configs, scenario_scores
-    from sweep.summarize import honest_selection
+    from sweep.selection import honest_selection
 
     trials = load_trials(folder)
     trials = trials[trials["method"] == method]

@@ -7,10 +7,16 @@ Each sub-command is a small function ``cmd_<name>(args)``; errors a user can fix
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from emodna.cli_options import (
+    add_corpora_options,
+    add_feature_options,
+    feature_settings_from_args,
+    load_corpora_from_args,
+    parse_sets,
+)
 from emodna.config import FRONTENDS
 from emodna.errors import ConfigError, CorpusError, EmodnaError
 
@@ -34,95 +40,6 @@ EXAMPLES = {
 
 # ---------------------------------------------------------------------------------------
 # Shared options
-
-
-def add_corpora_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--corpora-dir",
-        type=Path,
-        default=os.environ.get("EMODNA_CORPORA_DIR"),
-        help="folder whose subfolders are named after corpora (EMODB, CASIA, ...), "
-        "case-insensitive; default $EMODNA_CORPORA_DIR",
-    )
-    p.add_argument(
-        "--corpus-path",
-        action="append",
-        default=[],
-        metavar="NAME=PATH",
-        help="one corpus at an explicit path, e.g. EMODB=/data/emodb (repeatable)",
-    )
-    p.add_argument(
-        "--speaker-pattern",
-        metavar="REGEX",
-        help="folder-per-emotion corpora: a regular expression whose first group, searched in "
-        "each clip's path below its corpus folder, is the speaker, e.g. '^(spk\\d+)/'",
-    )
-
-
-def add_feature_options(p: argparse.ArgumentParser, frontends=FRONTENDS) -> None:
-    p.add_argument(
-        "--frontend",
-        choices=frontends,
-        default=None,
-        help="input features: mfcc (the paper's, default), logmel, egemaps_lld (openSMILE "
-        "eGeMAPSv02 per frame)"
-        + (", egemaps (its 88 functionals per clip)" if "egemaps" in frontends else ""),
-    )
-    p.add_argument(
-        "--cache",
-        type=Path,
-        default=None,
-        help="feature cache folder (default $EMODNA_CACHE or ~/.cache/emodna/features)",
-    )
-    p.add_argument(
-        "--workers", type=int, default=None, help="processes for extraction (default: all cores)"
-    )
-    p.add_argument(
-        "--mapping",
-        type=Path,
-        default=None,
-        help="YAML file overriding the arousal/valence mapping",
-    )
-
-
-def load_corpora_from_args(args, names=None):
-    from emodna.corpora import load_corpora
-
-    paths = {}
-    for item in args.corpus_path:
-        name, sep, path = item.partition("=")
-        if not sep:
-            raise CorpusError(
-                f"--corpus-path {item!r}: write it as NAME=PATH, e.g. EMODB=/data/emodb"
-            )
-        paths[name] = Path(path)
-    if args.corpora_dir is None and not paths:
-        raise CorpusError("no corpora given: pass --corpora-dir DIR (or --corpus-path NAME=PATH)")
-    return load_corpora(
-        args.corpora_dir, paths=paths or None, names=names, speaker_pattern=args.speaker_pattern
-    )
-
-
-def feature_settings_from_args(args, cfg=None):
-    """The features a command reads: ``--frontend``, else the config's, else the paper's."""
-    from emodna.features import FeatureSettings
-
-    if cfg is not None:
-        return FeatureSettings.for_config(cfg)
-    return FeatureSettings(frontend=args.frontend or "mfcc")
-
-
-def parse_sets(items: list[str]) -> dict:
-    """``--set KEY=VALUE`` pairs as a dict, each value read as YAML (numbers, lists, words)."""
-    import yaml
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: write it as KEY=VALUE, e.g. --set bn=adabn")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -402,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_corpora_options(p)
     add_feature_options(
-        p, FRONTENDS[:3]
-    )  # functionals_lr on openSMILE's: --set functionals=egemaps
+        p,
+        FRONTENDS[:3],  # the classical baseline on openSMILE's: --set functionals=egemaps
+    )
     p.add_argument(
         "--config",
         type=Path,

@@ -221,7 +221,8 @@ class TrainConfig:
     def feature_set(self) -> str:
         """The features this run reads (a FeatureSettings.frontend): the front-end, or
         ``egemaps`` for the classical baseline on openSMILE's functionals."""
-        if METHODS[self.method].classical and self.functionals == "egemaps":
+        method = METHODS.get(self.method)  # None for a name validate() would refuse
+        if method is not None and method.classical and self.functionals == "egemaps":
             return "egemaps"
         return self.frontend
 

@@ -116,3 +116,22 @@ def make_plan(
     unit_seconds = sum(per_unit) / len(per_unit) if per_unit else 0.0
     deep_configs = budget - min(classical_enqueued, budget) if deep else 0
     return Plan(budget, units, space.epochs, unit_seconds, deep_configs, slots)
+
+
+def show_plan(space, corpora: dict, scenarios: list[dict], args, slots: int):
+    from emodna.features import FeatureSettings
+
+    # the plan's step cost is the longest frame-level front-end's (egemaps_lld has ~2x mfcc's frames)
+    frontends = [FeatureSettings(frontend=f) for f in space.feature_sets()]
+    sizes = {}
+    for name, corpus in corpora.items():
+        length = frontends[0].length_for(name) or 3 * frontends[0].sample_rate  # a guess
+        sizes[name] = (len(corpus.utterances), max(f.frames(length) for f in frontends))
+    budget = args.budget
+    grid = space.grid() if space.sampler == "grid" else None
+    if grid:
+        budget = min(budget, math.prod(len(v) for v in grid.values()))
+    batch = int(space.fixed.get("batch_size", 64))
+    plan = make_plan(space, scenarios, sizes, budget, slots, batch)
+    print(plan.line(), flush=True)
+    return plan

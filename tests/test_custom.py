@@ -260,7 +260,7 @@ def test_a_corpus_with_one_class_for_a_task_is_refused_by_train_and_skipped_by_t
 ):
     """Angry and happy clips are all high arousal: no arousal scenario can use the corpus,
     valence can. Eight clips: a warning that its scores are coarse."""
-    from sweep.run import read_inputs
+    from sweep.inputs import read_inputs
 
     data = tmp_path / "data"
     for i, u in enumerate(
@@ -319,7 +319,9 @@ def test_speaker_pattern_reads_speakers_from_folder_corpus_paths(tmp_path, real_
     assert {u.speaker for u in read_corpus("Urdu-mini", folder).utterances} == {""}
     corpus = read_corpus("Urdu-mini", folder, speaker_pattern=r"(spk\d+)_")
     assert sorted({u.speaker for u in corpus.utterances}) == ["spk00", "spk01", "spk02"]
-    assert [u.speaker for u in corpus.utterances if u.path.name.startswith("spk01")] == ["spk01"] * 4
+    assert [u.speaker for u in corpus.utterances if u.path.name.startswith("spk01")] == [
+        "spk01"
+    ] * 4
     with pytest.raises(CorpusError, match=r"--speaker-pattern 'spk\\d\+' has no group"):
         read_corpus("Urdu-mini", folder, speaker_pattern=r"spk\d+")
     args = ["corpora", "--corpora-dir", str(tmp_path / "corpora"), "--speaker-pattern", "(spk"]

@@ -150,7 +150,7 @@ def test_wrong_shape_checkpoint_is_one_line_exit_2(trained, wavs, tmp_path, caps
     assert main(["predict", "--model", model, "--checkpoint", str(bad), str(wavs[0])]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
-    assert "another shape" in captured.err and "20 MFCCs" in captured.err
+    assert "another shape" in captured.err and "takes 20 features per frame" in captured.err
     # a checkpoint that claims the right shape but holds other weights
     lying = tmp_path / "lying.pt"
     torch.save(

@@ -19,6 +19,7 @@ from scipy import stats
 from emodna.config import TrainConfig
 from emodna.train import Domain, fit
 from sweep import ranking as R
+from sweep import selection as SEL
 from sweep import stats as ST
 from sweep import summarize as S
 
@@ -188,7 +189,7 @@ def test_honest_selection_loto_and_label_free_signals():
     t = R.prepare_trials(hand_trials())
     ranking = R.rank_configs(t, "target_uar", "max", states={2: "pruned"})
     scores = R.pick_best_seed(R.scenario_scores(t, "target_uar"), "max")
-    per, loto = S.honest_selection(t, scores, ranking, "target_uar", "max", {2: "pruned"})
+    per, loto = SEL.honest_selection(t, scores, ranking, "target_uar", "max", {2: "pruned"})
     per = per.set_index("scenario")
     # oracle: A cfg3 .70, B cfg3 .60, C cfg0 .70
     assert dict(per["oracle_config"]) == {A: 3, B: 3, C: 0}
@@ -203,7 +204,7 @@ def test_honest_selection_loto_and_label_free_signals():
     # label-free: highest source val acc, lowest target entropy per scenario
     assert dict(per["val_acc_config"]) == {A: 2, B: 1, C: 1}
     assert dict(per["entropy_config"]) == {A: 3, B: 3, C: 0}
-    table = S.selection_table(per.reset_index()).set_index("task")
+    table = SEL.selection_table(per.reset_index()).set_index("task")
     assert table.loc["arousal", "oracle"] == pytest.approx((0.70 + 0.60 + 0.70) / 3)
     assert table.loc["arousal", "loto_gap"] == pytest.approx(
         ((0.65 - 0.7) + (0.5 - 0.6) + (0.6 - 0.7)) / 3
@@ -547,7 +548,7 @@ def test_corpus_names_with_dashes_spaces_and_dots_rank_and_select_the_same():
     for t in (plain, odd):
         ranking = R.rank_configs(t, "target_uar", "max", states={2: "pruned"})
         scores = R.pick_best_seed(R.scenario_scores(t, "target_uar"), "max")
-        per, loto = S.honest_selection(t, scores, ranking, "target_uar", "max", {2: "pruned"})
+        per, loto = SEL.honest_selection(t, scores, ranking, "target_uar", "max", {2: "pruned"})
         results.append((ranking, per, loto))
     (r0, p0, l0), (r1, p1, l1) = results
     assert list(r0["config_id"]) == list(r1["config_id"])
