@@ -36,7 +36,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-# bench/ off the path, or its sweep.py would shadow the sweep package; paper_tables by file
+# paper_tables by file, not by putting bench/ on the path
 _BENCH = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
 _spec = importlib.util.spec_from_file_location("paper_tables", _BENCH / "paper_tables.py")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+from optuna.trial import TrialState
 
 from sweep.search import ScenarioSearcher
 from sweep.space import load_space
@@ -112,7 +113,8 @@ def run(
 
 
 def _best(searcher: ScenarioSearcher) -> float | None:
-    told = [r["values"][0] for r in searcher.config_summary() if r["state"] == "complete"]
+    complete = searcher.study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])
+    told = [t.values[0] for t in complete]
     return max(told) if told else None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import optuna
 
 from emodna.errors import ConfigError
@@ -73,3 +75,19 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
 
     def after_trial(self, study, trial, state, values) -> None:
         pass
+
+
+def resolve_sampler(
+    name: str | None, space: SearchSpace, n_objectives: int, budget: int
+) -> tuple[str, int]:
+    """(sampler name, budget): the name given, else the space's, else tpe (one objective) or
+    nsga2 (several); a grid caps the budget at its size. A bad name or grid is a ConfigError."""
+    name = name or space.sampler or ("tpe" if n_objectives == 1 else "nsga2")
+    if name not in SAMPLERS:
+        make_sampler(name)  # raises the ConfigError listing the valid names
+    if name == "grid":
+        grid = space.grid()
+        if grid is None:
+            make_sampler("grid", space=space)  # raises
+        budget = min(budget, math.prod(len(v) for v in grid.values()))
+    return name, budget

@@ -19,15 +19,7 @@ and a later duplicate is ignored. Pair it with ``Tuner.restore(..., resume_unfin
 to avoid running those units twice; with ``reissue_unfinished=False`` the searcher waits for
 Tune to resume them (``resume_unfinished=True``).
 
-What each Optuna trial (config) carries, for summaries:
-- ``params``: Optuna's view (a list parameter ``m`` appears as ``m_0 .. m_{k-1}``);
-- user attr ``config``: the hyperparameters as the trainable receives them (lists rebuilt,
-  fixed values, ``method``, ``epochs``);
-- user attr ``unit_values``: ``{"EMODB-CASIA-arousal/seed0": 0.71, ...}`` for units done
-  while the config was running; ``failed_units``: units that raised or reported no metric;
-- ``intermediate_values``: the same values keyed by the unit's index (pruning only);
-- state PRUNED with user attrs ``pruned_after`` (units done) and ``partial_mean``;
-- user attrs ``searcher_uid`` and ``n_units``.
+What each Optuna trial carries is in :mod:`sweep.study`.
 """
 
 from __future__ import annotations
@@ -38,9 +30,8 @@ import os
 import pickle
 import random
 import uuid
-import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import optuna
 from optuna.trial import TrialState
@@ -48,54 +39,17 @@ from ray.tune.search import Searcher
 
 from emodna.errors import ConfigError
 from sweep.progress import Progress
-from sweep.ranking import scenario_name
-from sweep.samplers import make_sampler
-from sweep.space import SAMPLERS, SearchSpace
-from sweep.storage import open_storage
+from sweep.samplers import make_sampler, resolve_sampler
+from sweep.space import SearchSpace
+from sweep.study import direction, make_pruner, open_study, trial_handle
+from sweep.units import ConfigState, Units
 
 logger = logging.getLogger(__name__)
 
 STATE_VERSION = 1
-UNIT_KEYS = ("source", "target", "task", "seed", "config_id")
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def unit_key(scenario: dict, seed: int) -> str:
-    """``EMODB-CASIA-arousal/seed0``: how a unit is named in user attrs and summaries."""
-    return f"{scenario_name(scenario['source'], scenario['target'], scenario['task'])}/seed{seed}"
-
-
-def _direction(d: str) -> str:
-    d = str(d).lower()
-    if d in ("max", "maximize"):
-        return "maximize"
-    if d in ("min", "minimize"):
-        return "minimize"
-    raise ConfigError(
-        f"directions: unknown direction {d!r}; use 'max'/'maximize' or 'min'/'minimize'"
-    )
-
-
-@dataclass
-class _Config:
-    """The searcher's bookkeeping for one config (one Optuna trial)."""
-
-    number: int
-    params: dict
-    queue: list[int]  # unit indices still to issue, in issue order
-    running: dict[str, int] = field(default_factory=dict)  # Tune trial id -> unit index
-    values: dict[int, float] = field(default_factory=dict)  # unit index -> final metric
-    failed: list[int] = field(default_factory=list)
-    state: str = "running"  # running | complete | pruned | failed
-    pruned_after: int | None = None
-    told_values: list[float] | None = None
-    late: dict[int, float | None] = field(default_factory=dict)  # arrived after the tell
-
-    @property
-    def n_done(self) -> int:
-        return len(self.values) + len(self.failed)
 
 
 # ----------------------------------------------------------------------------- searcher
@@ -142,67 +96,23 @@ class ScenarioSearcher(Searcher):
         n_startup_trials: int | None = None,
     ):
         super().__init__(metric=space.metric, mode=space.mode)
-        if not scenarios:
-            raise ConfigError(
-                "scenarios: the sweep has no scenario; list corpora/tasks in the space file"
-            )
         if not isinstance(budget, int) or budget < 1:
             raise ConfigError(f"budget: must be a positive number of configs, got {budget!r}")
         self.space = space
-        self.scenarios = [dict(s) for s in scenarios]
-        self.units: list[tuple[dict, int]] = [(sc, s) for sc in self.scenarios for s in space.seeds]
-        self.unit_keys = [unit_key(sc, s) for sc, s in self.units]
-        if len(set(self.unit_keys)) != len(self.unit_keys):
-            raise ConfigError(
-                "scenarios: a scenario is listed twice; list each (source, target, task) once"
-            )
-        self._unit_index = {k: i for i, k in enumerate(self.unit_keys)}
-
-        self.directions = [_direction(d) for d in (directions or [space.mode])]
+        self.directions = [direction(d) for d in (directions or [space.mode])]
         self.n_objectives = len(self.directions)
-        self.objective_split = objective_split or ("task" if self.n_objectives > 1 else None)
-        self.objective_groups: list[str] = []
-        self._unit_group: list[int] = [0] * len(self.units)
-        if self.n_objectives > 1:
-            for sc, _ in self.units:
-                if self.objective_split not in sc:
-                    raise ConfigError(
-                        f"objective_split: scenarios have no field {self.objective_split!r}; use source, target or task"
-                    )
-                g = str(sc[self.objective_split])
-                if g not in self.objective_groups:
-                    self.objective_groups.append(g)
-            if len(self.objective_groups) != self.n_objectives:
-                raise ConfigError(
-                    f"directions: {self.n_objectives} objectives but the scenarios have "
-                    f"{len(self.objective_groups)} values of {self.objective_split!r} "
-                    f"({', '.join(self.objective_groups)}); give one direction per value"
-                )
-            self._unit_group = [
-                self.objective_groups.index(str(sc[self.objective_split])) for sc, _ in self.units
-            ]
+        self._units = Units(scenarios, space.seeds, self.n_objectives, objective_split)
+        self.scenarios = [dict(s) for s in scenarios]
+        self.units = self._units.units  # [(scenario, seed)]: unit i is the pruner's step i
+        self.unit_keys = self._units.keys
 
-        self.sampler_name = (
-            sampler or space.sampler or ("tpe" if self.n_objectives == 1 else "nsga2")
-        )
-        if self.sampler_name not in SAMPLERS:
-            make_sampler(self.sampler_name)  # raises the ConfigError listing the valid names
-        if self.sampler_name == "grid":
-            grid = space.grid()
-            if grid is None:
-                make_sampler("grid", space=space)  # raises
-            budget = min(budget, math.prod(len(v) for v in grid.values()))
+        self.sampler_name, budget = resolve_sampler(sampler, space, self.n_objectives, budget)
         self.budget = budget
         self.seed = seed
         self.n_startup_trials = n_startup_trials
         self.study_name = study_name
-        self.storage = (
-            None
-            if storage is None
-            else (
-                storage if isinstance(storage, optuna.storages.BaseStorage) else os.fspath(storage)
-            )
-        )
+        keep = storage is None or isinstance(storage, optuna.storages.BaseStorage)
+        self.storage = storage if keep else os.fspath(storage)  # a URL or path, in messages
         self.prune = bool(prune) and self.n_objectives == 1
         if prune and not self.prune:
             logger.info("ScenarioSearcher: no pruning with %d objectives", self.n_objectives)
@@ -212,7 +122,7 @@ class ScenarioSearcher(Searcher):
         self.reissue_unfinished = reissue_unfinished
 
         self._uid = uuid.uuid4().hex
-        self._configs: dict[int, _Config] = {}
+        self._configs: dict[int, ConfigState] = {}
         self._trial_map: dict[str, tuple[int, int]] = {}  # Tune trial id -> (config, unit)
         self._n_asked = 0
         self._n_issued = 0
@@ -241,47 +151,25 @@ class ScenarioSearcher(Searcher):
             population_size=pop,
         )
 
-    def _make_pruner(self) -> optuna.pruners.BasePruner:
-        if not self.prune:
-            return optuna.pruners.NopPruner()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.pruners.WilcoxonPruner(
-                p_threshold=self.p_threshold, n_startup_steps=self.n_startup_steps
-            )
-
     @property
     def study(self) -> optuna.Study:
         """The Optuna study (created, or loaded by name from the storage)."""
         if self._study is None:
-            storage = open_storage(self.storage)
-            study = optuna.create_study(
-                study_name=self.study_name,
-                storage=storage,
-                sampler=self._make_sampler(),
-                pruner=self._make_pruner(),
-                directions=self.directions,
-                load_if_exists=True,
+            pruner = make_pruner(self.prune, self.p_threshold, self.n_startup_steps)
+            self._study = open_study(
+                self.study_name,
+                self.storage,
+                self._make_sampler(),
+                pruner,
+                self.directions,
+                self.space.enqueue,
             )
-            have = [d.name.lower() for d in study.directions]
-            if have != self.directions:
-                raise ConfigError(
-                    f"study {self.study_name!r} in {self.storage} optimises {have}, not "
-                    f"{self.directions}; pick another study name or the same objectives"
-                )
-            for params in self.space.enqueue:  # once: a resumed sweep finds them there
-                study.enqueue_trial(params, skip_if_exists=True)
-            self._study = study
         return self._study
 
     def _handle(self, number: int) -> optuna.Trial:
         """A live :class:`optuna.Trial` for a running config (rebuilt after a restore)."""
         if number not in self._handles:
-            study = self.study
-            trial_id = study._storage.get_trial_id_from_study_id_trial_number(
-                study._study_id, number
-            )
-            self._handles[number] = optuna.trial.Trial(study, trial_id)
+            self._handles[number] = trial_handle(self.study, number)
         return self._handles[number]
 
     # ------------------------------------------------------------------ Searcher API
@@ -319,9 +207,6 @@ class ScenarioSearcher(Searcher):
             return Searcher.FINISHED
         return None
 
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        pass
-
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
@@ -331,7 +216,7 @@ class ScenarioSearcher(Searcher):
     def _record(self, trial_id: str, result: dict | None, error: bool) -> None:
         self._live.discard(trial_id)
         self._progress.ended(trial_id)
-        loc = self._trial_map.pop(trial_id, None) or self._locate(result)
+        loc = self._trial_map.pop(trial_id, None) or self._units.locate(result)
         if loc is None:
             logger.debug("ScenarioSearcher: result for unknown trial %s ignored", trial_id)
             return
@@ -341,19 +226,8 @@ class ScenarioSearcher(Searcher):
             return
         cfg.running.pop(trial_id, None)
         value = None if error else self._extract(result)
-        if cfg.state != "running":
-            cfg.late.setdefault(idx, value)
-            return
-        if idx in cfg.values or (idx in cfg.failed and value is None):
-            return  # a duplicate of a unit already recorded (re-issued after a restore)
-        if idx in cfg.failed:  # a failure followed by a success of the same unit
-            cfg.failed.remove(idx)
-        if idx in cfg.queue:
-            cfg.queue.remove(idx)
-        if value is None:
-            cfg.failed.append(idx)
-        else:
-            cfg.values[idx] = value
+        if cfg.state != "running" or not cfg.record(idx, value):
+            return  # told already, or a duplicate of a unit recorded (re-issued after a restore)
         handle = self._handle(number)
         handle.set_user_attr(
             "unit_values", {self.unit_keys[i]: v for i, v in sorted(cfg.values.items())}
@@ -398,7 +272,8 @@ class ScenarioSearcher(Searcher):
         self.study_name = state["study_name"]
         self._n_asked = state["n_asked"]
         self._n_issued = state["n_issued"]
-        self._configs = {c["number"]: _Config(**c) for c in state["configs"]}
+        configs = [{k: v for k, v in c.items() if k != "late"} for c in state["configs"]]
+        self._configs = {c["number"]: ConfigState(**c) for c in configs}  # "late": older saves
         self._trial_map = {k: tuple(v) for k, v in state["trial_map"].items()}
         self._live = set()
         self._study = None
@@ -431,24 +306,6 @@ class ScenarioSearcher(Searcher):
     def n_units_issued(self) -> int:
         """Tune trials issued so far (re-issues after a restore included)."""
         return self._n_issued
-
-    def config_summary(self) -> list[dict]:
-        """One row per config: number, state, told value(s), units done/failed/pruned_after."""
-        rows = []
-        for n, c in self._configs.items():
-            rows.append(
-                dict(
-                    config_id=n,
-                    state=c.state,
-                    values=c.told_values,
-                    n_units=len(self.units),
-                    n_done=c.n_done,
-                    n_failed=len(c.failed),
-                    pruned_after=c.pruned_after,
-                    params=c.params,
-                )
-            )
-        return rows
 
     @property
     def n_failed_units(self) -> int:
@@ -491,22 +348,27 @@ class ScenarioSearcher(Searcher):
 
     # ------------------------------------------------------------------ internals
 
-    def _ask(self) -> _Config:
+    def _ask(self) -> ConfigState:
         trial = self.study.ask()
         params = self.space.suggest(trial)
-        order = list(range(len(self.units)))
-        if self.shuffle_units:
-            random.Random(f"{self.seed}-{trial.number}").shuffle(order)
+        order = self._unit_order(trial.number)
         trial.set_user_attr("config", params)
         trial.set_user_attr("searcher_uid", self._uid)
         trial.set_user_attr("n_units", len(self.units))
-        cfg = _Config(number=trial.number, params=params, queue=order)
+        cfg = ConfigState(number=trial.number, params=params, queue=order)
         self._configs[trial.number] = cfg
         self._handles[trial.number] = trial
         self._n_asked += 1
         return cfg
 
-    def _issue(self, trial_id: str, cfg: _Config) -> dict:
+    def _unit_order(self, number: int) -> list[int]:
+        """Config ``number``'s units in issue order: its own shuffle, the same on a restore."""
+        order = list(range(len(self.units)))
+        if self.shuffle_units:
+            random.Random(f"{self.seed}-{number}").shuffle(order)
+        return order
+
+    def _issue(self, trial_id: str, cfg: ConfigState) -> dict:
         idx = cfg.queue.pop(0)
         cfg.running[trial_id] = idx
         self._trial_map[trial_id] = (cfg.number, idx)
@@ -535,33 +397,8 @@ class ScenarioSearcher(Searcher):
             return None
         return value if math.isfinite(value) else None
 
-    def _locate(self, result: dict | None) -> tuple[int, int] | None:
-        """Find the unit from the config Tune attaches to a result (restarted trials)."""
-        if not result:
-            return None
-        cfg = result.get("config") if isinstance(result.get("config"), dict) else None
-        get = (lambda k: cfg.get(k)) if cfg is not None else (lambda k: result.get(f"config/{k}"))
-        try:
-            fields = {k: get(k) for k in UNIT_KEYS}
-        except Exception:
-            return None
-        if any(v is None for v in fields.values()):
-            return None
-        idx = self._unit_index.get(unit_key(fields, fields["seed"]))
-        if idx is None or fields["config_id"] not in self._configs:
-            return None
-        return int(fields["config_id"]), idx
-
-    def _objective_values(self, cfg: _Config) -> list[float] | None:
-        groups: list[list[float]] = [[] for _ in range(self.n_objectives)]
-        for i, v in cfg.values.items():
-            groups[self._unit_group[i]].append(v)
-        if any(not g for g in groups):
-            return None
-        return [sum(g) / len(g) for g in groups]
-
-    def _tell_final(self, cfg: _Config) -> None:
-        values = self._objective_values(cfg)
+    def _tell_final(self, cfg: ConfigState) -> None:
+        values = self._units.objective_values(cfg.values)
         cfg.queue.clear()
         if values is None:
             cfg.state = "failed"
@@ -572,7 +409,7 @@ class ScenarioSearcher(Searcher):
             self.study.tell(cfg.number, values if self.n_objectives > 1 else values[0])
         self._handles.pop(cfg.number, None)
 
-    def _tell_pruned(self, cfg: _Config) -> None:
+    def _tell_pruned(self, cfg: ConfigState) -> None:
         handle = self._handle(cfg.number)
         cfg.pruned_after = cfg.n_done
         handle.set_user_attr("pruned_after", cfg.n_done)
@@ -594,10 +431,8 @@ class ScenarioSearcher(Searcher):
             if t.user_attrs.get("searcher_uid") != self._uid:
                 continue
             params = t.user_attrs.get("config") or self.space.config_from_params(t.params)
-            order = list(range(len(self.units)))
-            if self.shuffle_units:
-                random.Random(f"{self.seed}-{number}").shuffle(order)
-            self._configs[number] = _Config(number=number, params=params, queue=order)
+            order = self._unit_order(number)
+            self._configs[number] = ConfigState(number=number, params=params, queue=order)
             self._n_asked += 1
         self._configs = dict(sorted(self._configs.items()))
         for number, cfg in self._configs.items():
@@ -606,30 +441,8 @@ class ScenarioSearcher(Searcher):
             t = trials.get(number)
             if t is None:
                 continue
-            if t.state.is_finished():  # told after the last save
-                cfg.state = {
-                    TrialState.COMPLETE: "complete",
-                    TrialState.PRUNED: "pruned",
-                }.get(t.state, "failed")
-                cfg.told_values = list(t.values) if t.values else None
-                cfg.pruned_after = t.user_attrs.get("pruned_after")
-                cfg.queue.clear()
+            cfg.merge_stored(t, self._units, self.reissue_unfinished)
+            if cfg.state != "running":
                 continue
-            # unit results that reached the storage after the last save
-            for key, v in (t.user_attrs.get("unit_values") or {}).items():
-                if key in self._unit_index:
-                    cfg.values.setdefault(self._unit_index[key], float(v))
-            for step, v in t.intermediate_values.items():
-                if 0 <= step < len(self.units) and math.isfinite(v):
-                    cfg.values.setdefault(int(step), float(v))
-            for key in t.user_attrs.get("failed_units") or []:
-                i = self._unit_index.get(key)
-                if i is not None and i not in cfg.values and i not in cfg.failed:
-                    cfg.failed.append(i)
-            done = set(cfg.values) | set(cfg.failed)
-            in_flight = [i for i in cfg.running.values() if i not in done]
-            cfg.queue = [i for i in cfg.queue if i not in done]
-            if self.reissue_unfinished:
-                cfg.queue = [i for i in dict.fromkeys(in_flight) if i not in cfg.queue] + cfg.queue
             if cfg.n_done == len(self.units):
                 self._tell_final(cfg)

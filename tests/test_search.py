@@ -15,8 +15,9 @@ from ray.tune.search import Searcher
 
 from emodna.errors import ConfigError
 from sweep.samplers import make_sampler
-from sweep.search import ScenarioSearcher, unit_key
+from sweep.search import ScenarioSearcher
 from sweep.space import SAMPLERS, load_space, parse_space
+from sweep.units import unit_key
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 optuna.logging.set_verbosity(optuna.logging.WARNING)

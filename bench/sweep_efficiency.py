@@ -1,6 +1,6 @@
 """Sweep efficiency, memory per extra trial, and trial start overhead, on the real corpora.
 
-    python bench/sweep.py [--corpora-dir ../shared/corpora] [--cache DIR] [--epochs 6] [--budget 3]
+    python bench/sweep_efficiency.py [--corpora-dir ../shared/corpora] [--cache DIR] [--epochs 6] [--budget 3]
 
 Every measurement runs the product as a user does: ``python sweep/run.py ... --address local
 --num-cpus N`` in a subprocess with its own embedded Ray (in its own process session, so it

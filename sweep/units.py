@@ -1,0 +1,158 @@
+"""The units of a sweep and the searcher's bookkeeping per config.
+
+A *unit* is one (scenario, seed): :class:`Units` fixes their order (unit ``i`` is the Wilcoxon
+pruner's step ``i``), their names (``EMODB-CASIA-arousal/seed0``) and, with several
+objectives, which objective each belongs to. :class:`ConfigState` is what the searcher knows
+about one config (one Optuna trial): the units still to issue, running, done and failed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from emodna.errors import ConfigError
+from sweep.ranking import scenario_name
+
+UNIT_KEYS = ("source", "target", "task", "seed", "config_id")
+
+
+def unit_key(scenario: dict, seed: int) -> str:
+    """``EMODB-CASIA-arousal/seed0``: how a unit is named in user attrs and summaries."""
+    return f"{scenario_name(scenario['source'], scenario['target'], scenario['task'])}/seed{seed}"
+
+
+class Units:
+    """Every (scenario, seed) of a sweep, scenarios outer, seeds inner.
+
+    With ``n_objectives > 1`` each objective is the mean over the units whose scenario has the
+    same ``objective_split`` value (e.g. ``task``), in order of first appearance.
+    """
+
+    def __init__(
+        self,
+        scenarios: Sequence[dict],
+        seeds: Sequence[int],
+        n_objectives: int = 1,
+        objective_split: str | None = None,
+    ):
+        if not scenarios:
+            raise ConfigError(
+                "scenarios: the sweep has no scenario; list corpora/tasks in the space file"
+            )
+        self.units: list[tuple[dict, int]] = [(dict(sc), s) for sc in scenarios for s in seeds]
+        self.keys = [unit_key(sc, s) for sc, s in self.units]
+        if len(set(self.keys)) != len(self.keys):
+            raise ConfigError(
+                "scenarios: a scenario is listed twice; list each (source, target, task) once"
+            )
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        self.n_objectives = n_objectives
+        self.split = objective_split or ("task" if n_objectives > 1 else None)
+        self.groups: list[str] = []
+        self.group_of: list[int] = [0] * len(self.units)
+        if n_objectives > 1:
+            for sc, _ in self.units:
+                if self.split not in sc:
+                    raise ConfigError(
+                        f"objective_split: scenarios have no field {self.split!r}; use source, "
+                        "target or task"
+                    )
+                if str(sc[self.split]) not in self.groups:
+                    self.groups.append(str(sc[self.split]))
+            if len(self.groups) != n_objectives:
+                raise ConfigError(
+                    f"directions: {n_objectives} objectives but the scenarios have "
+                    f"{len(self.groups)} values of {self.split!r} ({', '.join(self.groups)}); "
+                    "give one direction per value"
+                )
+            self.group_of = [self.groups.index(str(sc[self.split])) for sc, _ in self.units]
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def objective_values(self, values: dict[int, float]) -> list[float] | None:
+        """The mean value per objective, or None while an objective has no unit value."""
+        per: list[list[float]] = [[] for _ in range(self.n_objectives)]
+        for i, v in values.items():
+            per[self.group_of[i]].append(v)
+        if any(not g for g in per):
+            return None
+        return [sum(g) / len(g) for g in per]
+
+    def locate(self, result: dict | None) -> tuple[int, int] | None:
+        """(config id, unit index) from the config Tune attaches to a result (restarted trials)."""
+        if not result:
+            return None
+        cfg = result.get("config") if isinstance(result.get("config"), dict) else None
+        get = (lambda k: cfg.get(k)) if cfg is not None else (lambda k: result.get(f"config/{k}"))
+        try:
+            fields = {k: get(k) for k in UNIT_KEYS}
+        except Exception:
+            return None
+        if any(v is None for v in fields.values()):
+            return None
+        idx = self.index.get(unit_key(fields, fields["seed"]))
+        return None if idx is None else (int(fields["config_id"]), idx)
+
+
+@dataclass
+class ConfigState:
+    """The searcher's bookkeeping for one config (one Optuna trial)."""
+
+    number: int
+    params: dict
+    queue: list[int]  # unit indices still to issue, in issue order
+    running: dict[str, int] = field(default_factory=dict)  # Tune trial id -> unit index
+    values: dict[int, float] = field(default_factory=dict)  # unit index -> final metric
+    failed: list[int] = field(default_factory=list)
+    state: str = "running"  # running | complete | pruned | failed
+    pruned_after: int | None = None
+    told_values: list[float] | None = None
+
+    @property
+    def n_done(self) -> int:
+        return len(self.values) + len(self.failed)
+
+    def record(self, idx: int, value: float | None) -> bool:
+        """A unit's result (None: it failed). False when it is a duplicate of a unit already
+        recorded (re-issued after a restore); a success after a failure replaces it."""
+        if idx in self.values or (idx in self.failed and value is None):
+            return False
+        if idx in self.failed:
+            self.failed.remove(idx)
+        if idx in self.queue:
+            self.queue.remove(idx)
+        if value is None:
+            self.failed.append(idx)
+        else:
+            self.values[idx] = value
+        return True
+
+    def merge_stored(self, trial, units: Units, reissue_unfinished: bool) -> None:
+        """After a restore: take what reached the Optuna storage after the last save (the
+        trial's state, unit values, failed units) and requeue units left in flight."""
+        if trial.state.is_finished():  # told after the last save
+            self.state = {"COMPLETE": "complete", "PRUNED": "pruned"}.get(
+                trial.state.name, "failed"
+            )
+            self.told_values = list(trial.values) if trial.values else None
+            self.pruned_after = trial.user_attrs.get("pruned_after")
+            self.queue.clear()
+            return
+        for key, v in (trial.user_attrs.get("unit_values") or {}).items():
+            if key in units.index:
+                self.values.setdefault(units.index[key], float(v))
+        for step, v in trial.intermediate_values.items():
+            if 0 <= step < len(units) and math.isfinite(v):
+                self.values.setdefault(int(step), float(v))
+        for key in trial.user_attrs.get("failed_units") or []:
+            i = units.index.get(key)
+            if i is not None and i not in self.values and i not in self.failed:
+                self.failed.append(i)
+        done = set(self.values) | set(self.failed)
+        in_flight = [i for i in self.running.values() if i not in done]
+        self.queue = [i for i in self.queue if i not in done]
+        if reissue_unfinished:
+            self.queue = [i for i in dict.fromkeys(in_flight) if i not in self.queue] + self.queue
