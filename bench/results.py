@@ -44,13 +44,13 @@ paper_tables = sys.modules.setdefault("paper_tables", importlib.util.module_from
 _spec.loader.exec_module(paper_tables)
 markdown, read_results = paper_tables.markdown, paper_tables.read_results
 
+from sweep.ranking import SCORE_LABELS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ["variant", "source", "target", "task", "seed", "epochs"]
+# the summarizer's names for the scores (sweep.ranking), UAR first
 SCORES = {
-    "target_uar": "UAR",
-    "target_war": "WAR",
-    "target_f1_pos": "F1 pos",
-    "target_f1_macro": "F1 macro",
+    k: SCORE_LABELS[k] for k in ("target_uar", "target_war", "target_f1_pos", "target_f1_macro")
 }
 
 

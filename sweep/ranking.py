@@ -17,6 +17,14 @@ from sweep import TRIALS
 from sweep.stats import TIE_DECIMALS
 
 SCORES = ("target_war", "target_uar", "target_f1_pos", "target_f1_macro")
+# How tables name them (summary.md, bench/results.py): F1 pos is the paper's F1 (label 1 =
+# high arousal / positive valence), F1 macro the mean over both classes
+SCORE_LABELS = {
+    "target_war": "WAR",
+    "target_uar": "UAR",
+    "target_f1_pos": "F1 pos",
+    "target_f1_macro": "F1 macro",
+}
 SIGNALS = ("source_val_acc", "target_entropy")
 TASK_ORDER = ("arousal", "valence")
 

@@ -9,14 +9,8 @@ import time
 import pandas as pd
 
 from sweep.info import Summary, SweepInfo
+from sweep.ranking import SCORE_LABELS as SHORT
 from sweep.ranking import SCORES, decode_value, to_plain
-
-SHORT = {
-    "target_war": "WAR",
-    "target_uar": "UAR",
-    "target_f1_pos": "F1 pos",
-    "target_f1_macro": "F1 macro",
-}
 
 
 def pct(v, digits: int = 1) -> str:
