@@ -141,7 +141,7 @@ def cmd_train(args) -> int:
     from emodna.features import corpus_features
     from emodna.labels import load_mapping
     from emodna.runlog import RunLog
-    from emodna.train import Domain, fit
+    from emodna.train import Domain, fit, resolve_device
 
     if args.threads is not None:
         if args.threads < 1:
@@ -151,7 +151,17 @@ def cmd_train(args) -> int:
 
     overrides = {
         k: getattr(args, k)
-        for k in ("source", "target", "task", "method", "epochs", "seed", "normalize", "frontend")
+        for k in (
+            "source",
+            "target",
+            "task",
+            "method",
+            "epochs",
+            "seed",
+            "normalize",
+            "frontend",
+            "device",
+        )  # fmt: skip
     }
     overrides.update(parse_sets(args.set))
     if args.config is not None:
@@ -222,6 +232,7 @@ def cmd_train(args) -> int:
                 "method": cfg.method,
                 "seed": cfg.seed,
                 "threads": torch.get_num_threads(),
+                "device": str(resolve_device(cfg.device)),
                 "out": str(out),
                 **final,
             }
@@ -353,6 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="any TrainConfig field, e.g. --set bn=adabn --set lr_schedule=cosine (repeatable)",
+    )
+    p.add_argument(
+        "--device",
+        help="auto (a CUDA GPU when torch sees one, else the CPU; the default), cpu, cuda, "
+        "cuda:N; recorded in the result line, never part of what the config means",
     )
     p.add_argument(
         "--threads",

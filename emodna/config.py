@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,6 +166,9 @@ class TrainConfig:
     # data
     val_fraction: float = 0.1
     dropout: float = 0.1
+    # where it runs: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
+    # "cuda:N". Recorded, never part of what a config means (docs/design.md, decision 10)
+    device: str = "auto"
 
     @classmethod
     def from_dict(cls, values: dict, origin: str = "config") -> TrainConfig:
@@ -248,6 +252,8 @@ class TrainConfig:
             raise ConfigError(f"{origin}: ema_lambda must be in [0, 1)")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"{origin}: val_fraction must be in [0, 1)")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"{origin}: device {self.device!r} is not auto, cpu, cuda or cuda:N")
         if not self.mmd_multipliers or min(self.mmd_multipliers) <= 0:
             raise ConfigError(
                 f"{origin}: mmd_multipliers must be a non-empty list of positive numbers"

@@ -33,6 +33,7 @@ import torch
 
 from emodna.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from emodna.config import METHODS, TrainConfig
+from emodna.errors import TrainingError
 from emodna.labels import CLASSES
 from emodna.metrics import scores
 from emodna.model import SOURCE, TARGET
@@ -91,7 +92,6 @@ def fit(
     would be kept if training stopped then (the best source-validation epoch so far, named in
     ``selected_epoch``); that epoch's own target scores are ``epoch_target_*``.
     """
-    from emodna.losses import check_finite
     from emodna.methods import build_model, build_objective
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
@@ -105,9 +105,11 @@ def fit(
     if METHODS[cfg.method].classical:
         return fit_classical(cfg, source, target, train_idx, val_idx, norm, on_epoch, ckpt_path)
 
+    device = resolve_device(cfg.device)
     model = build_model(cfg.method, source.x.shape[1], n_classes, cfg.dropout, cfg.bn)
     weight = class_weights(source.y[train_idx], n_classes) if cfg.class_balance == "loss" else None
     objective = build_objective(cfg, n_classes=n_classes, class_weight=weight)
+    model, objective = model.to(device), objective.to(device)
     optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
     draw_p = None
     if cfg.class_balance == "sampler":  # P(clip) proportional to 1 / its class's count
@@ -121,6 +123,7 @@ def fit(
         gen.set_state(state["gen"])
 
     steps = math.ceil(max(len(train_idx), len(target.x)) / cfg.batch_size)
+    src, tgt = _Arrays(source, device), _Arrays(target, device)
     metrics = history[-1] if history else {}
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -128,26 +131,25 @@ def fit(
         objective.train()
         src_batches = _batches(train_idx, cfg.batch_size, steps, gen, draw_p)
         tgt_batches = _batches(np.arange(len(target.x)), cfg.batch_size, steps, gen)
-        sums: dict[str, float] = {}
+        rows = []  # each step's loss terms, kept on the device: one sync per epoch
         for step, (si, ti) in enumerate(zip(src_batches, tgt_batches, strict=True)):
-            xs = torch.from_numpy(source.x[si])
-            ys = torch.from_numpy(source.y[si])
-            xt = torch.from_numpy(target.x[ti])
+            (xs, ys), (xt, _) = src[si], tgt[ti]
             progress = (epoch * steps + step) / (cfg.epochs * steps)
             if cfg.lr_schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
             terms = objective(model, xs, ys, xt, progress=progress)
-            check_finite(
-                terms, where=f"at epoch {epoch + 1}, step {step + 1} ({cfg.source}->{cfg.target})"
-            )
             loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            sums["loss"] = sums.get("loss", 0.0) + loss.item()
-            for name, value in terms.items():
-                sums[f"loss_{name}"] = sums.get(f"loss_{name}", 0.0) + value.item()
+            rows.append(torch.stack([v.detach() for v in terms.values()]))
+            if device.type == "cpu":  # a sync costs nothing here: stop at the step that diverged
+                _check_steps(rows[-1:], list(terms), step, epoch, cfg)
+        values = torch.stack(rows).double().cpu()  # [steps, terms]
+        _check_steps(values, list(terms), 0, epoch, cfg)
+        sums = {"loss": float(values.sum())}
+        sums.update({f"loss_{n}": float(values[:, j].sum()) for j, n in enumerate(terms)})
         metrics = {
             "epoch": epoch + 1,
             **{k: v / steps for k, v in sums.items()},
@@ -162,6 +164,58 @@ def fit(
         if on_epoch is not None:
             on_epoch(dict(metrics))
     return dict(metrics)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: the first CUDA GPU torch sees, else the CPU; ``cpu``; ``cuda`` / ``cuda:N``
+    (a TrainingError naming this node when torch sees no such GPU)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        import socket
+
+        index = device.index or 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise TrainingError(
+                f"device {name}: torch sees {torch.cuda.device_count()} GPU(s) on node "
+                f"{socket.gethostname()} (torch {torch.__version__}, CUDA "
+                f"{torch.version.cuda or 'none'}); install a CUDA build of torch there or use "
+                "device cpu"
+            )
+    return device
+
+
+class _Arrays:
+    """A corpus's x and y as training draws batches of them. On the CPU each batch is indexed
+    out of the numpy arrays (the corpus is never copied; in a sweep it stays in Ray's shared
+    memory); on an accelerator the corpus is moved there once and indexed there."""
+
+    def __init__(self, domain: Domain, device: torch.device):
+        self.device = device
+        self.x, self.y = domain.x, domain.y
+        if device.type != "cpu":
+            self.x = torch.from_numpy(np.array(domain.x)).to(device)
+            self.y = torch.from_numpy(np.array(domain.y)).to(device)
+
+    def __getitem__(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.device.type == "cpu":
+            return torch.from_numpy(self.x[idx]), torch.from_numpy(self.y[idx])
+        i = torch.from_numpy(idx).to(self.device)
+        return self.x[i], self.y[i]
+
+
+def _check_steps(values, names: list[str], first_step: int, epoch: int, cfg) -> None:
+    """Raise DivergedError for the first step whose loss terms (a row of ``values``, the terms
+    in ``names`` order) are not all finite, naming the term, epoch and step."""
+    from emodna.losses import check_finite
+
+    rows = torch.stack(values) if isinstance(values, list) else values
+    bad = (~torch.isfinite(rows)).any(dim=1).nonzero()
+    if len(bad):
+        step = int(bad[0])
+        where = f"at epoch {epoch + 1}, step {first_step + step + 1} ({cfg.source}->{cfg.target})"
+        check_finite(dict(zip(names, rows[step], strict=True)), where=where)
 
 
 def _select(metrics: dict, kept: dict | None, model) -> tuple[dict, dict]:
@@ -261,13 +315,15 @@ def predict_proba(model, x: np.ndarray, batch_size: int = 256, domain: int = TAR
     BatchNorm statistics of ``domain`` (0 = source, 1 = target) where the model keeps both."""
     model.eval()
     model.set_domain(domain)
+    device = next(model.parameters()).device
     out = [
         torch.softmax(
-            model.predict_logits(torch.from_numpy(np.array(x[i : i + batch_size]))), dim=1
+            model.predict_logits(torch.from_numpy(np.array(x[i : i + batch_size])).to(device)),
+            dim=1,
         )
         for i in range(0, len(x), batch_size)
     ]
-    return torch.cat(out).numpy()
+    return torch.cat(out).cpu().numpy()
 
 
 def evaluate(model, objective, source: Domain, target: Domain, val_idx, n_classes) -> dict:

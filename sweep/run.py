@@ -99,6 +99,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="CPUs Ray reserves per trial, also its torch threads (default 1: one trial per core)",
     )
     ap.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0.0,
+        help="GPUs per trial (default 0: CPU trials); fractions share one GPU, e.g. 0.25 runs four "
+        "trials on each. A trial that gets a GPU trains on it (TrainConfig device auto)",
+    )
+    ap.add_argument(
         "--max-concurrent", type=int, default=None, help="trials at once (default: as CPUs allow)"
     )
     ap.add_argument(
@@ -263,7 +270,7 @@ def run(
     from emodna.features import FeatureSettings, corpus_features
     from sweep.callbacks import TrialTable, trial_dirname
     from sweep.search import ScenarioSearcher
-    from sweep.trainable import put_corpora, train_scenario
+    from sweep.trainable import put_corpora, train_scenario, trial_resources
 
     settings_file = out / SETTINGS
     features = {}  # feature set (a front-end) -> corpus -> Features
@@ -283,6 +290,14 @@ def run(
     # Tune lets a custom searcher have one pending trial at a time unless told otherwise,
     # which leaves nodes idle on a cluster: allow as many pending trials as there are slots.
     slots = max(1, int(ray.cluster_resources().get("CPU", 1) // args.cpus_per_trial))
+    if args.gpus_per_trial > 0:  # a GPU trial needs both
+        gpu_slots = int(ray.cluster_resources().get("GPU", 0) // args.gpus_per_trial)
+        if gpu_slots == 0:
+            raise ConfigError(
+                f"--gpus-per-trial {args.gpus_per_trial:g}: the Ray cluster has no GPU; add GPU "
+                "nodes (cluster/aws.yaml has a GPU worker type) or drop the flag"
+            )
+        slots = min(slots, gpu_slots)
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(args.max_concurrent or slots))
     # CheckpointConfig(num_to_keep=1) makes Tune snapshot the experiment after each trial
     # checkpoint, by design (a restore must not point at a deleted checkpoint); its warning
@@ -290,7 +305,7 @@ def run(
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     trainable = tune.with_resources(
         tune.with_parameters(train_scenario, corpora=refs, metric=space.metric),
-        {"cpu": args.cpus_per_trial},  # training runs on the CPU (emodna/train.py)
+        trial_resources(args.cpus_per_trial, getattr(args, "gpus_per_trial", 0.0)),
     )
     n_units = len(scenarios) * len(space.seeds)
     # Tune's result.json / progress.csv per trial, but not its TensorBoard logger: the

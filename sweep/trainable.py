@@ -26,8 +26,9 @@ import numpy as np
 import ray
 import torch
 from ray import tune
+from ray.tune import PlacementGroupFactory
 
-from emodna.config import TRAIN_KEYS, TrainConfig
+from emodna.config import METHODS, TRAIN_KEYS, TrainConfig
 from emodna.errors import DivergedError
 from emodna.labels import TASKS
 from emodna.runlog import RunLog
@@ -69,6 +70,19 @@ def corpus_copies(
         ):
             return got
         time.sleep(0.2)
+
+
+def trial_resources(cpus: float, gpus: float):
+    """Tune's resources per trial (``tune.with_resources``): ``cpus`` each, and ``gpus`` for a
+    deep method; the classical baseline (seconds on one core) never waits for a GPU, so on a
+    mixed cluster it runs on the CPU nodes while the deep trials take the GPU nodes."""
+
+    def resources(config: dict) -> PlacementGroupFactory:
+        method = METHODS.get(config.get("method", ""))
+        gpu = 0.0 if method is not None and method.classical else gpus
+        return PlacementGroupFactory([{"CPU": cpus, **({"GPU": gpu} if gpu else {})}])
+
+    return resources
 
 
 def train_config(config: dict) -> TrainConfig:
@@ -113,8 +127,13 @@ def train_scenario(
     """Tune trainable. ``corpora`` maps feature set (``TrainConfig.feature_set``) -> corpus
     name -> object ref of :func:`corpus_payload`; ``metric`` is the space's metric, reported
     as NaN when the config diverges."""
-    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-    torch.set_num_threads(max(1, int(cpus)))
+    assigned = ray.get_runtime_context().get_assigned_resources()
+    torch.set_num_threads(max(1, int(assigned.get("CPU", 1))))
+    if assigned.get("GPU", 0) > 0 and not torch.cuda.is_available():  # never a silent CPU run
+        raise RuntimeError(
+            f"trial got {assigned['GPU']:g} GPU on node {ray.util.get_node_ip_address()} but "
+            f"torch {torch.__version__} sees none there; install a CUDA build of torch on it"
+        )
     cfg = train_config(config)
     by_corpus = corpora[cfg.feature_set]
     src, tgt = ray.get([by_corpus[cfg.source], by_corpus[cfg.target]])

@@ -652,3 +652,26 @@ def test_a_sweep_where_every_trial_fails_exits_1(tmp_path, corpora_dir, warm_cac
     )
     assert code == 1, tail(log)
     assert "every trial failed" in log.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.corpora
+def test_gpu_trials_on_a_cluster_without_gpus_exit_2_naming_the_flag(tmp_path, corpora_dir):
+    out = tmp_path / "gpu"
+    argv = ["--corpora-dir", corpora_dir, "--space", SMOKE, "--budget", 1, "--out", out]
+    proc = _run_fast(*argv, "--gpus-per-trial", "0.25")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "sweep: error: --gpus-per-trial 0.25: the Ray cluster has no GPU; add GPU nodes "
+        "(cluster/aws.yaml has a GPU worker type) or drop the flag"
+    )
+    assert not (out / "trials.parquet").exists()
+
+
+def test_trial_resources_give_gpus_to_the_deep_methods_only():
+    from sweep.trainable import trial_resources
+
+    gpu = trial_resources(1.0, 0.25)
+    assert gpu({"method": "emodna"}).bundles == [{"CPU": 1.0, "GPU": 0.25}]
+    assert gpu({"method": "functionals_lr"}).bundles == [{"CPU": 1.0}]  # never waits for a GPU
+    assert trial_resources(2.0, 0.0)({"method": "emodna"}).bundles == [{"CPU": 2.0}]

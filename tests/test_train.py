@@ -287,3 +287,38 @@ def test_hand_edited_export_with_a_wrong_type_names_file_and_key(tmp_path):
         path.write_text(yaml.safe_dump({**exported, key: bad}))
         with pytest.raises(ConfigError, match=rf"{key}.yaml: {key} must be a"):
             TrainConfig.from_yaml(path)
+
+
+def test_device_is_validated_resolved_and_a_missing_gpu_is_one_line():
+    import socket
+
+    from emodna.train import resolve_device
+
+    assert TrainConfig().device == "auto"
+    for good in ("auto", "cpu", "cuda", "cuda:1"):
+        TrainConfig.from_dict({"device": good})
+    with pytest.raises(ConfigError, match="device 'gpu' is not auto, cpu, cuda or cuda:N"):
+        TrainConfig.from_dict({"device": "gpu"})
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(
+            TrainingError, match=f"torch sees 0 GPU\\(s\\) on node {socket.gethostname()}"
+        ):
+            resolve_device("cuda:0")
+
+
+def test_divergence_is_found_at_its_step_with_the_loss_sums_kept_on_the_device(source, target):
+    """The per-epoch loss means come from one stacked tensor of every step's terms; a term
+    that is not finite is still named with its epoch and step."""
+    from emodna.train import _check_steps
+
+    cfg = config(epochs=1)
+    values = torch.tensor([[0.5, 0.1], [0.4, float("inf")], [float("nan"), 0.2]])
+    with pytest.raises(TrainingError, match=r"loss term 'mmd' became inf at epoch 2, step 5 "):
+        _check_steps(values, ["emotion", "mmd"], 3, 1, cfg)
+    _check_steps(values[:1], ["emotion", "mmd"], 0, 0, cfg)  # all finite: no error
+    _, history = run(config(epochs=1), source, target)
+    terms = [k for k in history[0] if k.startswith("loss_")]
+    assert history[0]["loss"] == pytest.approx(sum(history[0][k] for k in terms))
