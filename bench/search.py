@@ -128,6 +128,12 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--p-threshold", type=float, default=0.1, help="WilcoxonPruner p_threshold")
+    ap.add_argument(
+        "--wave",
+        type=int,
+        default=None,
+        help="units a pruned config issues before its first report",
+    )
     args = ap.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -139,16 +145,17 @@ def main(argv=None) -> int:
     print(
         f"{len(scenarios)} scenarios x {len(space.seeds)} seed; random: {args.budget} configs = "
         f"{args.budget * n_units} units; TPE cap {tpe_budget} configs; {args.workers} worker(s); "
-        f"Wilcoxon p_threshold {args.p_threshold}\n"
+        f"Wilcoxon p_threshold {args.p_threshold}; wave {args.wave or 'off (all units at once)'}\n"
     )
     header = f"{'rep':>3} {'random best':>11} {'rand units':>10} | {'TPE+prune units':>15} {'ratio':>6} {'pruned':>7} | {'TPE units':>9} {'ratio':>6}"
     print(header)
     print("-" * len(header))
     ratios, ratios_np, t0 = [], [], time.time()
+    fixed = []  # (issued with pruning, issued without, best with, best without), same budget
     for rep in range(args.reps):
         seed = args.seed + 1000 * rep
 
-        def make(sampler, budget, prune, name, seed=seed):
+        def make(sampler, budget, prune, name, seed=seed, wave=None):
             # TPE's start-up trials are random draws: seed them apart from the random run,
             # or the first ten configs of both would be the same.
             return ScenarioSearcher(
@@ -161,14 +168,25 @@ def main(argv=None) -> int:
                 seed=seed + (sampler == "tpe"),
                 prune=prune,
                 p_threshold=args.p_threshold,
+                wave=wave,
             )
 
         rnd = make("random", args.budget, False, f"random-{rep}")
         _, bar, rnd_units = run(rnd, Objective(scenarios, seed), args.workers, None, seed)
-        tpe = make("tpe", tpe_budget, True, f"tpe-prune-{rep}")
+        tpe = make("tpe", tpe_budget, True, f"tpe-prune-{rep}", wave=args.wave)
         reached, _, _ = run(tpe, Objective(scenarios, seed), args.workers, bar, seed)
         tnp = make("tpe", tpe_budget, False, f"tpe-{rep}")
         reached_np, _, _ = run(tnp, Objective(scenarios, seed), args.workers, bar, seed)
+        # the same budget of configs with and without pruning: units issued, best config found
+        _, best_p, issued_p = run(
+            make("tpe", args.budget, True, f"fix-p-{rep}", wave=args.wave),
+            Objective(scenarios, seed), args.workers, None, seed,
+        )  # fmt: skip
+        _, best_n, issued_n = run(
+            make("tpe", args.budget, False, f"fix-n-{rep}"),
+            Objective(scenarios, seed), args.workers, None, seed,
+        )  # fmt: skip
+        fixed.append((issued_p, issued_n, best_p, best_n))
         r = reached / rnd_units if reached else math.inf
         r_np = reached_np / rnd_units if reached_np else math.inf
         ratios.append(r)
@@ -191,6 +209,12 @@ def main(argv=None) -> int:
     )
     print(
         f"TPE without pruning:    units to reach random's best / random's units: {summary(ratios_np)}"
+    )
+    issued_p, issued_n, best_p, best_n = (statistics.mean(x) for x in zip(*fixed, strict=True))
+    print(
+        f"Same budget ({args.budget} configs): pruning issues {issued_p:.0f} of {issued_n:.0f} "
+        f"units (saves {100 * (1 - issued_p / issued_n):.0f}%); best config's mean "
+        f"{best_p:.4f} with pruning, {best_n:.4f} without (mean over reps)"
     )
     print(f"({time.time() - t0:.0f} s)")
     return 0

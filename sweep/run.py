@@ -90,6 +90,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--no-prune", action="store_true", help="never stop a config early across scenarios"
     )
     ap.add_argument(
+        "--wave",
+        type=int,
+        default=None,
+        help="with pruning: units a config issues before the pruner has seen them (the rest "
+        "follow once they report); set it on a big cluster, e.g. a tenth of the units per "
+        "config, or every unit is running before the first reports (default: all at once)",
+    )
+    ap.add_argument(
         "--scheduler", choices=["fifo", "asha"], default="fifo", help="within-trial early stopping"
     )
     ap.add_argument(
@@ -350,6 +358,7 @@ def run(
             directions=directions,
             # Tune resumes in-flight trials from their checkpoints; the searcher waits for them
             reissue_unfinished=False,
+            wave=args.wave,
         )
         scheduler = None
         if args.scheduler == "asha":

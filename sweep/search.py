@@ -1,25 +1,19 @@
 """The project's Ray Tune searcher: Optuna proposes configs, Tune runs (config, scenario, seed).
 
 One Optuna trial is one *config*. :class:`ScenarioSearcher` asks Optuna for a config, expands
-it into one Tune trial per (scenario, seed) -- a *unit* -- and tells Optuna the mean of the
-metric over the units once they are all in. Units of one config finish at different times,
-so after each one the searcher reports the unit's value to Optuna with the unit's stable
-index as the step and asks :class:`optuna.pruners.WilcoxonPruner` whether the config is
-clearly worse than the best one on the units done so far; if so the config is told PRUNED
-and its remaining units are never issued.
+it into one Tune trial per (scenario, seed) -- a *unit* (``sweep.units``) -- and tells Optuna
+the mean of the metric over the units once they are all in. After each unit it reports the
+value with the unit's index as the step and asks :class:`optuna.pruners.WilcoxonPruner`
+whether the config is clearly worse than the best one so far; if so the config is told
+PRUNED and its remaining units are never issued. The study lives in persistent storage
+(``sweep.study``, which also says what each Optuna trial carries); the searcher's own
+bookkeeping is pickled by :meth:`save` at every experiment checkpoint and reloaded by
+:meth:`restore` (``Tuner.restore``).
 
-The Optuna study lives in persistent storage (SQLite URL, any RDB URL, or a journal file);
-the searcher's own bookkeeping is pickled by :meth:`save` (Tune calls it at every
-experiment checkpoint) and reloaded by :meth:`restore` (``Tuner.restore``).
-
-Restore and Tune: units that were running when the searcher was saved are issued again
-(``reissue_unfinished=True``, the default), while their old Tune trial ids stay known, so a
-result that still arrives for one of them is recorded too -- the first result of a unit wins
-and a later duplicate is ignored. Pair it with ``Tuner.restore(..., resume_unfinished=False)``
-to avoid running those units twice; with ``reissue_unfinished=False`` the searcher waits for
-Tune to resume them (``resume_unfinished=True``).
-
-What each Optuna trial carries is in :mod:`sweep.study`.
+After a restore, units that were running are issued again (``reissue_unfinished=True``)
+while their old Tune trial ids stay known: the first result of a unit wins, a later
+duplicate is ignored. Pair it with ``Tuner.restore(..., resume_unfinished=False)``; with
+``reissue_unfinished=False`` the searcher waits for Tune to resume them.
 """
 
 from __future__ import annotations
@@ -28,7 +22,6 @@ import logging
 import math
 import os
 import pickle
-import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -75,6 +68,10 @@ class ScenarioSearcher(Searcher):
         shuffle_units: issue each config's units in its own random order (recommended by
             the Wilcoxon pruner's docs so the pruning does not favour the first scenarios).
         reissue_unfinished: on :meth:`restore`, issue again the units that were running.
+        wave: with pruning, a config issues this many units (spread over targets and tasks)
+            and the rest only once those are done and the pruner has seen them; None: all
+            at once. On a big cluster every unit of a config would otherwise be running
+            before the first one reports, and pruning would save nothing.
     """
 
     def __init__(
@@ -94,6 +91,7 @@ class ScenarioSearcher(Searcher):
         shuffle_units: bool = True,
         reissue_unfinished: bool = True,
         n_startup_trials: int | None = None,
+        wave: int | None = None,
     ):
         super().__init__(metric=space.metric, mode=space.mode)
         if not isinstance(budget, int) or budget < 1:
@@ -120,6 +118,9 @@ class ScenarioSearcher(Searcher):
         self.n_startup_steps = n_startup_steps
         self.shuffle_units = shuffle_units
         self.reissue_unfinished = reissue_unfinished
+        if wave is not None and wave < 1:
+            raise ConfigError(f"wave: a positive number of units per config, got {wave!r}")
+        self.wave = wave if self.prune else None
 
         self._uid = uuid.uuid4().hex
         self._configs: dict[int, ConfigState] = {}
@@ -132,8 +133,6 @@ class ScenarioSearcher(Searcher):
         self._handles: dict[int, optuna.Trial] = {}
         self._progress = Progress()  # timing of this process's units, for the progress line
         _ = self.study  # create (or load) the study now, so storage mistakes show up early
-
-    # ------------------------------------------------------------------ study
 
     def _make_sampler(self) -> optuna.samplers.BaseSampler:
         seed = self.seed
@@ -172,8 +171,6 @@ class ScenarioSearcher(Searcher):
             self._handles[number] = trial_handle(self.study, number)
         return self._handles[number]
 
-    # ------------------------------------------------------------------ Searcher API
-
     def set_search_properties(
         self, metric: str | None, mode: str | None, config: dict, **spec
     ) -> bool:
@@ -199,13 +196,11 @@ class ScenarioSearcher(Searcher):
         if self._max_concurrent is not None and len(self._live) >= self._max_concurrent:
             return None
         for cfg in self._configs.values():
-            if cfg.state == "running" and cfg.queue:
+            if cfg.state == "running" and cfg.queue and self._may_issue(cfg):
                 return self._issue(trial_id, cfg)
         if self._n_asked < self.budget:
             return self._issue(trial_id, self._ask())
-        if all(c.state != "running" for c in self._configs.values()):
-            return Searcher.FINISHED
-        return None
+        return Searcher.FINISHED if self.is_finished() else None
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
@@ -291,8 +286,6 @@ class ScenarioSearcher(Searcher):
         self.__dict__.update(state)
         self._progress = Progress()  # elapsed time and ETA count from this process's start
 
-    # ------------------------------------------------------------------ inspection
-
     @property
     def pruned_config_ids(self) -> list[int]:
         """Optuna trial numbers of the configs that were pruned."""
@@ -346,8 +339,6 @@ class ScenarioSearcher(Searcher):
             c.state != "running" for c in self._configs.values()
         )
 
-    # ------------------------------------------------------------------ internals
-
     def _ask(self) -> ConfigState:
         trial = self.study.ask()
         params = self.space.suggest(trial)
@@ -361,12 +352,17 @@ class ScenarioSearcher(Searcher):
         self._n_asked += 1
         return cfg
 
+    def _may_issue(self, cfg: ConfigState) -> bool:
+        """False while the config's first wave is in flight (the rest waits for the pruner)."""
+        return (
+            self.wave is None
+            or cfg.n_done >= self.wave
+            or cfg.n_done + len(cfg.running) < self.wave
+        )
+
     def _unit_order(self, number: int) -> list[int]:
-        """Config ``number``'s units in issue order: its own shuffle, the same on a restore."""
-        order = list(range(len(self.units)))
-        if self.shuffle_units:
-            random.Random(f"{self.seed}-{number}").shuffle(order)
-        return order
+        """Config ``number``'s units in issue order, the same on a restore."""
+        return self._units.order(f"{self.seed}-{number}", self.shuffle_units, self.wave is not None)
 
     def _issue(self, trial_id: str, cfg: ConfigState) -> dict:
         idx = cfg.queue.pop(0)

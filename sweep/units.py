@@ -8,7 +8,9 @@ about one config (one Optuna trial): the units still to issue, running, done and
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -71,6 +73,22 @@ class Units:
 
     def __len__(self) -> int:
         return len(self.units)
+
+    def order(self, key: str, shuffle: bool = True, spread: bool = False) -> list[int]:
+        """Unit indices in issue order: shuffled by ``key`` (the Wilcoxon pruner's docs ask
+        for a random order, so pruning does not favour the first scenarios); with ``spread``,
+        then taken round-robin over (target, task), so any first few units span them."""
+        order = list(range(len(self.units)))
+        if shuffle:
+            random.Random(key).shuffle(order)
+        if spread:
+            groups: dict[tuple, list[int]] = {}
+            for i in order:
+                sc = self.units[i][0]
+                groups.setdefault((sc["target"], sc["task"]), []).append(i)
+            rounds = itertools.zip_longest(*groups.values())
+            order = [i for batch in rounds for i in batch if i is not None]
+        return order
 
     def objective_values(self, values: dict[int, float]) -> list[float] | None:
         """The mean value per objective, or None while an objective has no unit value."""

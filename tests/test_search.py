@@ -493,3 +493,27 @@ def test_tuner_end_to_end(ray_local, tmp_path):
     for t in trials:
         assert t.value == pytest.approx(means[t.number])
         assert len(t.user_attrs["unit_values"]) == 2
+
+
+def test_waves_hold_back_a_configs_units_until_its_first_wave_is_in(space, storage):
+    """EMODB<->CASIA x 2 tasks x 2 seeds = 8 units per config; wave 4: each config issues 4
+    units spanning the (target, task) pairs, the rest only once those 4 have reported."""
+    s = searcher_for(space, storage, budget=2, wave=4, prune=True)
+    issued = []
+    while isinstance(c := s.suggest(tid := new_id()), dict):
+        issued.append((tid, c))
+    assert [c["config_id"] for _, c in issued] == [0] * 4 + [1] * 4  # then it waits
+    first = [(c["target"], c["task"]) for _, c in issued[:4]]
+    assert sorted(first) == sorted(
+        {(t, k) for t in ("EMODB", "CASIA") for k in ("arousal", "valence")}
+    )
+    for tid, c in issued[:3]:
+        s.on_trial_complete(tid, result={"target_uar": score(c)})
+    assert s.suggest(new_id()) is None  # config 0's wave has one unit out
+    s.on_trial_complete(issued[3][0], result={"target_uar": score(issued[3][1])})
+    nxt = s.suggest(new_id())
+    assert nxt["config_id"] == 0 and (nxt["source"], nxt["task"], nxt["seed"]) not in {
+        (c["source"], c["task"], c["seed"]) for _, c in issued[:4]
+    }
+    # without pruning a wave would only delay: it is off
+    assert searcher_for(space, storage, study_name="np", wave=4, prune=False).wave is None
