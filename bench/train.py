@@ -88,7 +88,7 @@ def timed_steps(method: str, source: Domain, target: Domain, n_steps: int, warmu
         optimizer.zero_grad(set_to_none=True)
         t4 = time.perf_counter()
         rows.append(torch.stack([v.detach() for v in terms.values()]))
-        _check_steps(rows[-1:], list(terms), step, 0, cfg)
+        _check_steps(rows[-1][None], list(terms), step, 0, cfg)
         t5 = time.perf_counter()
         if step >= warmup:
             for part, seconds in zip(

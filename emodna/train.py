@@ -145,9 +145,10 @@ def fit(
             optimizer.step()
             rows.append(torch.stack([v.detach() for v in terms.values()]))
             if device.type == "cpu":  # a sync costs nothing here: stop at the step that diverged
-                _check_steps(rows[-1:], list(terms), step, epoch, cfg)
-        values = torch.stack(rows).double().cpu()  # [steps, terms]
-        _check_steps(values, list(terms), 0, epoch, cfg)
+                _check_steps(rows[-1][None], list(terms), step, epoch, cfg)
+        values = torch.stack(rows).double().cpu()  # [steps, terms]: the epoch's one sync
+        if device.type != "cpu":  # the CPU checked every step above
+            _check_steps(values, list(terms), 0, epoch, cfg)
         sums = {"loss": float(values.sum())}
         sums.update({f"loss_{n}": float(values[:, j].sum()) for j, n in enumerate(terms)})
         metrics = {
@@ -205,17 +206,16 @@ class _Arrays:
         return self.x[i], self.y[i]
 
 
-def _check_steps(values, names: list[str], first_step: int, epoch: int, cfg) -> None:
-    """Raise DivergedError for the first step whose loss terms (a row of ``values``, the terms
-    in ``names`` order) are not all finite, naming the term, epoch and step."""
+def _check_steps(values: torch.Tensor, names: list[str], first_step: int, epoch: int, cfg) -> None:
+    """Raise DivergedError for the first step whose loss terms (a row of ``values`` [steps,
+    terms], the terms in ``names`` order) are not all finite, naming the term, epoch and step."""
     from emodna.losses import check_finite
 
-    rows = torch.stack(values) if isinstance(values, list) else values
-    bad = (~torch.isfinite(rows)).any(dim=1).nonzero()
+    bad = (~torch.isfinite(values)).any(dim=1).nonzero()
     if len(bad):
         step = int(bad[0])
         where = f"at epoch {epoch + 1}, step {first_step + step + 1} ({cfg.source}->{cfg.target})"
-        check_finite(dict(zip(names, rows[step], strict=True)), where=where)
+        check_finite(dict(zip(names, values[step], strict=True)), where=where)
 
 
 def _select(metrics: dict, kept: dict | None, model) -> tuple[dict, dict]:
