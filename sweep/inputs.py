@@ -69,7 +69,7 @@ def read_inputs(args) -> tuple:
     check_values(space)
     if args.corpora_dir is None:
         raise ConfigError("--corpora-dir is required: a folder with one subfolder per corpus")
-    corpora = load_corpora(args.corpora_dir, speaker_pattern=getattr(args, "speaker_pattern", None))
+    corpora = load_corpora(args.corpora_dir, speaker_pattern=args.speaker_pattern)
     scenarios = []
     for sc in space.scenarios(list(corpora)):  # a corpus with one class for a task sits it out
         problems = [task_problem(corpora[sc[end]], sc["task"]) for end in ("source", "target")]

@@ -94,8 +94,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         default=None,
         help="with pruning: units a config issues before the pruner has seen them (the rest "
-        "follow once they report); set it on a big cluster, e.g. a tenth of the units per "
-        "config, or every unit is running before the first reports (default: all at once)",
+        "follow once they report); set it on a big cluster, about a third of the units per "
+        "config (docs/scaling.md), or every unit is running before the first reports "
+        "(default: all at once)",
     )
     ap.add_argument(
         "--scheduler", choices=["fifo", "asha"], default="fifo", help="within-trial early stopping"
@@ -313,7 +314,7 @@ def run(
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     trainable = tune.with_resources(
         tune.with_parameters(train_scenario, corpora=refs, metric=space.metric),
-        trial_resources(args.cpus_per_trial, getattr(args, "gpus_per_trial", 0.0)),
+        trial_resources(args.cpus_per_trial, args.gpus_per_trial),
     )
     n_units = len(scenarios) * len(space.seeds)
     # Tune's result.json / progress.csv per trial, but not its TensorBoard logger: the

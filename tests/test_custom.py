@@ -298,7 +298,9 @@ def test_a_corpus_with_one_class_for_a_task_is_refused_by_train_and_skipped_by_t
         "method: functionals_lr\nepochs: 1\nseeds: [0]\n"
         "scenarios: {corpora: all, tasks: [arousal, valence]}\nparams: {}\n"
     )
-    args = __import__("argparse").Namespace(space=space, epochs=None, corpora_dir=data)
+    from sweep.run import parse_args
+
+    args = parse_args(["--space", str(space), "--corpora-dir", str(data)])
     _, corpora, scenarios = read_inputs(args)
     assert [(s["source"], s["target"], s["task"]) for s in scenarios] == [
         ("EMODB", "Loud", "valence"),
