@@ -66,15 +66,33 @@ ABLATIONS = {
 _DATA: dict = {}
 
 
-def _init_worker(feature_paths: dict[str, dict[str, str]]) -> None:
-    """``feature_paths``: feature set (a front-end) -> corpus -> Parquet file."""
+def feature_paths(corpora: dict, feature_sets, cache=None, workers: int = 1) -> dict:
+    """Feature set (a front-end) -> corpus -> its cached Parquet file, each extracted once:
+    what :func:`run_jobs`' workers load."""
+    from emodna.features import FeatureSettings, build_features
+
+    return {
+        fs: {
+            name: str(
+                build_features(
+                    c, FeatureSettings(frontend=fs), cache, workers=workers, progress=False
+                ).path
+            )
+            for name, c in corpora.items()
+        }
+        for fs in sorted(feature_sets)
+    }
+
+
+def _init_worker(paths: dict[str, dict[str, str]]) -> None:
+    """``paths``: feature set (a front-end) -> corpus -> Parquet file (:func:`feature_paths`)."""
     import torch
 
     from emodna.features import load_features
 
     torch.set_num_threads(1)
     _DATA.update(
-        {fs: {n: load_features(p) for n, p in paths.items()} for fs, paths in feature_paths.items()}
+        {fs: {n: load_features(p) for n, p in files.items()} for fs, files in paths.items()}
     )
 
 
@@ -113,7 +131,7 @@ def write_results(df: pd.DataFrame, path: Path) -> None:
 
 
 def run_jobs(
-    jobs: list[dict], feature_paths: dict, workers: int, results: pd.DataFrame, path: Path, describe
+    jobs: list[dict], paths: dict, workers: int, results: pd.DataFrame, path: Path, describe
 ) -> pd.DataFrame:
     """Run ``jobs`` (:func:`run_one`) in ``workers`` spawned processes; append each finished
     row to ``results`` and rewrite ``path`` at once, printing ``describe(row)``."""
@@ -122,7 +140,7 @@ def run_jobs(
         workers,
         mp_context=get_context("spawn"),
         initializer=_init_worker,
-        initargs=(feature_paths,),
+        initargs=(paths,),
     ) as pool:
         pending = {pool.submit(run_one, j) for j in jobs}
         finished = 0
@@ -313,7 +331,6 @@ def main(argv=None) -> int:
     args.epochs = args.epochs or 30
 
     from emodna.corpora import load_corpora
-    from emodna.features import build_features
 
     corpora = load_corpora(args.corpora_dir, names=args.corpus)
     if len(corpora) < 2:
@@ -322,14 +339,7 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
-    paths = {
-        "mfcc": {
-            n: str(
-                build_features(c, cache_dir=args.cache, workers=args.workers, progress=False).path
-            )
-            for n, c in corpora.items()
-        }
-    }
+    paths = feature_paths(corpora, ["mfcc"], args.cache, args.workers)
     done = set(results[KEY].itertuples(index=False, name=None)) if len(results) else set()
     jobs = [
         j

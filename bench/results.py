@@ -251,7 +251,6 @@ def main(argv=None) -> int:
 
     from emodna.config import TrainConfig
     from emodna.corpora import load_corpora
-    from emodna.features import FeatureSettings, build_features
 
     corpora = load_corpora(args.corpora_dir)
     if len(corpora) < 2:
@@ -261,17 +260,7 @@ def main(argv=None) -> int:
         )
         return 2
     feature_sets = {TrainConfig.from_dict(fields, v).feature_set for v, fields in variants.items()}
-    paths = {  # feature set -> corpus -> cached features, each extracted once
-        fs: {
-            n: str(
-                build_features(
-                    c, FeatureSettings(frontend=fs), workers=args.workers, progress=False
-                ).path
-            )
-            for n, c in corpora.items()
-        }
-        for fs in sorted(feature_sets)
-    }
+    paths = paper_tables.feature_paths(corpora, feature_sets, workers=args.workers)
     done = set(results[KEY].itertuples(index=False, name=None)) if len(results) else set()
     jobs = [
         j
