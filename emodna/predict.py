@@ -32,6 +32,7 @@ import numpy as np
 import yaml
 
 from emodna.errors import ConfigError, FeatureError, TrainingError
+from emodna.features import FeatureSettings
 from emodna.labels import CLASSES
 
 
@@ -39,28 +40,16 @@ from emodna.labels import CLASSES
 class FeatureSpec:
     """How to turn one audio file into the model's input."""
 
-    sample_rate: int
-    n_mfcc: int
+    settings: FeatureSettings  # the export's front-end and its parameters
     length: int  # samples, the target corpus's fixed length
     normalize: str = "none"  # emodna.normalize.MODES
     mean: tuple[float, ...] | None = None  # per coefficient, for normalize: corpus
     std: tuple[float, ...] | None = None
     corpus: str = ""
-    frontend: str = "mfcc"  # emodna.features.FRONTENDS
-    n_mels: int = 64
-
-    def settings(self):
-        from emodna.features import FeatureSettings
-
-        return FeatureSettings(
-            sample_rate=self.sample_rate,
-            n_mfcc=self.n_mfcc,
-            frontend=self.frontend,
-            n_mels=self.n_mels,
-        )
 
     def key(self) -> tuple:
-        return (self.sample_rate, self.n_mfcc, self.length, self.frontend, self.n_mels)
+        """Models with the same key read the same raw features (computed once per file)."""
+        return (json.dumps(self.settings.key(), sort_keys=True), self.length)
 
 
 @dataclass
@@ -92,15 +81,13 @@ def _read_torch(path: Path) -> dict:
 
 
 def _feature_spec(cfg, origin: dict, where: str, length: int | None, norm: dict) -> FeatureSpec:
-    from emodna.features import FeatureSettings
-
     feats = (origin or {}).get("features") or {}
     defaults = FeatureSettings()
-    sample_rate = int(feats.get("sample_rate") or defaults.sample_rate)
-    n_mfcc = int(feats.get("n_mfcc") or defaults.n_mfcc)
-    n_mels = int(feats.get("n_mels") or defaults.n_mels)
     settings = FeatureSettings(
-        sample_rate=sample_rate, n_mfcc=n_mfcc, frontend=cfg.feature_set, n_mels=n_mels
+        sample_rate=int(feats.get("sample_rate") or defaults.sample_rate),
+        n_mfcc=int(feats.get("n_mfcc") or defaults.n_mfcc),
+        frontend=cfg.feature_set,
+        n_mels=int(feats.get("n_mels") or defaults.n_mels),
     )
     channels = settings.channels
     length = length or feats.get("length") or settings.length_for(cfg.target)
@@ -119,10 +106,7 @@ def _feature_spec(cfg, origin: dict, where: str, length: int | None, norm: dict)
             f"{where}: the checkpoint's normalisation statistics must hold {channels} values each"
         )
     return FeatureSpec(
-        frontend=settings.frontend,
-        n_mels=n_mels,
-        sample_rate=sample_rate,
-        n_mfcc=n_mfcc,
+        settings=settings,
         length=int(length),
         normalize=str(norm.get("mode", cfg.normalize)),
         mean=tuple(float(v) for v in mean) if mean is not None else None,
@@ -182,10 +166,10 @@ def load_model(
             f"{ckpt_path}: checkpoint of another shape: {n_classes} classes, but task {cfg.task} "
             f"has {len(classes)} ({', '.join(classes)}); pass the checkpoint exported with this config"
         )
-    if int(n_mfcc) != spec.settings().channels:
+    if int(n_mfcc) != spec.settings.channels:
         raise TrainingError(
             f"{ckpt_path}: checkpoint of another shape: it takes {n_mfcc} features per frame, "
-            f"the config's {spec.frontend} front-end computes {spec.settings().channels}; pass the "
+            f"the config's {spec.settings.frontend} front-end computes {spec.settings.channels}; pass the "
             "checkpoint exported with this config"
         )
     trained = state.get("config") or {}
@@ -212,11 +196,11 @@ def features(paths, spec: FeatureSpec) -> list[np.ndarray | FeatureError]:
     """Raw features [channels, frames] per file (or the FeatureError of a file that fails)."""
     from emodna.features import extract, read_audio
 
-    settings = spec.settings()
+    settings = spec.settings
     out: list = []
     for path in paths:
         try:
-            y = read_audio(path, spec.sample_rate)
+            y = read_audio(path, settings.sample_rate)
             out.append(extract(y, settings, spec.length))
         except FeatureError as exc:
             out.append(exc)
