@@ -25,9 +25,11 @@ manifest, the row; :func:`write_manifest` writes what was inferred, to check and
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import soundfile as sf
 
 from emodna.corpus import Corpus, Utterance, audio_files
 from emodna.errors import CorpusError, LabelError
@@ -188,10 +190,6 @@ def corpus_warnings(corpus) -> list[str]:
     """One-line warnings about a corpus that can be used but may mislead: too few files, or
     clips recorded at several sample rates (each is resampled, but a clip recorded at 8 kHz
     has no energy above 4 kHz, which a model can learn as a cue)."""
-    from collections import Counter
-
-    import soundfile as sf
-
     out = []
     n = len(corpus.utterances)
     if n < MIN_FILES:
