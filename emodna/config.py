@@ -122,6 +122,7 @@ CHOICES = {
     "select": ("last", "source_val"),
     "frontend": FRONTENDS[:3],  # the frame-level ones: what the deep methods can take
     "functionals": ("stats", "egemaps"),
+    "amp": ("off", "bf16"),
 }
 # Keys of older exports, mapped to today's: (new key, {old value: new value}).
 RENAMED = {"normalize_features": ("normalize", {True: "corpus", False: "none"})}
@@ -169,6 +170,9 @@ class TrainConfig:
     # where it runs: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
     # "cuda:N". Recorded, never part of what a config means (docs/design.md, decision 10)
     device: str = "auto"
+    # mixed precision of the deep methods' forward pass: "off" (float32) or "bf16"
+    # (torch.autocast; the contrastive logits stay float32, emodna.losses). Recorded like device
+    amp: str = "off"
 
     @classmethod
     def from_dict(cls, values: dict, origin: str = "config") -> TrainConfig:
