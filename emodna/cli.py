@@ -161,6 +161,7 @@ def cmd_train(args) -> int:
             "normalize",
             "frontend",
             "device",
+            "amp",
         )  # fmt: skip
     }
     overrides.update(parse_sets(args.set))
@@ -233,6 +234,7 @@ def cmd_train(args) -> int:
                 "seed": cfg.seed,
                 "threads": torch.get_num_threads(),
                 "device": str(resolve_device(cfg.device)),
+                "amp": cfg.amp,
                 "out": str(out),
                 **final,
             }
@@ -369,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--device",
         help="auto (a CUDA GPU when torch sees one, else the CPU; the default), cpu, cuda, "
         "cuda:N; recorded in the result line, never part of what the config means",
+    )
+    p.add_argument(
+        "--amp",
+        choices=["off", "bf16"],
+        help="mixed precision: bf16 runs the network under torch.autocast (the contrastive and "
+        "MMD losses stay float32); off (float32) by default. Pays on GPUs with bf16 units",
     )
     p.add_argument(
         "--threads",

@@ -22,7 +22,8 @@ Conventions used throughout:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +57,32 @@ def corpus_ce(logits_s: Tensor, logits_t: Tensor) -> Tensor:
         ]
     )
     return F.cross_entropy(logits, labels)  # (3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed precision
+# ---------------------------------------------------------------------------------------------
+
+
+def in_float32(forward: Callable) -> Callable:
+    """Decorate a loss's ``forward`` so it runs in float32 under ``torch.autocast`` (TrainConfig
+    ``amp: bf16``): its half-precision tensor arguments are cast up and autocast is off inside.
+
+    bf16 keeps 8 bits of mantissa: a cosine of 0.95 divided by a temperature of 0.01 (SupCon
+    (9), decoupling (5)) is 95 in steps of 0.5 in bf16, so logits closer than that are tied;
+    the Gaussian kernels of MK-MMD (10) exponentiate distances the same way. Without autocast
+    the cast is a no-op."""
+
+    def up(a):  # bf16 / fp16 to float32; float64 (the hand-value tests) stays
+        return a.float() if isinstance(a, Tensor) and a.dtype in (torch.bfloat16, torch.half) else a
+
+    @functools.wraps(forward)
+    def wrapper(self, *args, **kwargs) -> Tensor:
+        device = next(a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)).device.type
+        with torch.autocast(device, enabled=False):
+            return forward(self, *map(up, args), **{k: up(v) for k, v in kwargs.items()})
+
+    return wrapper
 
 
 # ---------------------------------------------------------------------------------------------

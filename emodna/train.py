@@ -138,7 +138,8 @@ def fit(
             if cfg.lr_schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-            terms = objective(model, xs, ys, xt, progress=progress)
+            with torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp == "bf16"):
+                terms = objective(model, xs, ys, xt, progress=progress)
             loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

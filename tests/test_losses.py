@@ -407,3 +407,43 @@ def test_check_finite_names_the_term():
     # a DivergedError carries the term, so a sweep records it without retrying the trial
     assert isinstance(info.value, DivergedError) and info.value.term == "supcon"
     assert issubclass(TrainingError, EmodnaError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed precision: the temperature-scaled and kernel losses stay float32 under bf16 autocast
+
+
+def test_contrastive_and_mmd_losses_run_in_float32_under_bf16_autocast():
+    """Under ``torch.autocast(bf16)`` (TrainConfig amp: bf16) SupCon, decoupling, MK-MMD and JMMD
+    get bf16 features from the network; each returns exactly its float32 value on the same
+    (upcast) inputs, and the gradient still reaches the bf16 inputs."""
+    g = torch.Generator().manual_seed(0)
+    f_s, f_t = (torch.randn(16, 32, generator=g).bfloat16().requires_grad_() for _ in range(2))
+    y = torch.arange(16) % 2
+    logits = torch.randn(16, 2, generator=g).bfloat16()
+    cases = {
+        "supcon": (SupConLoss(0.01), (f_s, y)),
+        "decouple": (
+            PrototypeDecoupling(0.01, level="sample"),
+            (f_s, f_t, f_t.flip(0), f_s.flip(0)),
+        ),
+        "mmd": (MKMMD(), (f_s, f_t)),
+        "jmmd": (JMMD(), (f_s, logits, f_t, logits)),
+    }
+    for name, (loss, args) in cases.items():
+        with torch.autocast("cpu", torch.bfloat16):
+            value = loss(*args)
+        up = [a.detach().float() if a.is_floating_point() else a for a in args]
+        assert value.dtype == torch.float32, name
+        assert value.item() == loss(*up).item(), name
+        value.backward()
+    assert f_s.grad is not None and f_s.grad.dtype == torch.bfloat16
+
+
+def test_bf16_ties_temperature_scaled_logits_that_float32_tells_apart():
+    """Why the guard: cosines 0.950 and 0.951 over tau 0.01 are 95.0 and 95.1 in float32 but
+    one bf16 number (both cosines round to 243/256, and bf16's step is 0.5 between 64 and 128)."""
+    cos = torch.tensor([0.950, 0.951])
+    assert (cos / 0.01)[1] - (cos / 0.01)[0] == pytest.approx(0.1, abs=1e-4)
+    as_bf16 = (cos.bfloat16() / 0.01).float()
+    assert as_bf16[0] == as_bf16[1] == 95.0

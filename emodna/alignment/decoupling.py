@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from emodna.losses import in_float32
+
 
 class PrototypeDecoupling(nn.Module):
     r"""Two-way prototype contrastive decoupling loss, Eqs. (4)-(5).
@@ -79,6 +81,7 @@ class PrototypeDecoupling(nn.Module):
         logits = torch.stack([anchor @ positive, anchor @ negative]) / self.tau_p
         return (torch.logsumexp(logits, dim=0) - logits[0]).mean()  # (5), one direction
 
+    @in_float32  # bf16 would tie the logits / kernels (emodna.losses.in_float32)
     def forward(
         self, proj_e_s: Tensor, proj_e_t: Tensor, proj_c_s: Tensor, proj_c_t: Tensor
     ) -> Tensor:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emodna.alignment.mmd import gaussian_kernel_matrix, mmd_from_kernel, sq_dists
+from emodna.losses import in_float32
 
 
 class JMMD(nn.Module):
@@ -38,6 +39,7 @@ class JMMD(nn.Module):
         self.multipliers = tuple(float(m) for m in multipliers)
         self.sigma_y = sigma_y
 
+    @in_float32  # bf16 would tie the logits / kernels (emodna.losses.in_float32)
     def forward(self, f_s: Tensor, logits_s: Tensor, f_t: Tensor, logits_t: Tensor) -> Tensor:
         k_feat = gaussian_kernel_matrix(torch.cat([f_s, f_t]), self.multipliers)
         y = torch.cat([F.softmax(logits_s, dim=1), F.softmax(logits_t, dim=1)])

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from emodna.losses import in_float32
+
 
 def sq_dists(z: Tensor) -> Tensor:
     """Pairwise squared Euclidean distances of the rows of ``z``, exact (no cancellation), ``[N, N]``."""
@@ -76,6 +78,7 @@ class MKMMD(nn.Module):
         self.multipliers = tuple(float(m) for m in multipliers)
         self.base = base
 
+    @in_float32  # bf16 would tie the logits / kernels (emodna.losses.in_float32)
     def forward(self, f_s: Tensor, f_t: Tensor) -> Tensor:
         kernel = gaussian_kernel_matrix(torch.cat([f_s, f_t]), self.multipliers, self.base)
         return mmd_from_kernel(kernel, f_s.shape[0])  # (10)

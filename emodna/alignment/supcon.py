@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from emodna.losses import in_float32
+
 
 class AdaptiveThreshold(nn.Module):
     r"""Self-adaptive global confidence threshold (FreeMatch-style EMA), Eqs. (6)-(8).
@@ -90,6 +92,7 @@ class SupConLoss(nn.Module):
             raise ValueError(f"tau_s must be > 0, not {tau_s}")
         self.tau_s = tau_s
 
+    @in_float32  # bf16 would tie the logits / kernels (emodna.losses.in_float32)
     def forward(self, features: Tensor, labels: Tensor) -> Tensor:
         n = features.shape[0]
         self_mask = torch.eye(n, dtype=torch.bool, device=features.device)
