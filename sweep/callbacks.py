@@ -50,6 +50,8 @@ def trial_row(trial, status: str) -> dict:
         metrics.pop(key, None)
     row.update(metrics)
     row["epochs_run"] = result.get("epoch", 0)
+    row["device"] = result.get("device")  # where it trained, and the GPUs Ray gave it ("" none)
+    row["gpu_ids"] = result.get("gpu_ids")
     row["wall_s"] = result.get("time_total_s")
     row["failures"] = trial.num_failures  # faults retried (and the last one, for an error)
     error = ""

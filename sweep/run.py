@@ -133,6 +133,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)"
     )
     ap.add_argument(
+        "--num-gpus",
+        type=int,
+        default=None,
+        help="GPUs of the embedded local Ray (default: those Ray detects)",
+    )
+    ap.add_argument(
         "--object-store-memory",
         type=int,
         default=None,
@@ -174,6 +180,7 @@ def connect(
     num_cpus: int | None,
     object_store_memory: int | None = None,
     verbose: bool = False,
+    num_gpus: int | None = None,
 ) -> None:
     """Join a Ray cluster, else start an embedded one.
 
@@ -193,11 +200,16 @@ def connect(
         return
     ray.init(
         num_cpus=num_cpus,
+        num_gpus=num_gpus,
         object_store_memory=object_store_memory,
         include_dashboard=False,
         log_to_driver=verbose,
     )  # the trials' log lines (a checkpoint line per epoch) only with --verbose
-    print(f"started a local Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
+    gpus = ray.cluster_resources().get("GPU", 0)
+    print(
+        f"started a local Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs"
+        + (f", {gpus:.0f} GPUs" if gpus else "")
+    )
 
 
 def check_object_store(nbytes: int) -> None:
@@ -289,7 +301,7 @@ def run(
             corpora, FeatureSettings(frontend=frontend), args.cache, report=report
         )
     nbytes = sum(f.nbytes for by_corpus in features.values() for f in by_corpus.values())
-    connect(args.address, args.num_cpus, args.object_store_memory, args.verbose)
+    connect(args.address, args.num_cpus, args.object_store_memory, args.verbose, args.num_gpus)
     check_object_store(nbytes)
     refs = {frontend: put_corpora(by_corpus) for frontend, by_corpus in features.items()}
     print(

@@ -32,7 +32,7 @@ from emodna.config import METHODS, TRAIN_KEYS, TrainConfig
 from emodna.errors import DivergedError
 from emodna.labels import TASKS
 from emodna.runlog import RunLog
-from emodna.train import Domain, fit
+from emodna.train import Domain, fit, resolve_device
 from sweep.ranking import scenario_name
 
 
@@ -129,18 +129,25 @@ def train_scenario(
     as NaN when the config diverges."""
     assigned = ray.get_runtime_context().get_assigned_resources()
     torch.set_num_threads(max(1, int(assigned.get("CPU", 1))))
-    if assigned.get("GPU", 0) > 0 and not torch.cuda.is_available():  # never a silent CPU run
+    cfg = train_config(config)
+    gpu_ids = ray.get_gpu_ids()  # the GPUs Ray gave this trial (it sets CUDA_VISIBLE_DEVICES)
+    # never a silent CPU run: a trial given a GPU trains on it, unless its config says cpu
+    if gpu_ids and cfg.device != "cpu" and not torch.cuda.is_available():
         raise RuntimeError(
             f"trial got {assigned['GPU']:g} GPU on node {ray.util.get_node_ip_address()} but "
             f"torch {torch.__version__} sees none there; install a CUDA build of torch on it"
         )
-    cfg = train_config(config)
     by_corpus = corpora[cfg.feature_set]
     src, tgt = ray.get([by_corpus[cfg.source], by_corpus[cfg.target]])
     source = Domain(src["x"], np.asarray(src["y"][cfg.task]), cfg.source, src["speaker"])
     target = Domain(tgt["x"], np.asarray(tgt["y"][cfg.task]), cfg.target, tgt["speaker"])
     scenario = scenario_name(cfg.source, cfg.target, cfg.task)
-    extra = {"config_id": config.get("config_id"), "scenario": scenario}
+    extra = {
+        "config_id": config.get("config_id"),
+        "scenario": scenario,
+        "device": str(resolve_device(cfg.device)),
+        "gpu_ids": ",".join(map(str, gpu_ids)),
+    }
 
     log = RunLog(
         trial_log_dir() / "tensorboard", {**cfg.to_dict(), "config_id": extra["config_id"]}

@@ -675,3 +675,32 @@ def test_trial_resources_give_gpus_to_the_deep_methods_only():
     assert gpu({"method": "emodna"}).bundles == [{"CPU": 1.0, "GPU": 0.25}]
     assert gpu({"method": "functionals_lr"}).bundles == [{"CPU": 1.0}]  # never waits for a GPU
     assert trial_resources(2.0, 0.0)({"method": "emodna"}).bundles == [{"CPU": 2.0}]
+
+
+@pytest.mark.slow
+@pytest.mark.corpora
+def test_half_a_gpu_per_trial_runs_two_trials_at_once_on_one_gpu(tmp_path, corpora_dir, warm_cache):
+    """Real Ray scheduling: a local Ray declared with one GPU and --gpus-per-trial 0.5 runs the
+    two units side by side, each told GPU 0 by Ray. The space asks for device cpu (this machine
+    has no GPU): an explicit cpu trains on the CPU, where device auto would fail at once."""
+    space = tmp_path / "gpu.yaml"
+    space.write_text(
+        SMOKE.read_text()
+        .replace("epochs: 2", "epochs: 1")
+        .replace("fixed:", "fixed:\n  device: cpu")
+    )
+    out, log = tmp_path / "gpu", tmp_path / "gpu.log"
+    args = sweep_args(
+        corpora_dir, warm_cache, space, 1, out, "--num-gpus", 1, "--gpus-per-trial", 0.5
+    )
+    assert run_sweep(log, *args) == 0, tail(log)
+    assert "started a local Ray: 2 CPUs, 1 GPUs" in log.read_text()
+    trials = pd.read_parquet(out / "trials.parquet")
+    assert list(trials["status"]) == ["completed"] * 2
+    assert list(trials["gpu_ids"]) == ["0", "0"] and list(trials["device"]) == ["cpu", "cpu"]
+    spans = []  # (start, end) of each trial from Tune's own result.json
+    for result in out.glob("*/result.json"):
+        rows = [json.loads(line) for line in result.read_text().splitlines()]
+        spans.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
+    (a0, a1), (b0, b1) = sorted(spans)
+    assert b0 < a1, f"the two trials ran one after the other: {spans}"
