@@ -13,8 +13,18 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal, get_args, get_origin, get_type_hints
 
 import yaml
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from emodna.errors import ConfigError
 from emodna.labels import TASKS
@@ -110,79 +120,101 @@ METHODS: dict[str, Method] = {
     ),
 }
 
-# The str fields a config may set, and their allowed values (validate() checks them).
-CHOICES = {
-    "task": TASKS,
-    "decouple_negative": ("same", "other"),
-    "decouple_level": ("prototype", "sample"),
-    "normalize": NORMALIZE_MODES,
-    "bn": BN_MODES,
-    "class_balance": ("none", "loss", "sampler"),
-    "lr_schedule": ("constant", "cosine"),
-    "select": ("last", "source_val"),
-    "frontend": FRONTENDS[:3],  # the frame-level ones: what the deep methods can take
-    "functionals": ("stats", "egemaps"),
-    "amp": ("off", "bf16"),
-}
-# Keys of older exports, mapped to today's: (new key, {old value: new value}).
-RENAMED = {"normalize_features": ("normalize", {True: "corpus", False: "none"})}
+
+def _number(kind: type):
+    """``kind`` as YAML and --set write it: 30, 30.0 and "1e-3" (YAML reads that as a string)
+    all count, a word does not, and neither does a bool (pydantic would take True as 1)."""
+
+    def not_bool(value):
+        if isinstance(value, bool):
+            raise PydanticCustomError(f"{kind.__name__}_type", "a bool is not a number")
+        return value
+
+    return Annotated[kind, BeforeValidator(not_bool)]
+
+
+Int, Float = _number(int), _number(float)
+Count = Annotated[Int, Field(ge=1)]
+Positive = Annotated[Float, Field(gt=0)]
+Fraction = Annotated[Float, Field(ge=0, lt=1)]
 
 
 @dataclass
 class TrainConfig:
-    """Everything that determines one training run. A sweep exports exactly this as YAML."""
+    """Everything that determines one training run. A sweep exports exactly this as YAML.
+
+    The types say what a value may be; :meth:`from_dict` checks them (pydantic). Building one
+    in code does not check: ``sweep.report`` builds configs of old runs whose method may since
+    have been renamed.
+    """
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     source: str = "EMODB"
     target: str = "CASIA"
-    task: str = "arousal"
-    method: str = "emodna"
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    seed: int = 0
+    task: Literal[TASKS] = "arousal"
+    method: str = "emodna"  # a name in METHODS
+    epochs: Count = 30
+    batch_size: Count = 64
+    lr: Positive = 1e-3
+    seed: Int = 0
     # Emo-DNA's hyperparameters (docs/design.md; the paper's values as defaults)
-    tau_p: float = 0.01  # prototype contrastive temperature, Eq. (4)-(5)
-    tau_s: float = 0.01  # supervised contrastive temperature, Eq. (9)
-    ema_lambda: float = 0.99  # threshold EMA momentum, Eq. (7); not given in the paper
-    alpha_1: float = 0.1  # weight of SupCon in L_align, Eq. (11)
-    mmd_multipliers: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0])
-    decouple_negative: str = "same"  # "same" or "other" corpus prototype as the negative
-    decouple_level: str = "prototype"  # Eq. (5)'s anchors: "prototype" (as written) or "sample"
-    fixed_threshold: float = 0.9  # for the fixed_threshold ablation
-    trade_off: float = 1.0  # weight of a baseline's alignment loss (DAN, DANN, JAN, CDAN, BSP)
+    tau_p: Positive = 0.01  # prototype contrastive temperature, Eq. (4)-(5)
+    tau_s: Positive = 0.01  # supervised contrastive temperature, Eq. (9)
+    ema_lambda: Fraction = 0.99  # threshold EMA momentum, Eq. (7); not given in the paper
+    alpha_1: Float = 0.1  # weight of SupCon in L_align, Eq. (11)
+    mmd_multipliers: Annotated[list[Positive], Field(min_length=1)] = field(
+        default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0]
+    )
+    decouple_negative: Literal["same", "other"] = "same"  # corpus prototype as the negative
+    decouple_level: Literal["prototype", "sample"] = "prototype"  # Eq. (5)'s anchors
+    fixed_threshold: Float = 0.9  # for the fixed_threshold ablation
+    trade_off: Float = 1.0  # weight of a baseline's alignment loss (DAN, DANN, JAN, CDAN, BSP)
     # what decides cross-corpus results besides the method (docs/design.md, decision 7)
     # defaults: docs/results.md; the paper's inputs are normalize "none", bn "separate"
-    normalize: str = (
-        "speaker"  # MFCC normalisation: "none", "corpus" or "speaker" (emodna.normalize)
-    )
-    bn: str = "adabn"  # how BatchNorm sees the corpora: separate, joint, adabn, dsbn (emodna.model)
-    class_balance: str = "none"  # "none", "loss" (inverse-frequency CE weights) or "sampler"
-    lr_schedule: str = "constant"  # "constant" or "cosine" (to 0 over all steps)
-    select: str = "last"  # model kept: "last" epoch or best "source_val" accuracy (label-free)
-    # input features: the front-end (emodna.features), and what the classical baseline fits
-    # on: "stats" (mean and std over the front-end's frames) or "egemaps" (openSMILE's 88
-    # eGeMAPSv02 functionals per clip); deep methods ignore `functionals`
-    frontend: str = "mfcc"
-    functionals: str = "stats"
+    normalize: Literal[NORMALIZE_MODES] = "speaker"  # MFCC normalisation (emodna.normalize)
+    bn: Literal[BN_MODES] = "adabn"  # how BatchNorm sees the corpora (emodna.model)
+    # "loss" (inverse-frequency CE weights) or "sampler" (class-balanced batches)
+    class_balance: Literal["none", "loss", "sampler"] = "none"
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 0 over all steps
+    # model kept: the "last" epoch or the best "source_val" accuracy (label-free)
+    select: Literal["last", "source_val"] = "last"
+    # input features: the front-end (emodna.features; the frame-level ones, what the deep
+    # methods take), and what the classical baseline fits on: "stats" (mean and std over
+    # the front-end's frames) or "egemaps" (openSMILE's 88 eGeMAPSv02 functionals per clip);
+    # deep methods ignore `functionals`
+    frontend: Literal[FRONTENDS[:3]] = "mfcc"
+    functionals: Literal["stats", "egemaps"] = "stats"
     # data
-    val_fraction: float = 0.1
-    dropout: float = 0.1
+    val_fraction: Fraction = 0.1
+    dropout: Float = 0.1
     # where it runs: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
     # "cuda:N". Recorded, never part of what a config means (docs/design.md, decision 10)
     device: str = "auto"
     # mixed precision of the deep methods' forward pass: "off" (float32) or "bf16"
     # (torch.autocast; the contrastive logits stay float32, emodna.losses). Recorded like device
-    amp: str = "off"
+    amp: Literal["off", "bf16"] = "off"
+
+    @model_validator(mode="after")
+    def _rules(self) -> TrainConfig:
+        # what a type cannot say; each text is the whole message after "<origin>: "
+        if self.method not in METHODS:
+            raise ValueError(
+                f"unknown method {self.method!r}; `emodna methods` lists: {', '.join(METHODS)}"
+            )
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"device {self.device!r} is not auto, cpu, cuda or cuda:N")
+        if self.select == "source_val" and self.val_fraction <= 0:
+            raise ValueError("select: source_val needs val_fraction > 0")
+        return self
 
     @classmethod
     def from_dict(cls, values: dict, origin: str = "config") -> TrainConfig:
-        """Build from a dict; unknown keys and wrong types raise ConfigError naming them.
+        """Build from a dict; an unknown key, a wrong type or value raises ConfigError naming it.
 
         The key ``origin`` (where an exported config came from) is kept aside and ignored.
         """
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs = {}
-        values = dict(values)
+        values = {k: v for k, v in values.items() if k != "origin"}
         for old, (new, translate) in RENAMED.items():
             if old not in values:
                 continue
@@ -193,21 +225,10 @@ class TrainConfig:
                     f"{' | '.join(CHOICES[new])})"
                 )
             values[new] = translate[value]
-        for key, value in values.items():
-            if key == "origin":
-                continue
-            if key not in fields:
-                close = difflib.get_close_matches(key, fields, n=1)
-                hint = (
-                    f"; did you mean {close[0]!r}?"
-                    if close
-                    else f"; known keys: {', '.join(fields)}"
-                )
-                raise ConfigError(f"{origin}: unknown key {key!r}{hint}")
-            kwargs[key] = _coerce(key, value, fields[key], origin)
-        config = cls(**kwargs)
-        config.validate(origin)
-        return config
+        try:
+            return _CHECKED.validate_python(values)
+        except ValidationError as exc:
+            raise ConfigError(f"{origin}: {_problem(exc.errors()[0])}") from None
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
@@ -225,74 +246,54 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def validate(self, origin: str = "config") -> None:
+        """Check a config built in code, as :meth:`from_dict` checks one read from a file."""
+        TrainConfig.from_dict(self.to_dict(), origin)
+
     @property
     def feature_set(self) -> str:
         """The features this run reads (a FeatureSettings.frontend): the front-end, or
         ``egemaps`` for the classical baseline on openSMILE's functionals."""
-        method = METHODS.get(self.method)  # None for a name validate() would refuse
+        method = METHODS.get(self.method)  # None for a name from_dict would refuse
         if method is not None and method.classical and self.functionals == "egemaps":
             return "egemaps"
         return self.frontend
 
-    def validate(self, origin: str = "config") -> None:
-        for name, allowed in CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(
-                    f"{origin}: {name} {getattr(self, name)!r} is not one of {', '.join(allowed)}"
-                )
-        if self.method not in METHODS:
-            raise ConfigError(
-                f"{origin}: unknown method {self.method!r}; `emodna methods` lists: {', '.join(METHODS)}"
-            )
-        if self.select == "source_val" and self.val_fraction <= 0:
-            raise ConfigError(f"{origin}: select: source_val needs val_fraction > 0")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{origin}: {name} must be at least 1")
-        for name in ("lr", "tau_p", "tau_s"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{origin}: {name} must be positive")
-        if not 0 <= self.ema_lambda < 1:
-            raise ConfigError(f"{origin}: ema_lambda must be in [0, 1)")
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"{origin}: val_fraction must be in [0, 1)")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            raise ConfigError(f"{origin}: device {self.device!r} is not auto, cpu, cuda or cuda:N")
-        if not self.mmd_multipliers or min(self.mmd_multipliers) <= 0:
-            raise ConfigError(
-                f"{origin}: mmd_multipliers must be a non-empty list of positive numbers"
-            )
 
-
-def _coerce(key: str, value, f: dataclasses.Field, origin: str):
-    """Check one value against the field's type; ints are accepted where floats are."""
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    try:
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if kind == "int":
-            if isinstance(value, bool) or not float(value).is_integer():
-                raise TypeError
-            return int(value)
-        if kind == "float":
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if kind == "str":
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-        if kind.startswith("list"):
-            if not isinstance(value, list | tuple):
-                raise TypeError
-            return [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: {key} must be a {kind}, got {value!r}") from None
-    return value
-
+_CHECKED = TypeAdapter(TrainConfig)  # validates a dict into a TrainConfig
 
 # Every key a TrainConfig has: what a sweep's config passes to training (the rest is the
 # sweep's own bookkeeping).
 TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+# The str fields with a fixed set of values, and those values (from their Literal types).
+CHOICES = {
+    name: get_args(hint)
+    for name, hint in get_type_hints(TrainConfig).items()
+    if get_origin(hint) is Literal
+}
+# Keys of older exports, mapped to today's: (new key, {old value: new value}).
+RENAMED = {"normalize_features": ("normalize", {True: "corpus", False: "none"})}
+# pydantic's bound on a number (its error's ctx key), in words
+BOUNDS = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
+
+
+def _problem(error: dict) -> str:
+    """One pydantic error as today's words: ``lr must be a float, got 'fast'``."""
+    key = ".".join(str(part) for part in error["loc"])
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx", {})
+    if kind in ("unexpected_keyword_argument", "invalid_key"):
+        known = [f.name for f in dataclasses.fields(TrainConfig)]
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+        return f"unknown key {key!r}; {hint}"
+    if kind == "value_error":  # a validator above: its text is the whole problem
+        return str(ctx["error"])
+    if kind == "too_short":
+        return f"{key} must not be empty"
+    if kind == "literal_error":
+        return f"{key} {value!r} is not one of {', '.join(CHOICES[key])}"
+    bound = next((b for b in BOUNDS if b in ctx), None)
+    if bound is not None:
+        return f"{key} must be {BOUNDS[bound]} {ctx[bound]}, got {value!r}"
+    # a wrong type: int_parsing, float_type, string_type, list_type ...
+    return f"{key} must be a {kind.split('_')[0]}, got {value!r}"
