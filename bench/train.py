@@ -1,6 +1,7 @@
 """Training-step throughput, and how much of a step is spent outside the model.
 
     python bench/train.py [--corpora-dir ../shared/corpora] [--cache DIR] [--steps 30]
+        [--amp off bf16] [--baseline REV] [--vmap-seeds 2 4]
 
 Scenario: EMODB -> CASIA, arousal, batch 64 (source) + 64 (target), one thread
 (``torch.set_num_threads(1)``), for the methods ``emodna`` and ``source_only``. Features come
@@ -25,25 +26,39 @@ not part of a step). Samples/s counts source and target samples (128 per step).
 
 Roofline: the FLOPs of one step's forward and backward (``torch.utils.flop_counter``), the
 GFLOP/s they achieve, and a float32 matmul's GFLOP/s measured in the same run at one thread
-(the CPU's practical peak for this work); their ratio is how close the step is to it.
+(the CPU's practical peak for this work); their ratio is how close the step is to it. Each
+row runs once in float32 and once under ``amp: bf16`` (``torch.autocast``; FLOPs counted in
+float32, so the bf16 row's ratio can pass 1 on a CPU with bf16 units).
+
+Old and new: one real ``fit`` epoch with the code at ``--baseline`` (``git archive`` into a
+temp folder, default the commit before issue 15's device work) and with this checkout, each in
+its own process, alternating, so a loaded machine slows both alike.
+
+vmap over seeds (issue 15, item 4): S seeds as one ``torch.func.vmap``-ed model against S
+models stepped one after the other; the figures decide whether it is worth building.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from emodna.config import TrainConfig
 from emodna.corpora import load_corpora
 from emodna.features import corpus_features
-from emodna.methods import build_objective
-from emodna.model import EmoDNA
+from emodna.methods import build_model, build_objective
 from emodna.train import Domain, _batches, _check_steps, evaluate, fit, split_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,13 +71,15 @@ def load_domains(corpora_dir: Path, cache: Path | None, task: str = "arousal"):
     return tuple(Domain(feats[n].x, feats[n].labels(task), n) for n in ("EMODB", "CASIA"))
 
 
-def timed_steps(method: str, source: Domain, target: Domain, n_steps: int, warmup: int = 3):
+def timed_steps(
+    method: str, source: Domain, target: Domain, n_steps: int, warmup: int = 3, amp: str = "off"
+):
     """Run the body of ``fit``'s loop ``warmup + n_steps`` times; per-part seconds per step."""
-    cfg = TrainConfig(source=source.name, target=target.name, method=method, epochs=1)
+    cfg = TrainConfig(source=source.name, target=target.name, method=method, epochs=1, amp=amp)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     train_idx, _ = split_source(source.y, cfg.val_fraction, cfg.seed)
-    model = EmoDNA(n_mfcc=source.x.shape[1], n_classes=2, dropout=cfg.dropout)
+    model = build_model(method, source.x.shape[1], 2, cfg.dropout, cfg.bn)
     objective = build_objective(cfg, n_classes=2)
     optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
     model.train()
@@ -79,7 +96,8 @@ def timed_steps(method: str, source: Domain, target: Domain, n_steps: int, warmu
         ys = torch.from_numpy(source.y[si])
         xt = torch.from_numpy(target.x[ti])
         t1 = time.perf_counter()
-        terms = objective(model, xs, ys, xt, progress=step / total)
+        with torch.autocast("cpu", torch.bfloat16, enabled=amp == "bf16"):
+            terms = objective(model, xs, ys, xt, progress=step / total)
         t2 = time.perf_counter()
         loss = sum(terms.values())
         loss.backward()
@@ -106,7 +124,7 @@ def step_flops(method: str, source: Domain, target: Domain) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     cfg = TrainConfig(source=source.name, target=target.name, method=method, epochs=1)
-    model = EmoDNA(n_mfcc=source.x.shape[1], n_classes=2, dropout=cfg.dropout)
+    model = build_model(method, source.x.shape[1], 2, cfg.dropout, cfg.bn)
     objective = build_objective(cfg, n_classes=2)
     xs, ys = torch.from_numpy(np.array(source.x[:64])), torch.from_numpy(source.y[:64])
     xt = torch.from_numpy(np.array(target.x[:64]))
@@ -138,6 +156,134 @@ def fit_epoch_seconds(method: str, source: Domain, target: Domain) -> tuple[floa
     return fit(cfg, source, target)["epoch_seconds"], steps
 
 
+# The step as it was when issue 15 was filed: the commit before the device work (81abf2e)
+BASELINE = "81abf2e~1"
+EPOCH_SNIPPET = """
+import json, sys
+import numpy as np, torch
+import emodna
+from emodna.config import TrainConfig
+from emodna.train import Domain, fit
+torch.set_num_threads(1)
+d = np.load(sys.argv[1])
+source, target = Domain(d["xs"], d["ys"], "EMODB"), Domain(d["xt"], d["yt"], "CASIA")
+cfg = TrainConfig(source="EMODB", target="CASIA", method=sys.argv[2], epochs=2, normalize="none")
+history = []
+fit(cfg, source, target, on_epoch=history.append)
+print(json.dumps({"code": emodna.__file__, "epoch_s": history[-1]["epoch_seconds"]}))
+"""
+
+
+def epoch_seconds_old_and_new(
+    method: str, source: Domain, target: Domain, rev: str, rounds: int
+) -> tuple[float, float]:
+    """The second epoch of a real ``fit`` (steps and the target evaluation) with the code at
+    ``rev`` (``git archive`` into a temp folder) and with this checkout's, each in a fresh
+    process at one thread, alternating ``rounds`` times; the median seconds of each."""
+    times: dict[str, list[float]] = {"old": [], "new": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "old"
+        old.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", ROOT, "archive", rev], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", old], input=archive.stdout, check=True)
+        data = Path(tmp) / "data.npz"
+        np.savez(data, xs=source.x, ys=source.y, xt=target.x, yt=target.y)
+        for _ in range(rounds):
+            for label, code in (("old", old), ("new", ROOT)):
+                env = {**os.environ, "PYTHONPATH": str(code)}
+                out = subprocess.run(
+                    [sys.executable, "-c", EPOCH_SNIPPET, str(data), method],
+                    cwd=code,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                result = json.loads(out.stdout.strip().splitlines()[-1])
+                assert Path(result["code"]).is_relative_to(code), result  # the code we meant
+                times[label].append(result["epoch_s"])
+    return statistics.median(times["old"]), statistics.median(times["new"])
+
+
+def vmap_seeds(source: Domain, target: Domain, n_seeds: int, n_steps: int = 5) -> dict:
+    """Issue 15's experiment: train ``n_seeds`` seeds as one batched model
+    (``torch.func.stack_module_state`` + ``vmap``, each seed its own batch) against one model
+    per seed, seconds per step of all seeds (forward + backward of the emotion and corpus
+    cross-entropies). ``nn.LSTM`` (the corpus encoder) has no batching rule, so the full model
+    fails under vmap (reported); the rest is measured with the corpus encoder replaced by a
+    mean over time and a linear layer, an upper bound on what vmap could give."""
+    import copy
+
+    from torch.func import functional_call, stack_module_state, vmap
+
+    class MeanEncoder(torch.nn.Module):  # stands in for the Bi-LSTM
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(64, 64)
+
+        def forward(self, x):
+            return self.fc(x.mean(dim=2))
+
+    def step_loss(model, run, xs, ys, xt):  # run(x): the model's forward (or a functional one)
+        model.set_domain(0)
+        out_s = run(xs)
+        model.set_domain(1)
+        out_t = run(xt)
+        corpus = torch.cat([torch.zeros_like(ys), torch.ones_like(ys)])
+        logits_c = torch.cat([out_s.logits_c, out_t.logits_c])
+        return F.cross_entropy(out_s.logits_e, ys) + F.cross_entropy(logits_c, corpus)
+
+    gen = np.random.default_rng(0)
+    pick = [(gen.choice(len(source.x), 64), gen.choice(len(target.x), 64)) for _ in range(n_seeds)]
+    xs = torch.stack([torch.from_numpy(source.x[i]) for i, _ in pick])  # [S, 64, F, T]
+    ys = torch.stack([torch.from_numpy(source.y[i]) for i, _ in pick])
+    xt = torch.stack([torch.from_numpy(target.x[j]) for _, j in pick])
+
+    def models(lstm: bool):
+        out = []
+        for seed in range(n_seeds):
+            torch.manual_seed(seed)
+            model = build_model("emodna", source.x.shape[1], 2, 0.1, "adabn").train()
+            if not lstm:
+                model.corpus_encoder = MeanEncoder()
+            out.append(model)
+        return out
+
+    def batched_step(ms):
+        params, buffers = stack_module_state(ms)
+        base = copy.deepcopy(ms[0]).to("meta")
+
+        def one(p, b, x_s, y_s, x_t):
+            return step_loss(base, lambda x: functional_call(base, (p, b), (x,)), x_s, y_s, x_t)
+
+        one_model = vmap(one, randomness="different")
+        return lambda: one_model(params, buffers, xs, ys, xt).sum().backward()
+
+    error = ""
+    try:
+        batched_step(models(lstm=True))()
+    except RuntimeError as exc:
+        error = str(exc).splitlines()[0]
+    ms = models(lstm=False)
+
+    def separate():
+        for k, m in enumerate(ms):
+            step_loss(m, m, xs[k], ys[k], xt[k]).backward()
+
+    return {
+        "full_model_error": error,
+        "separate_s": _median_time(separate, n_steps),
+        "vmap_s": _median_time(batched_step(ms), n_steps),
+    }
+
+
+def _median_time(fn, n: int) -> float:
+    fn()  # warm-up
+    return statistics.median(_timed(fn) for _ in range(n))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpora-dir", type=Path, default=ROOT.parent / "shared" / "corpora")
@@ -148,6 +294,17 @@ def main(argv=None) -> None:
         "--steps", type=int, default=30, help="timed steps per method (after 3 warm-up steps)"
     )
     parser.add_argument("--methods", nargs="+", default=["emodna", "source_only"])
+    parser.add_argument("--amp", nargs="+", default=["off", "bf16"], choices=["off", "bf16"])
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE,
+        help=f"git revision whose fit epoch is timed beside today's (default {BASELINE}, the "
+        "step before issue 15; 'none' skips it)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="old/new epoch pairs, alternating")
+    parser.add_argument(
+        "--vmap-seeds", type=int, nargs="*", default=[2, 4], help="seed counts for the vmap test"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -156,38 +313,65 @@ def main(argv=None) -> None:
         f"EMODB -> CASIA arousal: source {source.x.shape}, target {target.x.shape}, "
         f"batch 64 + 64, torch {torch.__version__}, 1 thread, median of {args.steps} steps\n"
     )
-    header = f"{'method':<12} {'step ms':>8} {'samples/s':>10} " + " ".join(
+    header = f"{'method':<12} {'amp':<4} {'step ms':>8} {'samples/s':>10} " + " ".join(
         f"{p:>11}" for p in PARTS
     )
     print(header + f" {'outside':>8}")
     results = {}
     for method in args.methods:
-        parts, eval_s = timed_steps(method, source, target, args.steps)
-        step = sum(parts.values())
-        outside = (parts["batch"] + parts["optimizer"] + parts["bookkeeping"]) / step
-        results[method] = (step, eval_s, parts)
-        shares = " ".join(f"{1e3 * parts[p]:6.1f} {100 * parts[p] / step:3.0f}%" for p in PARTS)
-        print(f"{method:<12} {1e3 * step:8.1f} {128 / step:10.0f} {shares} {100 * outside:7.1f}%")
+        for amp in args.amp:
+            parts, eval_s = timed_steps(method, source, target, args.steps, amp=amp)
+            step = sum(parts.values())
+            outside = (parts["batch"] + parts["optimizer"] + parts["bookkeeping"]) / step
+            results[method, amp] = (step, eval_s, parts)
+            shares = " ".join(f"{1e3 * parts[p]:6.1f} {100 * parts[p] / step:3.0f}%" for p in PARTS)
+            print(
+                f"{method:<12} {amp:<4} {1e3 * step:8.1f} {128 / step:10.0f} {shares} "
+                f"{100 * outside:7.1f}%"
+            )
     print(
         "\n(each part: ms per step and its share of the step; 'outside' = batch + optimizer + bookkeeping)\n"
     )
     peak = matmul_gflops()
+    print(f"float32 matmul peak at 1 thread: {peak:.1f} GFLOP/s (the roofline used below)")
     for method in args.methods:
         flops = step_flops(method, source, target)
-        parts_s = results[method][2]
-        achieved = flops / (parts_s["forward"] + parts_s["backward"]) / 1e9
-        print(
-            f"{method:<12} {flops / 1e9:.2f} GFLOP per step (forward + backward): "
-            f"{achieved:.1f} GFLOP/s achieved; matmul peak {peak:.1f} GFLOP/s at 1 thread: "
-            f"{100 * achieved / peak:.0f}% of it"
-        )
+        for amp in args.amp:
+            parts_s = results[method, amp][2]
+            achieved = flops / (parts_s["forward"] + parts_s["backward"]) / 1e9
+            print(
+                f"{method:<12} {amp:<4} {flops / 1e9:.2f} GFLOP per step (forward + backward): "
+                f"{achieved:.1f} GFLOP/s, {achieved / peak:.2f} of the float32 peak"
+            )
     print()
     for method in args.methods:
         seconds, steps = fit_epoch_seconds(method, source, target)
-        step, eval_s, _ = results[method]
+        step, eval_s, _ = (
+            results[method, "off"] if "off" in args.amp else results[method, args.amp[0]]
+        )
         print(
             f"{method:<12} real fit epoch: {seconds:5.2f} s for {steps} steps = {1e3 * (seconds - eval_s) / steps:.1f} ms"
             f"/step after taking off the target evaluation ({eval_s:.2f} s); timed loop: {1e3 * step:.1f} ms/step"
+        )
+    if args.baseline != "none":
+        print(
+            f"\nfit epoch (steps + evaluation, normalize none), code at {args.baseline} vs today's:"
+        )
+        for method in args.methods:
+            old, new = epoch_seconds_old_and_new(method, source, target, args.baseline, args.rounds)
+            print(
+                f"{method:<12} old {old:5.2f} s, new {new:5.2f} s: new/old {new / old:.2f} "
+                f"(median of {args.rounds}, alternating)"
+            )
+    for n_seeds in args.vmap_seeds:
+        r = vmap_seeds(source, target, n_seeds)
+        if n_seeds == args.vmap_seeds[0]:
+            print(f"\nvmap over seeds, full model: {r['full_model_error'] or 'ran'}")
+            print("vmap over seeds, model without its LSTM (an upper bound):")
+        print(
+            f"  {n_seeds} seeds: separate {1e3 * r['separate_s']:.0f} ms, vmap "
+            f"{1e3 * r['vmap_s']:.0f} ms per step of all seeds: "
+            f"{r['separate_s'] / r['vmap_s']:.2f}x the seed-steps per second"
         )
 
 
