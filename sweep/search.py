@@ -34,7 +34,7 @@ from emodna.errors import ConfigError
 from sweep.progress import Progress
 from sweep.samplers import make_sampler, resolve_sampler
 from sweep.space import SearchSpace
-from sweep.study import direction, make_pruner, open_study, trial_handle
+from sweep.study import direction, make_pruner, open_study, storage_backend, trial_handle
 from sweep.units import ConfigState, Units
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ class ScenarioSearcher(Searcher):
         self._live: set[str] = set()  # issued by this process and not complete
         self._max_concurrent: int | None = None
         self._study: optuna.Study | None = None
+        self._backend: optuna.storages.BaseStorage | None = None  # the study's, opened with it
         self._handles: dict[int, optuna.Trial] = {}
         self._progress = Progress()  # timing of this process's units, for the progress line
         _ = self.study  # create (or load) the study now, so storage mistakes show up early
@@ -155,9 +156,10 @@ class ScenarioSearcher(Searcher):
         """The Optuna study (created, or loaded by name from the storage)."""
         if self._study is None:
             pruner = make_pruner(self.prune, self.p_threshold, self.n_startup_steps)
+            self._backend = storage_backend(self.storage)
             self._study = open_study(
                 self.study_name,
-                self.storage,
+                self._backend,
                 self._make_sampler(),
                 pruner,
                 self.directions,
@@ -168,7 +170,7 @@ class ScenarioSearcher(Searcher):
     def _handle(self, number: int) -> optuna.Trial:
         """A live :class:`optuna.Trial` for a running config (rebuilt after a restore)."""
         if number not in self._handles:
-            self._handles[number] = trial_handle(self.study, number)
+            self._handles[number] = trial_handle(self.study, self._backend, number)
         return self._handles[number]
 
     def set_search_properties(
@@ -271,14 +273,14 @@ class ScenarioSearcher(Searcher):
         self._configs = {c["number"]: ConfigState(**c) for c in configs}  # "late": older saves
         self._trial_map = {k: tuple(v) for k, v in state["trial_map"].items()}
         self._live = set()
-        self._study = None
+        self._study = self._backend = None
         self._handles = {}
         self._progress = Progress()
         self._reconcile()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_study"] = None  # re-loaded from storage by name
+        state["_study"] = state["_backend"] = None  # re-loaded from storage by name
         state["_handles"] = {}
         return state
 

@@ -48,9 +48,23 @@ def make_pruner(prune: bool, p_threshold: float, n_startup_steps: int):
         )
 
 
+def storage_backend(
+    storage: str | os.PathLike | optuna.storages.BaseStorage | None,
+) -> optuna.storages.BaseStorage:
+    """The storage as an object of Optuna's public classes: :class:`RDBStorage` for a URL or
+    SQLite file, :class:`JournalStorage` for a journal file, in memory for None. The sweep
+    keeps it beside its study, so :func:`trial_handle` needs only ``BaseStorage``'s methods."""
+    backend = open_storage(storage)
+    if backend is None:
+        return optuna.storages.InMemoryStorage()
+    if isinstance(backend, str):
+        return optuna.storages.RDBStorage(backend)
+    return backend
+
+
 def open_study(
     name: str,
-    storage: str | os.PathLike | optuna.storages.BaseStorage | None,
+    storage: optuna.storages.BaseStorage,
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
     directions: Sequence[str],
@@ -60,7 +74,7 @@ def open_study(
     once (a resumed sweep finds them there). A loaded study must optimise ``directions``."""
     study = optuna.create_study(
         study_name=name,
-        storage=open_storage(storage),
+        storage=storage,
         sampler=sampler,
         pruner=pruner,
         directions=list(directions),
@@ -77,9 +91,12 @@ def open_study(
     return study
 
 
-def trial_handle(study: optuna.Study, number: int) -> optuna.Trial:
-    """A live :class:`optuna.Trial` for the running trial ``number`` of ``study``, to report
-    to and set attributes on after a restore. Optuna has no public call for it: this reads
-    the trial id through the storage (as ``optuna.Study.tell`` does internally)."""
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+def trial_handle(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, number: int
+) -> optuna.Trial:
+    """A live :class:`optuna.Trial` for the running trial ``number`` of ``study`` (opened on
+    ``storage``), to report to and set attributes on after a restore, when the Trial that
+    ``study.ask()`` gave is gone. Only public calls: the storage's ids by name and number."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
     return optuna.trial.Trial(study, trial_id)
