@@ -43,6 +43,18 @@ def test_train_zero_threads(capsys, tmp_path):
     assert line == "emodna train: error: --threads must be at least 1, got 0"
 
 
+def test_train_on_a_gpu_that_is_not_there_is_one_line_before_any_work(capsys, tmp_path):
+    import socket
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    line = error_line(capsys, ["train", "--corpora-dir", str(tmp_path), "--device", "cuda"])
+    assert f"device cuda: torch sees 0 GPU(s) on node {socket.gethostname()}" in line
+    assert "use device cpu" in line
+
+
 def test_train_missing_corpora_dir(capsys, tmp_path):
     missing = tmp_path / "no-such-folder"
     line = error_line(
