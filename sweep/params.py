@@ -1,5 +1,6 @@
-"""One searched parameter of a search space (:class:`ParamSpec`): its YAML form, checked by
-:func:`parse_param`, and how it is suggested to Optuna and read back from a trial's params.
+"""One searched parameter of a search space: its YAML form, one model per type (``Param``,
+told apart by ``type``), and :class:`ParamSpec`, what the sweep suggests to Optuna and
+reads back from a trial's params.
 
 Types: ``float`` (``log``, ``step``), ``int`` (``log``, ``step``), ``categorical``
 (``choices``) and ``list`` (a fixed-length list of floats, suggested as ``name_0 ..
@@ -10,24 +11,100 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
 import optuna
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, model_validator
 
-from sweep.yamlkeys import Where, did_you_mean, unknown_key_error
+from sweep.yamlkeys import Section, listed_once, problem
 
+# A bound: an int or a float, finite. Strict: a bool or a string is not a number here.
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class Param(Section):
+    unknown: ClassVar[str] = "field '{key}' does not apply to type {type}"
+    type: str
+
+
+class Range(Param):
+    """Sampled from [low, high], on a log scale if ``log``."""
+
+    low: Number
+    high: Number
+    log: StrictBool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> Range:
+        if self.low >= self.high:
+            raise problem(
+                f"empty range: low={self.low} >= high={self.high}",
+                "make low smaller than high (or move the parameter under 'fixed')",
+                "low",
+            )
+        if self.log and self.low <= 0:
+            raise problem(
+                f"log scale needs low > 0, got low={self.low}",
+                "set low to a positive number or drop 'log: true'",
+                "low",
+            )
+        if self.log and getattr(self, "step", None) is not None:
+            raise problem("'step' cannot be combined with 'log: true'", "drop one of them", "step")
+        return self
+
+
+class FloatParam(Range):
+    type: Literal["float"]
+    step: Annotated[Number, Field(gt=0)] | None = None
+
+
+class IntParam(Range):
+    type: Literal["int"]
+    low: StrictInt
+    high: StrictInt
+    step: Annotated[StrictInt, Field(gt=0)] | None = None
+
+
+class ListParam(Range):
+    type: Literal["list"]
+    length: Annotated[StrictInt, Field(ge=1)]
+    sorted: StrictBool = True
+
+
+def _plain(choices: tuple) -> tuple:
+    # Optuna stores a choice as it is: a structured value belongs under 'fixed'
+    for i, choice in enumerate(choices):
+        if not (choice is None or isinstance(choice, (str, int, float, bool))):
+            raise problem(
+                f"choice {choice!r} is not a string, number, boolean or null",
+                "use plain values as choices (put structured values under 'fixed')",
+                i,
+            )
+    return listed_once(choices, "choice", repr)  # repr: True and 1 are two choices
+
+
+class CategoricalParam(Param):
+    type: Literal["categorical"]
+    choices: Annotated[tuple[Any, ...], Field(min_length=1), AfterValidator(_plain)]
+
+
+# params: a model per parameter, picked by its `type`
+Params = dict[
+    str,
+    Annotated[FloatParam | IntParam | ListParam | CategoricalParam, Field(discriminator="type")],
+]
 PARAM_TYPES = ("float", "int", "categorical", "list")
-
-
-PARAM_FIELDS = {
-    "float": ("type", "low", "high", "log", "step"),
-    "int": ("type", "low", "high", "log", "step"),
-    "categorical": ("type", "choices"),
-    "list": ("type", "length", "low", "high", "log", "sorted"),
+# The fix a message suggests for each field of a parameter
+PARAM_FIXES = {
+    "type": f"write e.g. type: float (one of {', '.join(PARAM_TYPES)})",
+    "low": "write a number, e.g. low: 1",
+    "high": "write a number, e.g. high: 10",
+    "log": "write log: true or log: false",
+    "step": "write a positive number, e.g. step: 2",
+    "choices": "write choices: [a, b, ...]",
+    "length": "write e.g. length: 5 (a list parameter needs 'length', how many values it holds)",
+    "sorted": "write sorted: true or sorted: false",
 }
-
-
-ALL_PARAM_FIELDS = tuple(sorted({f for fields in PARAM_FIELDS.values() for f in fields}))
 
 
 def is_number(x: Any) -> bool:
@@ -48,11 +125,26 @@ class ParamSpec:
     length: int | None = None
     sorted: bool = True
 
+    @classmethod
+    def of(cls, name: str, param: Param) -> ParamSpec:
+        return cls(name=name, **param.model_dump())
+
     def optuna_names(self) -> list[str]:
         """The names Optuna sees (a ``list`` parameter becomes ``name_0 .. name_{k-1}``)."""
         if self.type == "list":
             return [f"{self.name}_{i}" for i in range(self.length or 0)]
         return [self.name]
+
+    def refuses(self, value: Any) -> tuple[str, str] | None:
+        """(problem, fix) if ``value`` cannot be enqueued for this parameter, else None."""
+        if self.type == "list":
+            return "a list parameter cannot be enqueued", "leave it out"
+        if self.type == "categorical":
+            if value not in self.choices:
+                return f"{value!r} is not among the choices", f"use one of {list(self.choices)}"
+        elif not is_number(value) or not self.low <= value <= self.high:
+            return f"{value!r} is outside [{self.low}, {self.high}]", "use a value in the range"
+        return None
 
     def suggest(self, trial: optuna.Trial) -> Any:
         if self.type == "float":
@@ -74,142 +166,3 @@ class ParamSpec:
             values = [params[n] for n in self.optuna_names()]
             return sorted(values) if self.sorted else values
         return params[self.name]
-
-
-def parse_param(name: str, spec: Any, where: Where) -> ParamSpec:
-    key = ("params", name)
-    if not isinstance(spec, dict):
-        raise where.error(
-            key,
-            f"expected a mapping like {{type: float, low: ..., high: ...}}, got {spec!r}",
-            "write the parameter as a mapping with a 'type' field",
-        )
-    for f in spec:
-        if f not in ALL_PARAM_FIELDS:
-            raise unknown_key_error(where, key + (f,), ALL_PARAM_FIELDS, "param fields")
-    if "type" not in spec:
-        raise where.error(
-            key, "missing field 'type'", f"add 'type:' with one of {', '.join(PARAM_TYPES)}"
-        )
-    ptype = spec["type"]
-    if ptype not in PARAM_TYPES:
-        hint = did_you_mean(ptype, PARAM_TYPES)
-        raise where.error(
-            key + ("type",),
-            f"unknown type {ptype!r}",
-            (f"{hint} " if hint else "") + f"valid types: {', '.join(PARAM_TYPES)}",
-        )
-    for f in spec:
-        if f not in PARAM_FIELDS[ptype]:
-            raise where.error(
-                key + (f,),
-                f"field '{f}' does not apply to type {ptype}",
-                f"remove it (type {ptype} takes {', '.join(PARAM_FIELDS[ptype])})",
-            )
-
-    if ptype == "categorical":
-        choices = spec.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise where.error(
-                key + ("choices",) if "choices" in spec else key,
-                "a categorical parameter needs a non-empty list 'choices'",
-                "write choices: [a, b, ...]",
-            )
-        for i, c in enumerate(choices):
-            if not (c is None or isinstance(c, (str, int, float, bool))):
-                raise where.error(
-                    key + ("choices", i),
-                    f"choice {c!r} is not a string, number, boolean or null",
-                    "use plain values as choices (put structured values under 'fixed')",
-                )
-        if len(set(map(repr, choices))) != len(choices):
-            raise where.error(key + ("choices",), "choices repeat a value", "list each choice once")
-        return ParamSpec(name=name, type=ptype, choices=tuple(choices))
-
-    for f in ("low", "high"):
-        if f not in spec:
-            raise where.error(key, f"missing field '{f}'", f"add '{f}:' with a number")
-        if not is_number(spec[f]):
-            raise where.error(
-                key + (f,), f"'{f}' must be a finite number, got {spec[f]!r}", "write a number"
-            )
-    low, high = spec["low"], spec["high"]
-    if ptype == "int":
-        for f in ("low", "high"):
-            if not isinstance(spec[f], int):
-                raise where.error(
-                    key + (f,),
-                    f"'{f}' of an int parameter must be an integer, got {spec[f]!r}",
-                    "write an integer",
-                )
-    if low >= high:
-        raise where.error(
-            key + ("low",),
-            f"empty range: low={low} >= high={high}",
-            "make low smaller than high (or move the parameter under 'fixed')",
-        )
-    log = spec.get("log", False)
-    if not isinstance(log, bool):
-        raise where.error(
-            key + ("log",),
-            f"'log' must be true or false, got {log!r}",
-            "write log: true or log: false",
-        )
-    if log and low <= 0:
-        raise where.error(
-            key + ("low",),
-            f"log scale needs low > 0, got low={low}",
-            "set low to a positive number or drop 'log: true'",
-        )
-    step = spec.get("step")
-    if step is not None:
-        if not is_number(step) or step <= 0:
-            raise where.error(
-                key + ("step",),
-                f"'step' must be a positive number, got {step!r}",
-                "write a positive step",
-            )
-        if ptype == "int" and not isinstance(step, int):
-            raise where.error(
-                key + ("step",),
-                f"'step' of an int parameter must be an integer, got {step!r}",
-                "write an integer step",
-            )
-        if log:
-            raise where.error(
-                key + ("step",), "'step' cannot be combined with 'log: true'", "drop one of them"
-            )
-    if ptype == "list":
-        length = spec.get("length")
-        if not isinstance(length, int) or isinstance(length, bool) or length < 1:
-            raise where.error(
-                key + ("length",) if "length" in spec else key,
-                f"a list parameter needs 'length', a positive integer (got {length!r})",
-                "add e.g. length: 5",
-            )
-        srt = spec.get("sorted", True)
-        if not isinstance(srt, bool):
-            raise where.error(
-                key + ("sorted",),
-                f"'sorted' must be true or false, got {srt!r}",
-                "write sorted: true or sorted: false",
-            )
-        return ParamSpec(
-            name=name,
-            type=ptype,
-            low=float(low),
-            high=float(high),
-            log=log,
-            length=length,
-            sorted=srt,
-        )
-    if ptype == "float":
-        return ParamSpec(
-            name=name,
-            type=ptype,
-            low=float(low),
-            high=float(high),
-            log=log,
-            step=float(step) if step is not None else None,
-        )
-    return ParamSpec(name=name, type=ptype, low=int(low), high=int(high), log=log, step=step)

@@ -1,116 +1,87 @@
-"""The ``scenarios`` block of a search space: checked when the file is read
-(:func:`parse_scenarios`), expanded against the corpora present when a sweep starts
-(:func:`expand_scenarios`). A scenario is ``dict(source=, target=, task=)``."""
+"""The ``scenarios`` block of a search space: its models (:class:`Scenarios`, checked when the
+file is read) and :func:`expand_scenarios`, which expands it against the corpora present
+when a sweep starts. A scenario is ``dict(source=, target=, task=)``."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from emodna.labels import TASKS
-from sweep.yamlkeys import Where, check_keys, did_you_mean
-
-SCENARIO_KEYS = ("corpora", "tasks", "list")
-SCENARIO_ITEM_KEYS = ("source", "target", "task")
+from sweep.yamlkeys import Section, Where, did_you_mean, listed_once, problem
 
 
-def parse_scenarios(spec: Any, where: Where) -> dict:
-    key = ("scenarios",)
-    if spec is None:
-        return {"corpora": "all", "tasks": list(TASKS)}
-    if not isinstance(spec, dict):
-        raise where.error(
-            key, f"expected a mapping, got {spec!r}", "write 'corpora:' and 'tasks:', or 'list:'"
-        )
-    check_keys(spec, SCENARIO_KEYS, key, where, "scenario keys")
-    if "list" in spec:
-        if "corpora" in spec or "tasks" in spec:
-            bad = "corpora" if "corpora" in spec else "tasks"
-            raise where.error(
-                key + (bad,),
+def as_list(value):
+    """A single value stands for a list of one (``tasks: arousal``, ``seeds: 0``)."""
+    return value if isinstance(value, list) else [value]
+
+
+class Scenario(Section):
+    unknown: ClassVar[str] = "unknown scenario field '{key}'"
+    source: str
+    target: str
+    task: Literal[TASKS]
+
+    @model_validator(mode="after")
+    def _two_corpora(self) -> Scenario:
+        if self.source.lower() == self.target.lower():  # corpus names ignore case
+            raise problem(
+                f"source and target are both {self.source}",
+                "a scenario adapts to a different corpus",
+                "target",
+            )
+        return self
+
+
+class Scenarios(Section):
+    """Every ordered pair of ``corpora`` (``all``: those found) for each of ``tasks``, or the
+    scenarios under ``list``."""
+
+    unknown: ClassVar[str] = "unknown scenario key '{key}'"
+    corpora: (
+        Annotated[
+            list[str],
+            Field(min_length=2),  # cross-corpus: a pair at least
+            AfterValidator(lambda c: listed_once(c, "corpus", str.lower)),
+        ]
+        | Literal["all"]
+    ) = "all"
+    tasks: Annotated[
+        list[Literal[TASKS]],
+        BeforeValidator(as_list),
+        Field(min_length=1),
+        AfterValidator(lambda t: listed_once(t, "task")),
+    ] = list(TASKS)
+    scenarios: Annotated[list[Scenario], Field(min_length=1)] | None = Field(None, alias="list")
+
+    @model_validator(mode="after")
+    def _list_or_pairs(self) -> Scenarios:
+        given = sorted({"corpora", "tasks"} & self.model_fields_set)
+        if self.scenarios is not None and given:
+            raise problem(
                 "'list' cannot be combined with 'corpora'/'tasks'",
                 "keep either 'list' or 'corpora' + 'tasks'",
+                given[0],
             )
-        items = spec["list"]
-        if not isinstance(items, list) or not items:
-            raise where.error(
-                key + ("list",),
-                "expected a non-empty list of {source, target, task}",
-                "write list: [{source: A, target: B, task: arousal}, ...]",
-            )
-        out = []
-        for i, item in enumerate(items):
-            ik = key + ("list", i)
-            if not isinstance(item, dict):
-                raise where.error(
-                    ik,
-                    f"expected a mapping {{source, target, task}}, got {item!r}",
-                    "write {source: A, target: B, task: arousal}",
-                )
-            check_keys(item, SCENARIO_ITEM_KEYS, ik, where, "scenario fields")
-            for f in SCENARIO_ITEM_KEYS:
-                if f not in item:
-                    raise where.error(ik, f"missing field '{f}'", f"add '{f}:'")
-            if item["task"] not in TASKS:
-                raise where.error(
-                    ik + ("task",),
-                    f"unknown task {item['task']!r}",
-                    f"use one of {', '.join(TASKS)}",
-                )
-            if str(item["source"]).lower() == str(item["target"]).lower():
-                raise where.error(
-                    ik + ("target",),
-                    f"source and target are both {item['source']}",
-                    "a scenario adapts to a different corpus",
-                )
-            out.append({f: str(item[f]) for f in SCENARIO_ITEM_KEYS})
-        return {"list": out}
-    corpora = spec.get("corpora", "all")
-    if corpora != "all":
-        if (
-            not isinstance(corpora, list)
-            or not corpora
-            or not all(isinstance(c, str) for c in corpora)
-        ):
-            raise where.error(
-                key + ("corpora",),
-                f"expected 'all' or a list of corpus names, got {corpora!r}",
-                "write corpora: all or corpora: [EMODB, CASIA]",
-            )
-        if len({c.lower() for c in corpora}) != len(corpora):
-            raise where.error(
-                key + ("corpora",), "a corpus is listed twice", "list each corpus once"
-            )
-        if len(corpora) < 2:
-            raise where.error(
-                key + ("corpora",),
-                "cross-corpus scenarios need at least two corpora",
-                "list two or more corpora, or write corpora: all",
-            )
-    tasks = spec.get("tasks", list(TASKS))
-    if isinstance(tasks, str):
-        tasks = [tasks]
-    if not isinstance(tasks, list) or not tasks:
-        raise where.error(
-            key + ("tasks",),
-            f"expected a non-empty list of tasks, got {tasks!r}",
-            f"write tasks: [{', '.join(TASKS)}]",
-        )
-    for i, t in enumerate(tasks):
-        if t not in TASKS:
-            hint = did_you_mean(t, TASKS)
-            raise where.error(
-                key + ("tasks", i),
-                f"unknown task {t!r}",
-                (f"{hint} " if hint else "") + f"use one of {', '.join(TASKS)}",
-            )
-    if len(set(tasks)) != len(tasks):
-        raise where.error(key + ("tasks",), "a task is listed twice", "list each task once")
-    return {"corpora": corpora, "tasks": list(tasks)}
+        return self
 
 
-def expand_scenarios(spec: dict, available: Sequence[str], where: Where) -> list[dict]:
+# The fix a message suggests for each key of the block
+SCENARIO_FIXES = {
+    "scenarios": "write 'corpora:' and 'tasks:', or 'list:'",
+    "corpora": "write corpora: all or corpora: [EMODB, CASIA]",
+    "tasks": f"write tasks: [{', '.join(TASKS)}]",
+    "list": "write list: [{source: A, target: B, task: arousal}, ...]",
+    "source": "write e.g. source: EMODB",
+    "target": "write e.g. target: CASIA",
+    "task": f"write one of {', '.join(TASKS)}",
+}
+
+
+def expand_scenarios(spec: Scenarios, available: Sequence[str], where: Where) -> list[dict]:
     """Expand the ``scenarios`` block against the corpora that are present.
 
     ``corpora: all`` takes every available corpus. Each scenario is
@@ -130,31 +101,27 @@ def expand_scenarios(spec: dict, available: Sequence[str], where: Where) -> list
             (f"{hint} " if hint else "") + "remove it or add its folder to the corpora directory",
         )
 
-    if "list" in spec:
-        out = []
-        for i, item in enumerate(spec["list"]):
-            out.append(
-                dict(
-                    source=resolve(item["source"], ("scenarios", "list", i, "source")),
-                    target=resolve(item["target"], ("scenarios", "list", i, "target")),
-                    task=item["task"],
-                )
+    if spec.scenarios is not None:
+        return [
+            dict(
+                source=resolve(s.source, ("scenarios", "list", i, "source")),
+                target=resolve(s.target, ("scenarios", "list", i, "target")),
+                task=s.task,
             )
-        return out
-    corpora = spec.get("corpora", "all")
-    if corpora == "all":
+            for i, s in enumerate(spec.scenarios)
+        ]
+    if spec.corpora == "all":
         names = present
     else:
-        names = [resolve(c, ("scenarios", "corpora", i)) for i, c in enumerate(corpora)]
+        names = [resolve(c, ("scenarios", "corpora", i)) for i, c in enumerate(spec.corpora)]
     if len(names) < 2:
         raise where.error(
             ("scenarios", "corpora"),
             f"cross-corpus scenarios need at least two corpora, found {listed}",
             "add corpora to the corpora directory or list two or more",
         )
-    tasks = spec.get("tasks", list(TASKS))
     return [
         dict(source=s, target=t, task=task)
         for s, t in itertools.permutations(names, 2)
-        for task in tasks
+        for task in spec.tasks
     ]

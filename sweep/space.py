@@ -18,13 +18,12 @@ the scenarios themselves, fixed values and the searched parameters::
       tau_p: {type: float, low: 0.001, high: 1.0, log: true}
       mmd_multipliers: {type: list, length: 5, low: 0.125, high: 8.0, log: true}
 
-Parameter types: ``float`` (``log``, ``step``), ``int`` (``log``, ``step``), ``categorical``
-(``choices``) and ``list`` (a fixed-length list of floats, suggested to Optuna as
-``name_0 .. name_{k-1}`` and returned sorted unless ``sorted: false``).
+Parameter types: ``float``, ``int``, ``categorical`` and ``list`` (``sweep.params``).
 
 Every mistake raises :class:`emodna.errors.ConfigError` with one line that names the file,
-the line, the key and the fix (``sweep.yamlkeys``). One parameter is ``sweep.params``, the
-``scenarios`` block ``sweep.scenarios``; this module reads the file and puts them together.
+the line, the key and the fix (``sweep.yamlkeys``). The file's form is pydantic models: the
+top level here (:class:`SpaceFile`), a parameter in ``sweep.params``, the ``scenarios`` block
+in ``sweep.scenarios``; :func:`parse_space` adds the rules that span sections.
 """
 
 from __future__ import annotations
@@ -32,34 +31,62 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
 import optuna
-import yaml
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, ValidationError
 
 from emodna.errors import ConfigError
-from sweep.params import ParamSpec, is_number, parse_param
-from sweep.scenarios import expand_scenarios, parse_scenarios
-from sweep.yamlkeys import Where, check_keys, did_you_mean, duplicate_keys
+from sweep.params import PARAM_FIXES, Params, ParamSpec
+from sweep.scenarios import SCENARIO_FIXES, Scenarios, as_list, expand_scenarios
+from sweep.yamlkeys import Section, Where, did_you_mean, file_error, listed_once, read_yaml
 
-TOP_LEVEL_KEYS = (
-    "method",
-    "metric",
-    "mode",
-    "epochs",
-    "seeds",
-    "scenarios",
-    "fixed",
-    "params",
-    "sampler",
-    "enqueue",
-    "description",
-)
 SAMPLERS = ("tpe", "gp", "cmaes", "random", "nsga2", "grid")  # sweep.samplers builds them
 # Keys that the searcher puts into every trial config: a space may not define them.
 RESERVED_KEYS = ("source", "target", "task", "seed", "config_id", "epochs")
-DEFAULTS = {"metric": "target_uar", "mode": "max", "epochs": 30, "seeds": [0, 1, 2]}
 SEARCHED_METHOD = "searched"
+Name = Annotated[str, Field(min_length=1)]
+
+
+class SpaceFile(Section):
+    """A space file as written; the defaults are those of a key left out."""
+
+    unknown: ClassVar[str] = "unknown top-level key '{key}'"
+    method: Name | None = None  # or searched, under params
+    metric: Name = "target_uar"
+    mode: Literal["max", "min"] = "max"
+    epochs: Annotated[StrictInt, Field(ge=1)] = 30
+    seeds: Annotated[
+        list[StrictInt],
+        BeforeValidator(as_list),
+        Field(min_length=1),
+        AfterValidator(lambda s: listed_once(s, "seed")),
+    ] = [0, 1, 2]
+    scenarios: Scenarios | None = None
+    fixed: dict[str, Any] | None = None
+    params: Params | None = None
+    sampler: Literal[SAMPLERS] | None = None
+    # configs Optuna tries first, in order: values of searched parameters
+    enqueue: list[Annotated[dict[str, Any], Field(min_length=1)]] | None = None
+    description: str | None = None
+
+
+# The fix a message suggests for each key ("": the file as a whole)
+FIXES = {
+    "": "start the file with 'method:', 'params:' ...",
+    "method": "write e.g. method: emodna",
+    "metric": "write e.g. metric: target_uar",
+    "mode": "write mode: max or mode: min",
+    "epochs": "write e.g. epochs: 30",
+    "seeds": "write e.g. seeds: [0, 1, 2]",
+    "fixed": "write fixed: {name: value}",
+    "params": "write params: {name: {type: float, low: ..., high: ...}}",
+    "sampler": f"write one of {', '.join(SAMPLERS)}",
+    "enqueue": "write enqueue: [{method: functionals_lr}, {normalize: speaker, bn: adabn}]",
+    "description": "write description: some words",
+    **PARAM_FIXES,
+    **SCENARIO_FIXES,
+}
 
 
 # ----------------------------------------------------------------------------- space
@@ -77,7 +104,7 @@ class SearchSpace:
     seeds: list[int]
     fixed: dict
     params: dict[str, ParamSpec]
-    scenario_spec: dict
+    scenario_spec: Scenarios
     sampler: str | None = None
     description: str = ""
     enqueue: list[dict] = field(default_factory=list)  # configs Optuna tries first, in order
@@ -151,220 +178,98 @@ def parse_space(
 ) -> SearchSpace:
     """Parse the text of a space file (``path`` is used in messages only)."""
     path = Path(path) if path is not None else None
-    name = str(path) if path is not None else "<search space>"
+    data, where = read_yaml(text, path)
+    data = {} if data is None else data
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        raise ConfigError(
-            f"{name}: line {line}: YAML syntax error: {problem}; fix the YAML at that line "
-            "(check indentation, colons and brackets)"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"{name}: line 1: YAML error: {' '.join(str(exc).split())}; fix the YAML"
-        ) from None
-    where = Where(path, root)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise where.error(
-            (),
-            f"expected a mapping of keys at the top level, got {type(data).__name__}",
-            "start the file with 'method:', 'params:' ...",
-        )
-    duplicate_keys(root, where)
-    check_keys(data, TOP_LEVEL_KEYS, (), where, "top-level keys")
+        file = SpaceFile.model_validate(data)
+    except ValidationError as exc:
+        raise file_error(exc, data, where, FIXES) from None
+    params = {name: ParamSpec.of(name, p) for name, p in (file.params or {}).items()}
+    space = SearchSpace(
+        path=path,
+        method=SEARCHED_METHOD if "method" in params else file.method,
+        metric=file.metric,
+        mode=file.mode,
+        epochs=file.epochs,
+        seeds=file.seeds,
+        fixed=file.fixed or {},
+        params=params,
+        scenario_spec=file.scenarios or Scenarios(),
+        sampler=file.sampler,
+        description=file.description or "",
+        enqueue=file.enqueue or [],
+        _where=where,
+    )
+    _check(space, file.method, where, known_methods, known_params)
+    return space
 
-    # params first: 'method' may be searched
-    raw_params = data.get("params") or {}
-    if not isinstance(raw_params, dict):
-        raise where.error(
-            ("params",),
-            f"expected a mapping of parameters, got {raw_params!r}",
-            "write params: {name: {type: ..., ...}}",
-        )
-    params: dict[str, ParamSpec] = {}
-    for pname, pspec in raw_params.items():
-        if not isinstance(pname, str):
-            raise where.error(
-                ("params", pname), "parameter names must be strings", "quote the name"
-            )
-        if pname in RESERVED_KEYS:
-            raise where.error(
-                ("params", pname),
-                f"'{pname}' is set by the sweep for every trial",
-                f"remove it (set '{pname}' at the top level or in scenarios)",
-            )
-        params[pname] = parse_param(pname, pspec, where)
+
+def _check(
+    space: SearchSpace,
+    method: str | None,
+    where: Where,
+    known_methods: Sequence[str] | None,
+    known_params: Sequence[str] | None,
+) -> None:
+    """The rules that span sections of the file, or need the caller's names; ``method`` is
+    the top-level key's value."""
+    params, fixed = space.params, space.fixed
+    for section, names in (("params", params), ("fixed", fixed)):
+        for name in names:
+            if name in RESERVED_KEYS or (section == "fixed" and name == "method"):
+                raise where.error(
+                    (section, name),
+                    f"'{name}' is set by the sweep for every trial",
+                    f"remove it from '{section}' (set '{name}' at the top level or in scenarios)",
+                )
     if "method" in params and params["method"].type != "categorical":
         raise where.error(
             ("params", "method", "type"),
             "a searched method must be categorical",
             "write method: {type: categorical, choices: [...]}",
         )
-
-    fixed = data.get("fixed") or {}
-    if not isinstance(fixed, dict):
-        raise where.error(
-            ("fixed",), f"expected a mapping, got {fixed!r}", "write fixed: {name: value}"
-        )
     for k in fixed:
-        if k in RESERVED_KEYS or k == "method":
-            raise where.error(
-                ("fixed", k),
-                f"'{k}' is set by the sweep for every trial",
-                f"remove it from 'fixed' (set '{k}' at the top level)",
-            )
         if k in params:
             raise where.error(
                 ("fixed", k),
                 f"'{k}' is both fixed and searched",
                 "remove it from 'fixed' or from 'params'",
             )
-        for pname, p in params.items():
+        for p in params.values():
             if p.type == "list" and k in p.optuna_names():
                 raise where.error(
-                    ("fixed", k), f"'{k}' clashes with the searched list '{pname}'", "rename it"
+                    ("fixed", k), f"'{k}' clashes with the searched list '{p.name}'", "rename it"
                 )
-
     if known_params is not None:
         for section, names in (("params", params), ("fixed", fixed)):
             for k in names:
                 if k != "method" and k not in known_params:
-                    hint = did_you_mean(k, known_params)
-                    raise where.error(
-                        (section, k),
-                        f"unknown hyperparameter {k!r}",
-                        (f"{hint} " if hint else "") + f"known: {', '.join(known_params)}",
-                    )
-
-    method = data.get("method")
-    if "method" in params:
-        if method is not None:
-            raise where.error(
-                ("method",),
-                "the method is both fixed (top level) and searched (params.method)",
-                "remove one of them",
-            )
-        method = SEARCHED_METHOD
-    elif method is None:
+                    raise _unknown(where, (section, k), "hyperparameter", k, known_params)
+    if "method" in params and method is not None:
+        raise where.error(
+            ("method",),
+            "the method is both fixed (top level) and searched (params.method)",
+            "remove one of them",
+        )
+    if "method" not in params and method is None:
         raise where.error(
             ("method",),
             "missing key 'method'",
             "add e.g. 'method: emodna' at the top level (or search it under params.method)",
-            line=1,
         )
-    elif not isinstance(method, str) or not method:
-        raise where.error(
-            ("method",), f"the method must be a name, got {method!r}", "write e.g. method: emodna"
-        )
-
     if known_methods is not None:
-        known = list(known_methods)
-        if "method" in params:
-            for i, m in enumerate(params["method"].choices):
-                if m not in known:
-                    hint = did_you_mean(m, known)
-                    raise where.error(
-                        ("params", "method", "choices", i),
-                        f"unknown method {m!r}",
-                        (f"{hint} " if hint else "") + f"known methods: {', '.join(known)}",
-                    )
-        elif method not in known:
-            hint = did_you_mean(method, known)
-            raise where.error(
-                ("method",),
-                f"unknown method {method!r}",
-                (f"{hint} " if hint else "") + f"known methods: {', '.join(known)}",
-            )
-
-    metric = data.get("metric", DEFAULTS["metric"])
-    if not isinstance(metric, str) or not metric:
+        searched = params["method"].choices if "method" in params else (method,)
+        for i, m in enumerate(searched):
+            if m not in known_methods:
+                key = ("params", "method", "choices", i) if "method" in params else ("method",)
+                raise _unknown(where, key, "method", m, known_methods)
+    if space.sampler == "grid" and space.grid() is None:
         raise where.error(
-            ("metric",),
-            f"the metric must be a name, got {metric!r}",
-            "write e.g. metric: target_uar",
+            ("sampler",),
+            "the grid sampler needs every parameter categorical (or int without log)",
+            "choose another sampler or make the parameters categorical",
         )
-    mode = data.get("mode", DEFAULTS["mode"])
-    if mode not in ("max", "min"):
-        raise where.error(
-            ("mode",), f"mode must be 'max' or 'min', got {mode!r}", "write mode: max or mode: min"
-        )
-    epochs = data.get("epochs", DEFAULTS["epochs"])
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise where.error(
-            ("epochs",),
-            f"epochs must be a positive integer, got {epochs!r}",
-            "write e.g. epochs: 30",
-        )
-    seeds = data.get("seeds", DEFAULTS["seeds"])
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = [seeds]
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-    ):
-        raise where.error(
-            ("seeds",),
-            f"seeds must be a non-empty list of integers, got {seeds!r}",
-            "write e.g. seeds: [0, 1, 2]",
-        )
-    if len(set(seeds)) != len(seeds):
-        raise where.error(("seeds",), "a seed is listed twice", "list each seed once")
-    sampler = data.get("sampler")
-    if sampler is not None:
-        if sampler not in SAMPLERS:
-            hint = did_you_mean(sampler, SAMPLERS)
-            raise where.error(
-                ("sampler",),
-                f"unknown sampler {sampler!r}",
-                (f"{hint} " if hint else "") + f"valid samplers: {', '.join(SAMPLERS)}",
-            )
-        if sampler == "grid":
-            grid_space = SearchSpace(path, method, metric, mode, epochs, seeds, fixed, params, {})
-            if grid_space.grid() is None:
-                raise where.error(
-                    ("sampler",),
-                    "the grid sampler needs every parameter categorical (or int without log)",
-                    "choose another sampler or make the parameters categorical",
-                )
-    description = data.get("description", "")
-    enqueue = _parse_enqueue(data.get("enqueue"), params, where)
-
-    return SearchSpace(
-        path=path,
-        method=method,
-        metric=metric,
-        mode=mode,
-        epochs=epochs,
-        seeds=list(seeds),
-        fixed=dict(fixed),
-        params=params,
-        scenario_spec=parse_scenarios(data.get("scenarios"), where),
-        sampler=sampler,
-        description=str(description or ""),
-        enqueue=enqueue,
-        _where=where,
-    )
-
-
-def _parse_enqueue(spec: Any, params: dict[str, ParamSpec], where: Where) -> list[dict]:
-    """``enqueue``: a list of partial configs (searched parameters only) that Optuna tries
-    first, e.g. the classical baseline or today's defaults, so every ranking has them."""
-    if spec is None:
-        return []
-    if not isinstance(spec, list) or not all(isinstance(item, dict) and item for item in spec):
-        raise where.error(
-            ("enqueue",),
-            f"expected a list of mappings, got {spec!r}",
-            "write enqueue: [{method: functionals_lr}, {normalize: speaker, bn: adabn}]",
-        )
-    for i, item in enumerate(spec):
+    for i, item in enumerate(space.enqueue):
         for k, v in item.items():
             if k not in params:
                 raise where.error(
@@ -372,22 +277,15 @@ def _parse_enqueue(spec: Any, params: dict[str, ParamSpec], where: Where) -> lis
                     f"'{k}' is not a searched parameter",
                     f"enqueue only names parameters under 'params': {', '.join(params)}",
                 )
-            p = params[k]
-            if p.type == "list":
-                raise where.error(
-                    ("enqueue", i, k), "a list parameter cannot be enqueued", "leave it out"
-                )
-            if p.type == "categorical" and v not in p.choices:
-                raise where.error(
-                    ("enqueue", i, k), f"{v!r} is not among the choices", f"use one of {p.choices}"
-                )
-            if p.type in ("float", "int") and (not is_number(v) or not p.low <= v <= p.high):
-                raise where.error(
-                    ("enqueue", i, k),
-                    f"{v!r} is outside [{p.low}, {p.high}]",
-                    "use a value in the range",
-                )
-    return [dict(item) for item in spec]
+            if refused := params[k].refuses(v):
+                raise where.error(("enqueue", i, k), *refused)
+
+
+def _unknown(where: Where, key: tuple, what: str, name: str, known: Sequence[str]) -> ConfigError:
+    hint = did_you_mean(name, known)
+    return where.error(
+        key, f"unknown {what} {name!r}", f"{hint} known: {', '.join(known)}".lstrip()
+    )
 
 
 def load_space(
