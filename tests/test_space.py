@@ -250,6 +250,57 @@ BAD = [
         "fixed.seed",
         ["set by the sweep"],
     ),
+    (
+        "a seed twice, at its own line",
+        GOOD_HEAD + "seeds:\n  - 0\n  - 1\n  - 0\n",
+        7,
+        "seeds.2",
+        ["seed 0 is listed twice", "list each seed once"],
+    ),
+    (
+        "a bool is not an integer",
+        GOOD_HEAD + "epochs: yes\n",
+        4,
+        "epochs",
+        ["expected an integer, got True", "epochs: 30"],
+    ),
+    (
+        "a corpus twice in another case",
+        GOOD_HEAD + "scenarios:\n  corpora: [EMODB, CASIA, emodb]\n",
+        5,
+        "scenarios.corpora.2",
+        ["corpus 'emodb' is listed twice"],
+    ),
+    (
+        "list and tasks together",
+        GOOD_HEAD
+        + "scenarios:\n  tasks: [arousal]\n  list:\n    - {source: A, target: B, task: arousal}\n",
+        5,
+        "scenarios.tasks",
+        ["'list' cannot be combined"],
+    ),
+    (
+        "same source and target",
+        GOOD_HEAD + "scenarios:\n  list:\n    - {source: EMODB, target: emodb, task: arousal}\n",
+        6,
+        "scenarios.list.0.target",
+        ["source and target are both EMODB"],
+    ),
+    (
+        "a choice twice",
+        GOOD_HEAD
+        + "params:\n  bn:\n    type: categorical\n    choices:\n      - joint\n      - joint\n",
+        9,
+        "params.bn.choices.1",
+        ["choice 'joint' is listed twice"],
+    ),
+    (
+        "a low that is not a number",
+        GOOD_HEAD + "params:\n  lr: {type: float, low: small, high: 1.0}\n",
+        5,
+        "params.lr.low",
+        ["expected a number, got 'small'", "e.g. low:"],
+    ),
 ]
 
 
