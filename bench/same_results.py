@@ -105,11 +105,17 @@ def main(argv=None) -> int:
         ranking = compare_tables(*(pd.read_parquet(d / "ranking.parquet") for d in (before, after)))
         best = compare_best(before / "best", after / "best")
         summary = compare_summary(before / "summary.md", after / "summary.md")
+        compared = (
+            f"{pd.read_parquet(after / 'ranking.parquet').size} ranking values, "
+            f"{len(list((after / 'best').glob('*.yaml')))} best/ files, "
+            f"{len((after / 'summary.md').read_text().splitlines())} summary.md lines"
+        )
     added = [ln for ln in ranking + best if " only " in ln]
     changed = [ln for ln in ranking + best if " only " not in ln]
     print(
         f"\n{args.before} -> {args.after}, smoke sweep of {args.budget} configs, {args.epochs} epochs"
     )
+    print(f"compared (after): {compared}")
     print(f"columns, keys or files on one side only ({len(added)}):", *added, sep="\n  ")
     print(f"shared values that differ ({len(changed)}):", *changed, sep="\n  ")
     print(f"summary.md lines that differ ({len(summary)}):", *summary, sep="\n  ")
