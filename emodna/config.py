@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -133,10 +135,21 @@ def _number(kind: type):
     return Annotated[kind, BeforeValidator(not_bool)]
 
 
+def _bound(words: str, holds: Callable[[float], bool]) -> AfterValidator:
+    """A bound on a number, in the words a message says it (``lr must be positive``)."""
+
+    def check(value):
+        if not holds(value):
+            raise PydanticCustomError("bound", words)
+        return value
+
+    return AfterValidator(check)
+
+
 Int, Float = _number(int), _number(float)
-Count = Annotated[Int, Field(ge=1)]
-Positive = Annotated[Float, Field(gt=0)]
-Fraction = Annotated[Float, Field(ge=0, lt=1)]
+Count = Annotated[Int, _bound("must be at least 1", lambda v: v >= 1)]
+Positive = Annotated[Float, _bound("must be positive", lambda v: v > 0)]
+Fraction = Annotated[Float, _bound("must be in [0, 1)", lambda v: 0 <= v < 1)]
 
 
 @dataclass
@@ -273,8 +286,6 @@ CHOICES = {
 }
 # Keys of older exports, mapped to today's: (new key, {old value: new value}).
 RENAMED = {"normalize_features": ("normalize", {True: "corpus", False: "none"})}
-# pydantic's bound on a number (its error's ctx key), in words
-BOUNDS = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
 
 
 def _problem(error: dict) -> str:
@@ -292,8 +303,7 @@ def _problem(error: dict) -> str:
         return f"{key} must not be empty"
     if kind == "literal_error":
         return f"{key} {value!r} is not one of {', '.join(CHOICES[key])}"
-    bound = next((b for b in BOUNDS if b in ctx), None)
-    if bound is not None:
-        return f"{key} must be {BOUNDS[bound]} {ctx[bound]}, got {value!r}"
+    if kind == "bound":  # _bound above: its words say the rule
+        return f"{key} {error['msg']}"
     # a wrong type: int_parsing, float_type, string_type, list_type ...
     return f"{key} must be a {kind.split('_')[0]}, got {value!r}"
