@@ -110,9 +110,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument(
         "--gpus-per-trial",
         type=float,
-        default=0.0,
-        help="GPUs per trial (default 0: CPU trials); fractions share one GPU, e.g. 0.25 runs four "
-        "trials on each. A trial that gets a GPU trains on it (TrainConfig device auto)",
+        default=None,
+        help="GPUs per deep trial (default: the space's gpus_per_trial, else 0: CPU trials); "
+        "fractions share one GPU, e.g. 0.25 runs four trials on each. A trial that gets a GPU "
+        "trains on it (TrainConfig device auto)",
     )
     ap.add_argument(
         "--max-concurrent", type=int, default=None, help="trials at once (default: as CPUs allow)"
@@ -265,6 +266,10 @@ def start(args) -> int:
     # Everything a user can get wrong is checked before a file is written or Ray starts.
     check_writable(out)
     space, corpora, scenarios = read_inputs(args)
+    if args.gpus_per_trial is None:  # the command line wins over the space
+        args.gpus_per_trial = space.gpus_per_trial
+    if args.gpus_per_trial < 0:
+        raise ConfigError(f"--gpus-per-trial must be 0 or more, got {args.gpus_per_trial:g}")
     local_slots = max(1, int((args.num_cpus or os.cpu_count() or 1) // args.cpus_per_trial))
     show_plan(space, corpora, scenarios, args, local_slots)
     if args.dry_run:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import optuna
-from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, StrictFloat, StrictInt, ValidationError
 
 from emodna.errors import ConfigError
 from sweep.params import PARAM_FIXES, Params, ParamSpec
@@ -66,6 +66,7 @@ class SpaceFile(Section):
     fixed: dict[str, Any] | None = None
     params: Params | None = None
     sampler: Literal[SAMPLERS] | None = None
+    gpus_per_trial: Annotated[StrictFloat, Field(ge=0)] = 0.0  # --gpus-per-trial overrides it
     # configs Optuna tries first, in order: values of searched parameters
     enqueue: list[Annotated[dict[str, Any], Field(min_length=1)]] | None = None
     description: str | None = None
@@ -82,6 +83,7 @@ FIXES = {
     "fixed": "write fixed: {name: value}",
     "params": "write params: {name: {type: float, low: ..., high: ...}}",
     "sampler": f"write one of {', '.join(SAMPLERS)}",
+    "gpus_per_trial": "write e.g. gpus_per_trial: 0.25 (four trials share a GPU) or 0 (CPU)",
     "enqueue": "write enqueue: [{method: functionals_lr}, {normalize: speaker, bn: adabn}]",
     "description": "write description: some words",
     **PARAM_FIXES,
@@ -106,6 +108,7 @@ class SearchSpace:
     params: dict[str, ParamSpec]
     scenario_spec: Scenarios
     sampler: str | None = None
+    gpus_per_trial: float = 0.0  # GPUs per deep trial (fractions share one); 0: CPU trials
     description: str = ""
     enqueue: list[dict] = field(default_factory=list)  # configs Optuna tries first, in order
     _where: Where | None = field(default=None, repr=False, compare=False)
@@ -196,6 +199,7 @@ def parse_space(
         params=params,
         scenario_spec=file.scenarios or Scenarios(),
         sampler=file.sampler,
+        gpus_per_trial=file.gpus_per_trial,
         description=file.description or "",
         enqueue=file.enqueue or [],
         _where=where,

@@ -70,6 +70,12 @@ def test_transfer_space_searches_emodna_and_starts_at_the_defaults():
     assert space.enqueue[0] == {k: defaults[k] for k in space.params}
 
 
+def test_gpus_per_trial_is_a_space_key_with_cpu_trials_by_default():
+    text = (SPACES / "smoke.yaml").read_text()
+    assert parse_space(text, "smoke.yaml").gpus_per_trial == 0.0
+    assert parse_space(text + "gpus_per_trial: 0.25\n", "gpu.yaml").gpus_per_trial == 0.25
+
+
 def test_smoke_space_is_small():
     space = load_space(SPACES / "smoke.yaml", known_methods=METHODS)
     assert space.epochs == 2 and space.seeds == [0] and 1 <= len(space.params) <= 3
@@ -158,6 +164,13 @@ GOOD_HEAD = "method: emodna\nmetric: target_uar\nmode: max\n"
 BAD = [
     # (id, text, line, key, words that must be in the message)
     ("unknown top-level key", GOOD_HEAD + "epoks: 3\n", 4, "epoks", ["did you mean 'epochs'"]),
+    (
+        "negative GPUs per trial",
+        GOOD_HEAD + "gpus_per_trial: -0.5\n",
+        4,
+        "gpus_per_trial",
+        ["expected 0.0 or more, got -0.5", "write e.g. gpus_per_trial: 0.25"],
+    ),
     (
         "unknown param field",
         GOOD_HEAD + "params:\n  lr:\n    type: float\n    low: 0.001\n    hihg: 0.1\n",

@@ -680,19 +680,18 @@ def test_trial_resources_give_gpus_to_the_deep_methods_only():
 @pytest.mark.slow
 @pytest.mark.corpora
 def test_half_a_gpu_per_trial_runs_two_trials_at_once_on_one_gpu(tmp_path, corpora_dir, warm_cache):
-    """Real Ray scheduling: a local Ray declared with one GPU and --gpus-per-trial 0.5 runs the
-    two units side by side, each told GPU 0 by Ray. The space asks for device cpu (this machine
-    has no GPU): an explicit cpu trains on the CPU, where device auto would fail at once."""
+    """Real Ray scheduling: a local Ray declared with one GPU and a space's gpus_per_trial 0.5
+    runs the two units side by side, each told GPU 0 by Ray. The space asks for device cpu
+    (this machine has no GPU): an explicit cpu trains on the CPU, where device auto would fail
+    at once."""
     space = tmp_path / "gpu.yaml"
     space.write_text(
         SMOKE.read_text()
-        .replace("epochs: 2", "epochs: 1")
+        .replace("epochs: 2", "epochs: 1\ngpus_per_trial: 0.5")
         .replace("fixed:", "fixed:\n  device: cpu")
     )
     out, log = tmp_path / "gpu", tmp_path / "gpu.log"
-    args = sweep_args(
-        corpora_dir, warm_cache, space, 1, out, "--num-gpus", 1, "--gpus-per-trial", 0.5
-    )
+    args = sweep_args(corpora_dir, warm_cache, space, 1, out, "--num-gpus", 1)
     assert run_sweep(log, *args) == 0, tail(log)
     assert "started a local Ray: 2 CPUs, 1 GPUs" in log.read_text()
     trials = pd.read_parquet(out / "trials.parquet")
