@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from emodna.cli_options import (
+    add_compute_options,
     add_corpora_options,
     add_feature_options,
     feature_settings_from_args,
@@ -368,23 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any TrainConfig field, e.g. --set bn=adabn --set lr_schedule=cosine (repeatable)",
     )
-    p.add_argument(
-        "--device",
-        help="auto (a CUDA GPU when torch sees one, else the CPU; the default), cpu, cuda, "
-        "cuda:N; recorded in the result line, never part of what the config means",
-    )
-    p.add_argument(
-        "--amp",
-        choices=["off", "bf16"],
-        help="mixed precision: bf16 runs the network under torch.autocast (the contrastive and "
-        "MMD losses stay float32); off (float32) by default. Pays on GPUs with bf16 units",
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        help="torch threads (default: torch's, one per core); use 1 while a sweep runs on "
-        "this machine, or both slow down many times. Scores depend slightly on it",
-    )
+    add_compute_options(p)
     p.add_argument(
         "--out",
         type=Path,

@@ -60,6 +60,27 @@ def add_feature_options(p: argparse.ArgumentParser, frontends=FRONTENDS) -> None
     )
 
 
+def add_compute_options(p: argparse.ArgumentParser) -> None:
+    """Where and how a run computes: the device, bf16 or float32, the torch threads."""
+    p.add_argument(
+        "--device",
+        help="auto (a CUDA GPU when torch sees one, else the CPU; the default), cpu, cuda, "
+        "cuda:N; recorded in the result line, never part of what the config means",
+    )
+    p.add_argument(
+        "--amp",
+        choices=["off", "bf16"],
+        help="mixed precision: bf16 runs the network under torch.autocast (the contrastive and "
+        "MMD losses stay float32); off (float32) by default. Pays on GPUs with bf16 units",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: torch's, one per core); use 1 while a sweep runs on "
+        "this machine, or both slow down many times. Scores depend slightly on it",
+    )
+
+
 def load_corpora_from_args(args, names=None):
     from emodna.corpora import load_corpora
 
