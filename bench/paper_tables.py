@@ -130,6 +130,12 @@ def write_results(df: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
+def not_done(jobs: list[dict], results: pd.DataFrame, key: list[str]) -> list[dict]:
+    """The ``jobs`` whose ``key`` values have no row in ``results`` yet: what a rerun runs."""
+    done = set(results[key].itertuples(index=False, name=None)) if len(results) else set()
+    return [j for j in jobs if tuple(j[k] for k in key) not in done]
+
+
 def run_jobs(
     jobs: list[dict], paths: dict, workers: int, results: pd.DataFrame, path: Path, describe
 ) -> pd.DataFrame:
@@ -340,14 +346,11 @@ def main(argv=None) -> int:
         )
         return 2
     paths = feature_paths(corpora, ["mfcc"], args.cache, args.workers)
-    done = set(results[KEY].itertuples(index=False, name=None)) if len(results) else set()
-    jobs = [
-        j
-        for j in plan(args.methods, list(corpora), args.tasks, args.seeds, args.epochs)
-        if tuple(j[k] for k in KEY) not in done
-    ]
+    jobs = not_done(
+        plan(args.methods, list(corpora), args.tasks, args.seeds, args.epochs), results, KEY
+    )
     print(
-        f"{len(jobs)} runs to do ({len(done)} already in {args.results}), {args.workers} workers, "
+        f"{len(jobs)} runs to do ({len(results)} already in {args.results}), {args.workers} workers, "
         f"corpora {', '.join(corpora)}",
         file=sys.stderr,
         flush=True,

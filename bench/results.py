@@ -261,14 +261,11 @@ def main(argv=None) -> int:
         return 2
     feature_sets = {TrainConfig.from_dict(fields, v).feature_set for v, fields in variants.items()}
     paths = paper_tables.feature_paths(corpora, feature_sets, workers=args.workers)
-    done = set(results[KEY].itertuples(index=False, name=None)) if len(results) else set()
-    jobs = [
-        j
-        for j in plan(variants, list(corpora), args.tasks, args.seeds, args.epochs)
-        if tuple(j[k] for k in KEY) not in done
-    ]
+    jobs = paper_tables.not_done(
+        plan(variants, list(corpora), args.tasks, args.seeds, args.epochs), results, KEY
+    )
     print(
-        f"{len(jobs)} runs to do ({len(done)} already in {args.results}), {args.workers} workers",
+        f"{len(jobs)} runs to do ({len(results)} already in {args.results}), {args.workers} workers",
         file=sys.stderr,
         flush=True,
     )
