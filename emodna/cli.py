@@ -174,7 +174,7 @@ def cmd_train(args) -> int:
         )
     if cfg.source == cfg.target:
         raise CorpusError(f"source and target are both {cfg.source}: pick two different corpora")
-    resolve_device(cfg.device)  # a GPU that is not there fails now, not after the extraction
+    device = resolve_device(cfg.device)  # a GPU that is not there fails now, before extraction
     mapping = load_mapping(args.mapping)
     corpora = load_corpora_from_args(args, names=[cfg.source, cfg.target])
     canonical = {name.lower(): name for name in corpora}  # corpus names are case-insensitive
@@ -235,7 +235,7 @@ def cmd_train(args) -> int:
                 "method": cfg.method,
                 "seed": cfg.seed,
                 "threads": torch.get_num_threads(),
-                "device": str(resolve_device(cfg.device)),
+                "device": str(device),
                 "amp": cfg.amp,
                 "out": str(out),
                 **final,

@@ -131,12 +131,9 @@ def train_scenario(
     torch.set_num_threads(max(1, int(assigned.get("CPU", 1))))
     cfg = train_config(config)
     gpu_ids = ray.get_gpu_ids()  # the GPUs Ray gave this trial (it sets CUDA_VISIBLE_DEVICES)
-    # never a silent CPU run: a trial given a GPU trains on it, unless its config says cpu
-    if gpu_ids and cfg.device != "cpu" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"trial got {assigned['GPU']:g} GPU on node {ray.util.get_node_ip_address()} but "
-            f"torch {torch.__version__} sees none there; install a CUDA build of torch on it"
-        )
+    # never a silent CPU run: given a GPU, device auto means it (resolve_device fails naming
+    # this node when torch sees none); a config that says cpu trains on the CPU
+    device = resolve_device("cuda" if gpu_ids and cfg.device == "auto" else cfg.device)
     by_corpus = corpora[cfg.feature_set]
     src, tgt = ray.get([by_corpus[cfg.source], by_corpus[cfg.target]])
     source = Domain(src["x"], np.asarray(src["y"][cfg.task]), cfg.source, src["speaker"])
@@ -145,7 +142,7 @@ def train_scenario(
     extra = {
         "config_id": config.get("config_id"),
         "scenario": scenario,
-        "device": str(resolve_device(cfg.device)),
+        "device": str(device),
         "gpu_ids": ",".join(map(str, gpu_ids)),
     }
 

@@ -703,3 +703,22 @@ def test_half_a_gpu_per_trial_runs_two_trials_at_once_on_one_gpu(tmp_path, corpo
         spans.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
     (a0, a1), (b0, b1) = sorted(spans)
     assert b0 < a1, f"the two trials ran one after the other: {spans}"
+
+
+@pytest.mark.slow
+@pytest.mark.corpora
+def test_a_trial_given_a_gpu_torch_cannot_see_fails_naming_the_node(
+    tmp_path, corpora_dir, warm_cache
+):
+    """device auto on a GPU slot of a node whose torch sees no GPU: never a silent CPU run."""
+    import socket
+
+    space = tmp_path / "gpu.yaml"
+    space.write_text(SMOKE.read_text().replace("epochs: 2", "epochs: 1\ngpus_per_trial: 0.5"))
+    out, log = tmp_path / "gpu", tmp_path / "gpu.log"
+    args = sweep_args(corpora_dir, warm_cache, space, 1, out, "--num-gpus", 1, "--max-failures", 0)
+    assert run_sweep(log, *args) == 1, tail(log)  # every trial failed
+    trials = pd.read_parquet(out / "trials.parquet")
+    assert list(trials["status"]) == ["error"] * 2
+    for error in trials["error"]:
+        assert f"device cuda: torch sees 0 GPU(s) on node {socket.gethostname()}" in error
