@@ -387,7 +387,7 @@ def _write_atomic(path: Path, x: np.ndarray, meta: pd.DataFrame, settings, bad) 
     table = table.append_column("x", pa.FixedShapeTensorArray.from_numpy_ndarray(x))
     table = table.replace_schema_metadata(
         {
-            b"emodna.settings": json.dumps(asdict(settings)).encode(),
+            b"emodna.settings": json.dumps(settings.key()).encode(),
             b"emodna.bad_files": json.dumps(bad).encode(),
         }
     )

@@ -35,6 +35,7 @@ from emodna.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from emodna.config import METHODS, TrainConfig
 from emodna.errors import TrainingError
 from emodna.labels import CLASSES
+from emodna.losses import check_finite
 from emodna.metrics import scores
 from emodna.model import SOURCE, TARGET
 from emodna.normalize import normalize, stats
@@ -210,8 +211,6 @@ class _Arrays:
 def _check_steps(values: torch.Tensor, names: list[str], first_step: int, epoch: int, cfg) -> None:
     """Raise DivergedError for the first step whose loss terms (a row of ``values`` [steps,
     terms], the terms in ``names`` order) are not all finite, naming the term, epoch and step."""
-    from emodna.losses import check_finite
-
     bad = (~torch.isfinite(values)).any(dim=1).nonzero()
     if len(bad):
         step = int(bad[0])
