@@ -206,11 +206,9 @@ def connect(
         include_dashboard=False,
         log_to_driver=verbose,
     )  # the trials' log lines (a checkpoint line per epoch) only with --verbose
-    gpus = ray.cluster_resources().get("GPU", 0)
-    print(
-        f"started a local Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs"
-        + (f", {gpus:.0f} GPUs" if gpus else "")
-    )
+    have = ray.cluster_resources()
+    gpus = f", {have['GPU']:.0f} GPUs" if have.get("GPU") else ""
+    print(f"started a local Ray: {have.get('CPU', 0):.0f} CPUs{gpus}")
 
 
 def check_object_store(nbytes: int) -> None:
