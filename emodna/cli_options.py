@@ -60,6 +60,28 @@ def add_feature_options(p: argparse.ArgumentParser, frontends=FRONTENDS) -> None
     )
 
 
+def add_speaker_options(p: argparse.ArgumentParser) -> None:
+    """``emodna predict``: the speakers of the files given, for ``normalize: speaker`` models
+    (emodna/grouping.py); without one, a typical target speaker's stored statistics."""
+    p.add_argument(
+        "--speaker",
+        metavar="NAME",
+        help="every file given is this one speaker: normalised by their statistics together",
+    )
+    p.add_argument(
+        "--speaker-pattern",
+        metavar="REGEX",
+        help="a regular expression whose first group, searched in each file's path, is its "
+        "speaker, e.g. '/(spk\\d+)/'; each speaker's files are normalised together",
+    )
+    p.add_argument(
+        "--speakers",
+        type=Path,
+        metavar="FILE",
+        help="a CSV or Parquet file with columns path (relative to its folder) and speaker",
+    )
+
+
 def add_compute_options(p: argparse.ArgumentParser) -> None:
     """Where and how a run computes: the device, bf16 or float32, the torch threads."""
     p.add_argument(

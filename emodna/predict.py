@@ -11,12 +11,14 @@ Features are computed exactly as in training: :func:`emodna.features.read_audio`
 config's sample rate, :func:`~emodna.features.fix_length` to the *target* corpus's fixed
 length (the model was adapted to that corpus, and its own clips were cut to that length),
 then :func:`~emodna.features.mfcc`, then the input normalisation training used
-(``emodna.normalize``; the checkpoint records the mode and, for ``corpus``, the target
-corpus's per-coefficient mean and std, which are applied here). A model trained with
-``normalize: speaker`` saw each speaker normalised by their own statistics: the files given
-are taken as one new speaker and normalised by their own statistics (over all their
-frames, so one file works; pass the files of one speaker at a time). ``--normalize-self``
-does the same for a ``corpus`` model whose checkpoint lacks the statistics.
+(``emodna.normalize``; the checkpoint records the mode and the target corpus's statistics).
+
+A prediction is a function of the clip, the model and a grouping the user declared, never
+of the other files on the command line (``emodna.grouping``): ``corpus`` applies the target
+corpus's stored mean and std; ``speaker`` applies a declared speaker group's own statistics
+(``--speaker``, ``--speaker-pattern``, ``--speakers``), else the stored statistics of a
+typical target speaker, which keep a clip's overall level. ``--normalize-self`` (an explicit
+opt-in) normalises all files given by their own statistics, taken as one group.
 
 Checkpoints are read with ``torch.load(weights_only=True)``; one of another shape than the
 config (MFCC count, number of classes, layers) is a one-line error.
@@ -43,7 +45,8 @@ class FeatureSpec:
     settings: FeatureSettings  # the export's front-end and its parameters
     length: int  # samples, the target corpus's fixed length
     normalize: str = "none"  # emodna.normalize.MODES
-    mean: tuple[float, ...] | None = None  # per coefficient, for normalize: corpus
+    mean: tuple[float, ...] | None = None  # per coefficient: the target corpus's (corpus) or
+    # a typical target speaker's (speaker; checkpoints from before they were stored lack them)
     std: tuple[float, ...] | None = None
     corpus: str = ""
 
@@ -207,32 +210,63 @@ def features(paths, spec: FeatureSpec) -> list[np.ndarray | FeatureError]:
     return out
 
 
-def normalise(xs: list, spec: FeatureSpec, where: str, self_stats: bool) -> list:
-    """Apply training's input normalisation: the target corpus's statistics (``corpus``) or
-    the files' own, taken as one speaker (``speaker``, or ``corpus`` with ``self_stats``)."""
+def normalise(
+    xs: list, spec: FeatureSpec, where: str, self_stats: bool, groups: list[str] | None = None
+) -> list:
+    """Apply training's input normalisation to raw features (one per file, or its error).
+
+    ``corpus``: the target corpus's stored statistics (the files' own with ``self_stats``
+    when the checkpoint lacks them). ``speaker``: each declared group's own statistics
+    (``groups``: one speaker per file), else the files' own taken as one group with
+    ``self_stats``, else a typical target speaker's stored statistics."""
     from emodna.normalize import apply, stats
 
     if spec.normalize == "none":
         return xs
-    good = [x for x in xs if isinstance(x, np.ndarray)]
-    if spec.normalize == "corpus" and spec.mean is not None:
-        mean, std = np.asarray(spec.mean), np.asarray(spec.std)
-    elif spec.normalize == "speaker" or self_stats:
-        if not good:
+    stored = (np.asarray(spec.mean), np.asarray(spec.std)) if spec.mean is not None else None
+    if spec.normalize == "speaker" and groups is not None:
+        by_group = {g: [x for x, h in zip(xs, groups, strict=True) if h == g] for g in groups}
+        pick = {g: stats(np.stack(_good(v))) for g, v in by_group.items() if _good(v)}
+        return [
+            apply(x[None], *pick[g])[0] if isinstance(x, np.ndarray) else x
+            for x, g in zip(xs, groups, strict=True)
+        ]
+    if self_stats and (spec.normalize == "speaker" or stored is None):
+        if not _good(xs):
             return xs
-        mean, std = stats(np.stack(good))
-    else:
+        mean, std = stats(np.stack(_good(xs)))
+    elif stored is not None:
+        mean, std = stored
+    elif spec.normalize == "corpus":
         raise ConfigError(
             f"{where}: the model was trained on MFCCs normalised per corpus (normalize: corpus), "
             f"but its checkpoint records no statistics of {spec.corpus}; pass --normalize-self "
             "to normalise these files by their own statistics"
         )
+    else:
+        raise ConfigError(
+            f"{where}: the model was trained on MFCCs normalised per speaker (normalize: speaker), "
+            f"but its checkpoint (older than the stored statistics) records none of {spec.corpus}; "
+            "declare the speakers (--speaker NAME for files of one speaker, --speaker-pattern "
+            "REGEX or --speakers FILE.csv), or pass --normalize-self, or export the model again"
+        )
     return [apply(x[None], mean, std)[0] if isinstance(x, np.ndarray) else x for x in xs]
 
 
-def predict(models: list[LoadedModel], paths, *, normalize_self: bool = False) -> list[dict]:
+def _good(xs: list) -> list[np.ndarray]:
+    return [x for x in xs if isinstance(x, np.ndarray)]
+
+
+def predict(
+    models: list[LoadedModel],
+    paths,
+    *,
+    normalize_self: bool = False,
+    speakers: list[str] | None = None,
+) -> list[dict]:
     """One dict per file: ``path``, ``error`` (or None) and per task ``{class, probability,
-    probabilities}``."""
+    probabilities}``. ``speakers``: the declared speaker of each file
+    (:func:`emodna.grouping.speaker_groups`), for ``normalize: speaker`` models."""
     import torch
 
     tasks = [m.task for m in models]
@@ -248,7 +282,7 @@ def predict(models: list[LoadedModel], paths, *, normalize_self: bool = False) -
         key = m.features.key()
         if key not in raw:
             raw[key] = features(paths, m.features)
-        xs = normalise(raw[key], m.features, m.name, normalize_self)
+        xs = normalise(raw[key], m.features, m.name, normalize_self, speakers)
         for row, x in zip(rows, xs, strict=True):
             if not isinstance(x, np.ndarray):
                 row["error"] = str(x)
@@ -301,12 +335,21 @@ def run(
     *,
     length=None,
     normalize_self=False,
+    speaker=None,
+    speaker_pattern=None,
+    speakers=None,
     as_json=False,
     out=None,
     err=None,
 ) -> int:
-    """The ``emodna predict`` command: print one line per file; 2 if any file failed."""
+    """The ``emodna predict`` command: print one line per file; 2 if any file failed.
+
+    ``speaker`` (every file is that speaker), ``speaker_pattern`` (a regex whose first group
+    in a file's path is its speaker) or ``speakers`` (a CSV/Parquet of path, speaker): the
+    declared grouping of ``emodna.grouping``."""
     import sys
+
+    from emodna.grouping import lone_speakers, speaker_groups
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -326,7 +369,21 @@ def run(
             f"{missing[0]}: no such audio file"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
-    rows = predict(models, audio, normalize_self=normalize_self)
+    groups = speaker_groups(audio, speaker=speaker, pattern=speaker_pattern, table=speakers)
+    if groups is not None and normalize_self:
+        raise ConfigError(
+            "--normalize-self and a declared speaker grouping: give one (each group is "
+            "normalised by its own files' statistics)"
+        )
+    if any(m.features.normalize == "speaker" for m in models):
+        for name in lone_speakers(groups):
+            print(
+                f"emodna predict: warning: speaker {name} has one file here; its own statistics "
+                "remove its overall level (the arousal cue): give several of their files, or "
+                "declare no speaker to use the target corpus's stored statistics",
+                file=err,
+            )
+    rows = predict(models, audio, normalize_self=normalize_self, speakers=groups)
     tasks = [m.task for m in models]
     failed = 0
     for row in rows:

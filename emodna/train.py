@@ -60,10 +60,31 @@ class Domain:
 
 
 def norm_state(target: Domain, mode: str) -> dict:
-    """What predict needs to normalise new audio of the target corpus as training did."""
-    if mode != "corpus":
+    """What predict needs to normalise new audio of the target corpus as training did.
+
+    ``corpus``: the target's per-coefficient mean and std. ``speaker``: the statistics of a
+    typical target speaker, for a clip whose speaker the user does not declare: the mean over
+    the target's speakers of their means, and the root mean of their variances (each speaker
+    weighted by their clips; clips of unknown speaker are one group, as in training). Those
+    keep a clip's overall level (c0, energy), which a clip's own statistics would remove.
+    """
+    if mode == "none":
         return {"mode": mode}
-    mean, std = stats(target.x)
+    if mode == "corpus":
+        mean, std = stats(target.x)
+    else:
+        groups = np.asarray(
+            [str(s) if s not in (None, "") else "" for s in target.speaker]
+            if target.speaker is not None
+            else [""] * len(target.x)
+        )
+        total_mean, total_var = np.zeros(target.x.shape[1]), np.zeros(target.x.shape[1])
+        for g in np.unique(groups):
+            rows = np.flatnonzero(groups == g)
+            m, s = stats(target.x[rows])
+            total_mean += len(rows) * m
+            total_var += len(rows) * s**2
+        mean, std = total_mean / len(groups), np.sqrt(total_var / len(groups))
     return {"mode": mode, "mean": torch.from_numpy(mean), "std": torch.from_numpy(std)}
 
 

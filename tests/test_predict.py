@@ -125,7 +125,14 @@ def test_same_task_twice_is_refused(trained, wavs, capsys):
 
 def test_features_as_in_training(trained, wavs):
     loaded = load_model(trained["arousal"][2])
-    assert loaded.features == FeatureSpec(FeatureSettings(), LENGTH, "speaker", None, None, "CASIA")
+    spec = loaded.features
+    assert (spec.settings, spec.length, spec.normalize, spec.corpus) == (
+        FeatureSettings(),
+        LENGTH,
+        "speaker",
+        "CASIA",
+    )
+    assert len(spec.mean) == len(spec.std) == 40  # a typical target speaker's statistics
     x = features(wavs, loaded.features)
     from emodna.features import fix_length, mfcc, read_audio
 
@@ -270,14 +277,15 @@ def test_corpus_normalisation_uses_the_target_statistics_from_the_checkpoint(
     assert capsys.readouterr().out.count("\n") == 2
 
 
-def test_speaker_normalisation_takes_the_files_as_one_new_speaker(wavs, tmp_path, capsys):
+def test_normalize_self_takes_the_files_as_one_new_speaker(wavs, tmp_path, capsys):
     _, _, model = _trained_with(tmp_path, normalize="speaker", bn="adabn")
     loaded = load_model(model)
     raws = features(wavs, loaded.features)
     # statistics over both files' frames (different lengths are fine: they are cut to one length)
     stack = np.stack(raws).astype(np.float64)
     mean, std = stack.mean(axis=(0, 2)), stack.std(axis=(0, 2))
-    assert main(["predict", "--json", "--model", str(model), *map(str, wavs)]) == 0
+    self_ = ["predict", "--normalize-self", "--json", "--model", str(model)]
+    assert main([*self_, *map(str, wavs)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     for line, raw in zip(lines, raws, strict=True):
         got = json.loads(line)["arousal"]["probabilities"]
@@ -285,10 +293,10 @@ def test_speaker_normalisation_takes_the_files_as_one_new_speaker(wavs, tmp_path
             _by_hand(loaded, raw, mean, std).tolist(), abs=1e-5
         )
     # one file of a new speaker works too: its own frames' statistics
-    assert main(["predict", "--model", str(model), str(wavs[0])]) == 0
+    assert main(["predict", "--normalize-self", "--model", str(model), str(wavs[0])]) == 0
     assert capsys.readouterr().out.count("\n") == 1
     # a folder of the speaker's files is the same as the files
-    assert main(["predict", "--json", "--model", str(model), str(wavs[0].parent)]) == 0
+    assert main([*self_, str(wavs[0].parent)]) == 0
     assert [json.loads(x)["path"] for x in capsys.readouterr().out.strip().splitlines()] == sorted(
         map(str, wavs)
     )
@@ -309,3 +317,161 @@ def test_classical_baseline_exports_and_predicts_like_sklearn(wavs, tmp_path, ca
     assert main(["predict", "--json", "--model", str(model), str(wavs[1])]) == 0
     got = json.loads(capsys.readouterr().out)["arousal"]["probabilities"]
     assert got["high"] == pytest.approx(p_high, abs=1e-4)
+
+
+# ---------------------------------------------------------------------------------------
+# Real clips: a prediction is a function of the clip, the model and a declared grouping
+
+CLIP = "03a01Wa.flac"  # EMODB speaker 03, anger: high arousal, loud
+MATES = ["03a01Nc.flac", "03a02Ta.flac", "03a04Lc.flac"]  # speaker 03: neutral, sad, bored
+OTHERS = ["08a01Na.flac", "08a02Ab.flac"]  # speaker 08
+EMODB_SPEAKER = r"/(\d\d)[ab]\d\d\w+\.flac$"
+
+
+@pytest.fixture(scope="module")
+def real(corpora_dir, tmp_path_factory):
+    """One-epoch models, one per ``normalize`` mode, trained on the one-second MFCCs of 24
+    EMODB clips (source) and 24 CASIA clips of its four speakers (target)."""
+    from emodna.corpora import load_corpora
+    from emodna.labels import encode
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("real")
+    corpora = load_corpora(corpora_dir, names=["EMODB", "CASIA"])
+    spec = FeatureSpec(FeatureSettings(), LENGTH)
+    domains = {}
+    for name, corpus in corpora.items():
+        utts = corpus.utterances[:: len(corpus.utterances) // 24][:24]
+        x = np.stack(features([u.path for u in utts], spec))
+        y = encode([u.emotion for u in utts], "arousal")
+        domains[name] = Domain(x, y, name, np.array([u.speaker for u in utts]))
+    assert len(set(domains["CASIA"].speaker)) == 4
+    models = {}
+    for mode in ("none", "corpus", "speaker"):
+        cfg = TrainConfig(
+            source="EMODB", target="CASIA", epochs=1, batch_size=8, normalize=mode, bn="adabn"
+        )
+        fit(cfg, domains["EMODB"], domains["CASIA"], checkpoint_dir=root / mode)
+        models[mode] = export_yaml(root / f"{mode}.yaml", cfg, root / mode / "checkpoint.pt")
+    wav = corpora_dir / "EMODB" / "wav"
+    return {"models": models, "target": domains["CASIA"], "wav": wav, "root": root}
+
+
+def _probabilities(model, paths, **kwargs) -> dict[str, list[float]]:
+    """``emodna.predict.run`` on ``paths``: path -> [p(low), p(high)], with its printed lines."""
+    import io
+
+    from emodna.predict import run
+
+    out, err = io.StringIO(), io.StringIO()
+    assert run([model], paths, as_json=True, out=out, err=err, **kwargs) == 0, err.getvalue()
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    return {r["path"]: [r["arousal"]["probabilities"][c] for c in CLASSES["arousal"]] for r in rows}
+
+
+@pytest.mark.parametrize("mode", ["none", "corpus", "speaker"])
+def test_a_clip_gets_the_same_probability_alone_or_among_other_files(real, mode, capsys):
+    """The issue's case: the anger clip alone, then with three clips of its speaker (and two
+    of another): the same probability, through the command as a user types it."""
+    model, wav = str(real["models"][mode]), real["wav"]
+    clip = str(wav / CLIP)
+    assert main(["predict", "--json", "--model", model, clip]) == 0
+    alone = json.loads(capsys.readouterr().out)["arousal"]["probabilities"]
+    crowd = [clip, *(str(wav / f) for f in MATES + OTHERS)]
+    assert main(["predict", "--json", "--model", model, *crowd]) == 0
+    among = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert among["path"] == clip
+    assert among["arousal"]["probabilities"] == pytest.approx(alone, abs=1e-6)
+
+
+def test_speaker_model_stores_a_typical_target_speaker_and_keeps_a_lone_clips_level(real):
+    """Without a declared speaker, a ``speaker`` model applies the target's stored statistics:
+    the mean of its speakers' means and the root mean of their variances (clip-weighted). A
+    clip's own statistics would set each coefficient's mean over its frames to 0: its level,
+    the cue arousal rests on, gone."""
+    from emodna.predict import normalise
+
+    tgt = real["target"]
+    means, variances, counts = [], [], []
+    for s in sorted(set(tgt.speaker)):
+        x = tgt.x[tgt.speaker == s].astype(np.float64)
+        means.append(x.mean(axis=(0, 2)))
+        variances.append(x.var(axis=(0, 2)))
+        counts.append(len(x))
+    w = np.asarray(counts, dtype=np.float64)[:, None] / sum(counts)
+    mean, std = (w * np.asarray(means)).sum(0), np.sqrt((w * np.asarray(variances)).sum(0))
+    loaded = load_model(real["models"]["speaker"])
+    np.testing.assert_allclose(loaded.features.mean, mean, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(loaded.features.std, std, rtol=1e-6, atol=1e-6)
+
+    raw = features([real["wav"] / CLIP], loaded.features)[0]
+    (x,) = normalise([raw], loaded.features, "model", False)
+    np.testing.assert_allclose(x, (raw - mean[:, None]) / (std[:, None] + 1e-8), atol=1e-4)
+    assert abs(x[0].mean()) > 0.5  # c0 keeps the loud clip's level
+    (own,) = normalise([raw], loaded.features, "model", True)  # --normalize-self, one clip
+    assert abs(own[0].mean()) < 1e-5
+
+
+def test_a_declared_speaker_group_is_normalised_by_its_own_files(real):
+    """--speaker-pattern: each speaker's files by their statistics, whatever else is given;
+    --speaker NAME on the same files is the same group; --speakers FILE.csv likewise."""
+    model, wav = real["models"]["speaker"], real["wav"]
+    group = [wav / f for f in [CLIP, *MATES]]
+    others = [wav / f for f in OTHERS]
+    alone = _probabilities(model, group, speaker_pattern=EMODB_SPEAKER)
+    mixed = _probabilities(model, [*others, *group], speaker_pattern=EMODB_SPEAKER)
+    for p in map(str, group):
+        assert mixed[p] == pytest.approx(alone[p], abs=1e-6)
+    named = _probabilities(model, group, speaker="03")
+    table = real["root"] / "speakers.csv"
+    table.write_text("path,speaker\n" + "".join(f"{p},spk03\n" for p in group))
+    listed = _probabilities(model, group, speakers=table)
+    for p in map(str, group):
+        assert named[p] == pytest.approx(alone[p], abs=1e-6)
+        assert listed[p] == pytest.approx(alone[p], abs=1e-6)
+    # by hand: the four files' statistics over all their frames
+    loaded = load_model(model)
+    raws = features(group, loaded.features)
+    stack = np.stack(raws).astype(np.float64)
+    expected = _by_hand(loaded, raws[0], stack.mean(axis=(0, 2)), stack.std(axis=(0, 2)))
+    assert alone[str(group[0])] == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+def test_a_grouping_that_does_not_place_a_file_is_one_line_naming_it(real, tmp_path):
+    import io
+
+    from emodna.errors import ConfigError
+    from emodna.predict import run
+
+    model, wav = real["models"]["speaker"], real["wav"]
+    stray = tmp_path / "clip.flac"
+    shutil.copy(wav / CLIP, stray)
+    with pytest.raises(ConfigError, match=r"clip\.flac: --speaker-pattern .* finds no speaker"):
+        run([model], [wav / CLIP, stray], speaker_pattern=EMODB_SPEAKER, out=io.StringIO())
+    table = tmp_path / "speakers.csv"
+    table.write_text(f"path,speaker\n{wav / CLIP},03\n")
+    with pytest.raises(ConfigError, match=r"clip\.flac: not in the speaker table"):
+        run([model], [wav / CLIP, stray], speakers=table, out=io.StringIO())
+    with pytest.raises(ConfigError, match="give one way"):
+        run([model], [stray], speaker="a", speaker_pattern="(x)", out=io.StringIO())
+    # one file for a declared speaker: predicted, with a warning that it loses its level
+    err = io.StringIO()
+    assert run([model], [stray], speaker="a", out=io.StringIO(), err=err) == 0
+    assert err.getvalue().count("\n") == 1 and "speaker a has one file" in err.getvalue()
+
+
+def test_speaker_checkpoint_without_statistics_says_what_to_pass(real, tmp_path, capsys):
+    """A checkpoint from before the statistics were stored: one line naming the options."""
+    model = real["models"]["speaker"]
+    state = torch.load(model.with_suffix(".pt"), weights_only=True)
+    state["norm"] = {"mode": "speaker"}
+    torch.save(state, tmp_path / "stripped.pt")
+    cfg = TrainConfig.from_yaml(model)
+    old = export_yaml(tmp_path / "old.yaml", cfg, tmp_path / "stripped.pt")
+    clip = str(real["wav"] / CLIP)
+    assert main(["predict", "--model", str(old), clip]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "old.yaml" in err and "CASIA" in err
+    assert "--speaker NAME" in err and "--normalize-self" in err
+    assert main(["predict", "--normalize-self", "--model", str(old), clip]) == 0
+    assert _probabilities(old, [clip], speaker="03")
