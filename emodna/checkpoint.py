@@ -42,9 +42,11 @@ def save_checkpoint(
     gen,
     norm: dict | None = None,
     kept: dict | None = None,
+    averaged=None,
 ) -> None:
     """The run's state. ``norm``: the input normalisation and the target's statistics (for
-    predict); ``kept``: the model selected by ``select`` when it is not the last one."""
+    predict); ``kept``: the model selected by ``select`` (or the averaged weights) when it is
+    not the last one; ``averaged``: the weight averager (``weight_average``), to resume it."""
     state = {
         "model": model.state_dict(),
         "objective": objective.state_dict() if objective is not None else {},
@@ -59,6 +61,8 @@ def save_checkpoint(
     }
     if kept is not None:
         state["kept"] = kept
+    if averaged is not None:
+        state["averaged"] = averaged.state_dict()
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 

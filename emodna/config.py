@@ -192,6 +192,11 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 0 over all steps
     # model kept: the "last" epoch or the best "source_val" accuracy (label-free)
     select: Literal["last", "source_val"] = "last"
+    # the weights evaluated and kept: the last step's ("none"), an exponential moving average
+    # over steps ("ema", decay weight_ema_decay), or the equal average of the weights at each
+    # epoch's end from the second half of training on ("swa"); torch.optim.swa_utils
+    weight_average: Literal["none", "ema", "swa"] = "none"
+    weight_ema_decay: Fraction = 0.99
     # input features: the front-end (emodna.features; the frame-level ones, what the deep
     # methods take), and what the classical baseline fits on: "stats" (mean and std over
     # the front-end's frames) or "egemaps" (openSMILE's 88 eGeMAPSv02 functionals per clip);

@@ -25,12 +25,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
+from emodna.atomic import atomic_write
 from emodna.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from emodna.config import METHODS, TrainConfig
 from emodna.errors import TrainingError
@@ -51,12 +53,13 @@ class Domain:
     y: np.ndarray
     name: str = ""
     speaker: np.ndarray | None = None
+    clip: np.ndarray | None = None  # one id per clip (its path), keys the kept predictions
 
     def normalized(self, mode: str) -> Domain:
         """This corpus with its MFCCs normalised (``emodna.normalize``); itself for ``none``."""
         if mode == "none":
             return self
-        return Domain(normalize(self.x, mode, self.speaker), self.y, self.name, self.speaker)
+        return replace(self, x=normalize(self.x, mode, self.speaker))
 
 
 def norm_state(target: Domain, mode: str) -> dict:
@@ -104,6 +107,7 @@ def fit(
     *,
     on_epoch: Callable[[dict], None] | None = None,
     checkpoint_dir: str | Path | None = None,
+    predictions_path: str | Path | None = None,
 ) -> dict:
     """Train one scenario; return the kept model's metrics (see :func:`evaluate`).
 
@@ -113,6 +117,9 @@ def fit(
     With ``select: source_val`` the metrics reported each epoch are those of the model that
     would be kept if training stopped then (the best source-validation epoch so far, named in
     ``selected_epoch``); that epoch's own target scores are ``epoch_target_*``.
+
+    With ``predictions_path``, the kept model's class probabilities on the target and the
+    source validation clips are written there at the end (:func:`prediction_table`).
     """
     from emodna.methods import build_model, build_objective
 
@@ -122,10 +129,12 @@ def fit(
     source, target = source.normalized(cfg.normalize), target.normalized(cfg.normalize)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    train_idx, val_idx = split_source(source.y, cfg.val_fraction, cfg.seed)
+    train_idx, val_idx = split_source(source.y, cfg.val_fraction, cfg.seed, source.speaker)
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir else None
     if METHODS[cfg.method].classical:
-        return fit_classical(cfg, source, target, train_idx, val_idx, norm, on_epoch, ckpt_path)
+        return fit_classical(
+            cfg, source, target, train_idx, val_idx, norm, on_epoch, ckpt_path, predictions_path
+        )
 
     device = resolve_device(cfg.device)
     model = build_model(cfg.method, source.x.shape[1], n_classes, cfg.dropout, cfg.bn)
@@ -133,6 +142,7 @@ def fit(
     objective = build_objective(cfg, n_classes=n_classes, class_weight=weight)
     model, objective = model.to(device), objective.to(device)
     optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
+    averaged = weight_averager(model, cfg)
     draw_p = None
     if cfg.class_balance == "sampler":  # P(clip) proportional to 1 / its class's count
         draw_p = class_weights(source.y[train_idx], n_classes)[source.y[train_idx]]
@@ -141,6 +151,8 @@ def fit(
     if ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, model, objective, optimizer)
         start_epoch, history, kept = state["epoch"], state["history"], state.get("kept")
+        if averaged is not None and "averaged" in state:
+            averaged.load_state_dict(state["averaged"])
         torch.set_rng_state(state["rng"])
         gen.set_state(state["gen"])
 
@@ -166,28 +178,74 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if cfg.weight_average == "ema":
+                averaged.update_parameters(model)
             rows.append(torch.stack([v.detach() for v in terms.values()]))
             if device.type == "cpu":  # a sync costs nothing here: stop at the step that diverged
                 _check_steps(rows[-1][None], list(terms), step, epoch, cfg)
         values = torch.stack(rows).double().cpu()  # [steps, terms]: the epoch's one sync
         if device.type != "cpu":  # the CPU checked every step above
             _check_steps(values, list(terms), 0, epoch, cfg)
+        if cfg.weight_average == "swa" and epoch + 1 > cfg.epochs // 2:
+            averaged.update_parameters(model)
+        evaluated = averaged.module if averaged is not None else model
         sums = {"loss": float(values.sum())}
         sums.update({f"loss_{n}": float(values[:, j].sum()) for j, n in enumerate(terms)})
         metrics = {
             "epoch": epoch + 1,
             **{k: v / steps for k, v in sums.items()},
-            **evaluate(model, objective, source, target, val_idx, n_classes),
+            **evaluate(evaluated, objective, source, target, val_idx, n_classes),
             "epoch_seconds": time.perf_counter() - t0,
         }
         if cfg.select == "source_val":
-            metrics, kept = _select(metrics, kept, model)
+            metrics, kept = _select(metrics, kept, evaluated)
+        elif averaged is not None:  # predict and exports load the averaged weights
+            kept = {"epoch": metrics["epoch"], "model": _state(evaluated)}
         history.append(metrics)
         if ckpt_path is not None:
-            save_checkpoint(ckpt_path, model, objective, optimizer, cfg, history, gen, norm, kept)
+            save_checkpoint(
+                ckpt_path, model, objective, optimizer, cfg, history, gen, norm, kept, averaged
+            )
         if on_epoch is not None:
             on_epoch(dict(metrics))
+    if predictions_path is not None:  # the kept model's probabilities, one more evaluation
+        probs: dict = {}
+        evaluate(kept_model(model, kept), objective, source, target, val_idx, n_classes, probs)
+        write_predictions(predictions_path, prediction_table(source, target, val_idx, probs))
     return dict(metrics)
+
+
+def kept_model(model, kept: dict | None):
+    """The model a run keeps: ``model`` itself, or a copy holding ``kept["model"]`` (the
+    epoch ``select`` chose, or the averaged weights)."""
+    if not kept or "model" not in kept:
+        return model
+    import copy
+
+    out = copy.deepcopy(model)
+    out.load_state_dict(kept["model"])
+    return out
+
+
+def weight_averager(model, cfg: TrainConfig):
+    """torch.optim.swa_utils.AveragedModel for ``weight_average`` ema / swa, else None.
+
+    EMA: w_avg <- decay * w_avg + (1 - decay) * w after every step; SWA: the equal mean of
+    the weights at the end of each epoch of the second half (Izmailov et al. 2018). BatchNorm
+    statistics are averaged the same way (``use_buffers``), so no extra pass is needed.
+    """
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    if cfg.weight_average == "none":
+        return None
+    if cfg.weight_average == "ema":
+        fn = get_ema_multi_avg_fn(cfg.weight_ema_decay)
+        return AveragedModel(model, multi_avg_fn=fn, use_buffers=True)
+    return AveragedModel(model, use_buffers=True)
+
+
+def _state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -247,7 +305,7 @@ def _select(metrics: dict, kept: dict | None, model) -> tuple[dict, dict]:
             "epoch": metrics["epoch"],
             "source_val_acc": metrics["source_val_acc"],
             "target": {k: v for k, v in metrics.items() if k.startswith("target_")},
-            "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "model": _state(model),
         }
     reported = {("epoch_" + k if k.startswith("target_") else k): v for k, v in metrics.items()}
     return {**reported, **kept["target"], "selected_epoch": kept["epoch"]}, kept
@@ -262,6 +320,7 @@ def fit_classical(
     norm: dict,
     on_epoch=None,
     ckpt_path: Path | None = None,
+    predictions_path: str | Path | None = None,
 ) -> dict:
     """The classical baseline: MFCC mean and std over time, standardised per corpus, into
     scikit-learn's LogisticRegression fitted on the source; one "epoch", one report."""
@@ -286,27 +345,61 @@ def fit_classical(
     with torch.no_grad():
         model.linear.weight.copy_(torch.from_numpy(clf.coef_))
         model.linear.bias.copy_(torch.from_numpy(clf.intercept_))
+    probs: dict = {}
     metrics = {
         "epoch": 1,
-        **evaluate(model, None, source, target, val_idx, n_classes),
+        **evaluate(model, None, source, target, val_idx, n_classes, probs),
         "epoch_seconds": time.perf_counter() - t0,
     }
     if ckpt_path is not None:
         save_checkpoint(ckpt_path, model, None, None, cfg, [metrics], None, norm)
+    if predictions_path is not None:
+        write_predictions(predictions_path, prediction_table(source, target, val_idx, probs))
     if on_epoch is not None:
         on_epoch(dict(metrics))
     return metrics
 
 
-def split_source(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A stratified hold-out of the source for validation (label-free model selection)."""
-    from sklearn.model_selection import train_test_split
+def split_source(
+    y: np.ndarray, val_fraction: float, seed: int, speakers: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A hold-out of the source for validation (label-free model selection and validators).
+
+    Speaker-disjoint where every clip's speaker is known and there are at least two: whole
+    speakers go to validation (scikit-learn's StratifiedGroupKFold, one fold of
+    ``round(1 / val_fraction)``, at most one per speaker, so at least one speaker and as
+    class-balanced as the speakers allow); a validation set with training speakers in it
+    measures speaker memory, not transfer. Otherwise stratified by label only
+    (:func:`source_val_grouped` tells which).
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
     idx = np.arange(len(y))
     if val_fraction <= 0:
         return idx, idx[:0]
+    if source_val_grouped(speakers):
+        n_speakers = len(np.unique(speakers))
+        folds = StratifiedGroupKFold(
+            n_splits=min(n_speakers, max(2, round(1 / val_fraction))),
+            shuffle=True,
+            random_state=seed,
+        )
+        train, val = next(folds.split(idx, y, groups=np.asarray(speakers)))
+        return np.sort(train), np.sort(val)
     train, val = train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=y)
     return np.sort(train), np.sort(val)
+
+
+UNKNOWN_SPEAKERS = ("", "None", "nan", "unknown")
+
+
+def source_val_grouped(speakers: np.ndarray | None) -> bool:
+    """True when :func:`split_source` can hold out whole speakers: every clip's speaker is
+    known (not None, "", "None", "nan", "unknown") and there are at least two."""
+    if speakers is None or len(speakers) == 0:
+        return False
+    names = np.asarray(speakers).astype(str)
+    return not np.isin(names, UNKNOWN_SPEAKERS).any() and len(np.unique(names)) >= 2
 
 
 def _batches(
@@ -347,18 +440,77 @@ def predict_proba(model, x: np.ndarray, batch_size: int = 256, domain: int = TAR
     return torch.cat(out).cpu().numpy()
 
 
-def evaluate(model, objective, source: Domain, target: Domain, val_idx, n_classes) -> dict:
-    """Target scores (with labels) and the label-free signals a user could watch."""
+def evaluate(
+    model, objective, source: Domain, target: Domain, val_idx, n_classes, keep: dict | None = None
+) -> dict:
+    """Target scores (with labels) and the label-free signals a user could watch.
+
+    With ``keep`` (a dict), the class probabilities behind them are put into it: ``target``
+    [N_target, K] and ``source_val`` [len(val_idx), K] (:func:`prediction_table`).
+    """
     p_t = predict_proba(model, target.x, domain=TARGET)
     pred_t = p_t.argmax(1)
     out = {f"target_{k}": v for k, v in scores(target.y, pred_t, n_classes).items()}
+    p_v = np.zeros((0, n_classes), dtype=np.float32)
     if len(val_idx):
         p_v = predict_proba(model, source.x[val_idx], domain=SOURCE)
-        out["source_val_acc"] = float((p_v.argmax(1) == source.y[val_idx]).mean())
+        y_v = source.y[val_idx]
+        out["source_val_acc"] = float((p_v.argmax(1) == y_v).mean())
+        out["source_val_uar"] = scores(y_v, p_v.argmax(1), n_classes)["uar"]
     entropy = -(p_t * np.log(np.clip(p_t, 1e-12, 1))).sum(1)
     out["target_entropy"] = float(entropy.mean())
     threshold = objective.threshold_value() if objective is not None else None
     if threshold is not None:
         out["threshold"] = threshold
         out["pseudo_fraction"] = float((p_t.max(1) >= threshold).mean())
+    if keep is not None:
+        keep.update(target=p_t, source_val=p_v)
     return out
+
+
+PREDICTIONS = "predictions.parquet"
+
+
+def prediction_table(
+    source: Domain, target: Domain, val_idx: np.ndarray, probs: dict
+) -> pd.DataFrame:
+    """What a run keeps of its evaluation, so validators and ensembles are computed later
+    without retraining (``sweep.validate``): one row per target clip and per held-out source
+    clip, with the class probabilities of the kept model.
+
+    Columns: ``split`` (``target`` | ``source_val``), ``row`` (the clip's index in its
+    corpus's arrays), ``clip`` (its id, the audio path, where known), ``label`` (the true
+    class: used only to score, never by a validator on the target), ``p0`` .. ``p{K-1}``,
+    and ``weight``: for source validation clips, the importance weight p_T(x) / p_S(x) that
+    DEV needs (:func:`emodna.validators.importance_weights`, from the clips' inputs, so the
+    same for every config on a scenario); 1 for target clips.
+    """
+    from emodna.validators import functionals, importance_weights
+
+    parts = []
+    for split, domain, rows in (
+        ("target", target, np.arange(len(target.y))),
+        ("source_val", source, np.asarray(val_idx, dtype=np.int64)),
+    ):
+        p = np.asarray(probs[split], dtype=np.float64)
+        frame = pd.DataFrame(
+            {
+                "split": split,
+                "row": rows,
+                "clip": domain.clip[rows] if domain.clip is not None else rows.astype(str),
+                "label": domain.y[rows],
+            }
+        )
+        for k in range(p.shape[1]):
+            frame[f"p{k}"] = p[:, k]
+        frame["weight"] = 1.0
+        parts.append(frame)
+    if len(val_idx):
+        parts[1]["weight"] = importance_weights(
+            functionals(source.x[val_idx]), functionals(target.x)
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_predictions(path: str | Path, table: pd.DataFrame) -> None:
+    atomic_write(Path(path), lambda tmp: table.to_parquet(tmp, index=False))

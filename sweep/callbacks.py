@@ -17,8 +17,10 @@ from ray import tune
 from emodna.atomic import atomic_write
 
 
-def trial_row(trial, status: str) -> dict:
-    """One row of trials.parquet: the config, the scenario, the final metrics, the status.
+def trial_row(trial, status: str, out: Path | None = None) -> dict:
+    """One row of trials.parquet: the config, the scenario, the final metrics, the status,
+    and ``trial_dir``: the trial's folder relative to the sweep folder ``out`` (its
+    checkpoint, TensorBoard events and ``predictions.parquet``).
 
     status: completed | diverged (a loss term became NaN/inf; ``error`` names it) | error
     (raised on every attempt; ``error`` is the exception's last line, ``failures`` the count).
@@ -61,6 +63,10 @@ def trial_row(trial, status: str) -> dict:
     if result.get("diverged"):  # NaN/inf loss (sweep/trainable.py): a result, not a fault
         row["status"], error = "diverged", result["diverged"]
     row["error"] = error
+    path = getattr(trial, "path", None)
+    row["trial_dir"] = (
+        os.path.relpath(path, out) if path and out is not None else trial_dirname(trial)
+    )
     return row
 
 
@@ -80,7 +86,9 @@ class TrialTable(tune.Callback):
             for r in rows
         ):
             return  # done before the driver died; Tune's older snapshot made it run again
-        rows = [r for r in rows if r["trial_id"] != trial.trial_id] + [trial_row(trial, status)]
+        rows = [r for r in rows if r["trial_id"] != trial.trial_id] + [
+            trial_row(trial, status, self.path.parent)
+        ]
         table = pd.DataFrame(rows)
         atomic_write(self.path, lambda tmp: table.to_parquet(tmp, index=False))
         self.write_aggregate(table, trial.config.get("config_id"))

@@ -101,9 +101,10 @@ def make_plan(
     from emodna.config import METHODS
 
     deep = [m for m in space.methods if not METHODS[m].classical]
-    classical_enqueued = sum(
-        1 for e in space.enqueue if METHODS[e.get("method", space.methods[0])].classical
-    )
+    # candidates are asked first, then the enqueued configs: both count within the budget
+    first = [c.get("method", space.method) for c in space.candidates]
+    first += [e.get("method", space.methods[0]) for e in space.enqueue]
+    classical_enqueued = sum(1 for m in first[:budget] if METHODS[m].classical)
     units = len(scenarios) * len(space.seeds)
     n_mfcc_frames = [f for _, f in sizes.values()]
     frames = int(sorted(n_mfcc_frames)[len(n_mfcc_frames) // 2]) if n_mfcc_frames else 100

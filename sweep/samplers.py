@@ -35,8 +35,10 @@ def make_sampler(
     if name == "tpe":
         # Optuna 5 defaults: multivariate TPE and the constant liar (running trials count as
         # bad), which suits many configs in flight at once. Spelled out for older versions.
+        # group: the space's candidates (sweep.study.open_study) are trials without
+        # parameters; grouped TPE models the searched ones apart from them
         return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, constant_liar=True, **startup
+            seed=seed, multivariate=True, group=True, constant_liar=True, **startup
         )
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, **startup)

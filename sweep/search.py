@@ -164,6 +164,13 @@ class ScenarioSearcher(Searcher):
                 pruner,
                 self.directions,
                 self.space.enqueue,
+                list(
+                    zip(
+                        self.space.candidate_names(),
+                        (self.space.candidate(i) for i in range(len(self.space.candidates))),
+                        strict=True,
+                    )
+                ),
             )
         return self._study
 
@@ -231,7 +238,7 @@ class ScenarioSearcher(Searcher):
         )
         if cfg.failed:
             handle.set_user_attr("failed_units", [self.unit_keys[i] for i in sorted(cfg.failed)])
-        if value is not None and self.prune:
+        if self.prune and (value is not None or (value := self._penalty(idx)) is not None):
             handle.report(value, step=idx)
             if cfg.n_done < len(self.units) and handle.should_prune():
                 self._tell_pruned(cfg)
@@ -343,7 +350,8 @@ class ScenarioSearcher(Searcher):
 
     def _ask(self) -> ConfigState:
         trial = self.study.ask()
-        params = self.space.suggest(trial)
+        # a space's candidate comes queued with its config; the rest Optuna samples
+        params = trial.user_attrs.get("config") or self.space.suggest(trial)
         order = self._unit_order(trial.number)
         trial.set_user_attr("config", params)
         trial.set_user_attr("searcher_uid", self._uid)
@@ -395,8 +403,28 @@ class ScenarioSearcher(Searcher):
             return None
         return value if math.isfinite(value) else None
 
+    def _penalty(self, idx: int) -> float | None:
+        """What a failed or diverged unit counts as: the worst value any config reached on
+        that unit (so a config that breaks on a hard scenario is not told the mean of the
+        easier ones it survived, and ranks below the configs that completed, as in the
+        summary); None while no config has a value there."""
+        seen = [c.values[idx] for c in self._configs.values() if idx in c.values]
+        if not seen:
+            return None
+        return min(seen) if self.space.mode == "max" else max(seen)
+
     def _tell_final(self, cfg: ConfigState) -> None:
-        values = self._units.objective_values(cfg.values)
+        values = dict(cfg.values)
+        for idx in cfg.failed:
+            penalty = self._penalty(idx)
+            if penalty is None:  # no config has a value there yet: its own worst
+                own = list(cfg.values.values())
+                penalty = (min if self.space.mode == "max" else max)(own) if own else None
+            if penalty is not None:
+                values[idx] = penalty
+        if cfg.failed:
+            self._handle(cfg.number).set_user_attr("penalised_units", len(cfg.failed))
+        values = self._units.objective_values(values)
         cfg.queue.clear()
         if values is None:
             cfg.state = "failed"

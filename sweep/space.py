@@ -69,6 +69,10 @@ class SpaceFile(Section):
     gpus_per_trial: Annotated[StrictFloat, Field(ge=0)] = 0.0  # --gpus-per-trial overrides it
     # configs Optuna tries first, in order: values of searched parameters
     enqueue: list[Annotated[dict[str, Any], Field(min_length=1)]] | None = None
+    # complete configs run on every unit before the searched ones and never sampled: the
+    # defaults and the classical baselines, so every selection and ensemble can fall back
+    # on them. Each maps TrainConfig fields (over `fixed`) and may carry a `name`
+    candidates: list[Annotated[dict[str, Any], Field(min_length=1)]] | None = None
     description: str | None = None
 
 
@@ -85,6 +89,7 @@ FIXES = {
     "sampler": f"write one of {', '.join(SAMPLERS)}",
     "gpus_per_trial": "write e.g. gpus_per_trial: 0.25 (four trials share a GPU) or 0 (CPU)",
     "enqueue": "write enqueue: [{method: functionals_lr}, {normalize: speaker, bn: adabn}]",
+    "candidates": "write candidates: [{name: defaults}, {name: egemaps_lr, method: functionals_lr, functionals: egemaps}]",
     "description": "write description: some words",
     **PARAM_FIXES,
     **SCENARIO_FIXES,
@@ -111,14 +116,19 @@ class SearchSpace:
     gpus_per_trial: float = 0.0  # GPUs per deep trial (fractions share one); 0: CPU trials
     description: str = ""
     enqueue: list[dict] = field(default_factory=list)  # configs Optuna tries first, in order
+    candidates: list[dict] = field(default_factory=list)  # fixed configs run first, by name
     _where: Where | None = field(default=None, repr=False, compare=False)
 
     @property
     def methods(self) -> list[str]:
         """Every method this space can produce: the fixed one, or the searched choices."""
-        if "method" in self.params:
-            return [str(c) for c in self.params["method"].choices]
-        return [self.method]
+        searched = (
+            [str(c) for c in self.params["method"].choices]
+            if "method" in self.params
+            else [self.method]
+        )
+        extra = [c.get("method", self.method) for c in self.candidates]
+        return list(dict.fromkeys([*searched, *extra]))
 
     def grid(self) -> dict[str, list] | None:
         """The full grid when every parameter is categorical (or an int with few values)."""
@@ -156,7 +166,23 @@ class SearchSpace:
             for f in options("frontend")
             for fn in options("functionals")
         }
+        sets |= {
+            TrainConfig.from_dict(
+                {k: v for k, v in self.candidate(i).items() if k != "epochs"}
+            ).feature_set
+            for i in range(len(self.candidates))
+        }
         return sorted(sets, key=lambda s: FRONTENDS.index(s) if s in FRONTENDS else len(FRONTENDS))
+
+    def candidate(self, i: int) -> dict:
+        """Candidate ``i`` as a trial config: the fixed values, its own, method and epochs
+        (its ``name`` is not a training field: :meth:`candidate_names`)."""
+        values = {k: v for k, v in self.candidates[i].items() if k != "name"}
+        return self._complete(values)
+
+    def candidate_names(self) -> list[str]:
+        """Each candidate's ``name``, or ``candidate<i>`` where it has none."""
+        return [str(c.get("name") or f"candidate{i}") for i, c in enumerate(self.candidates)]
 
     def suggest(self, trial: optuna.Trial) -> dict:
         """Hyperparameters for one config: fixed values, sampled params, method, epochs."""
@@ -202,6 +228,7 @@ def parse_space(
         gpus_per_trial=file.gpus_per_trial,
         description=file.description or "",
         enqueue=file.enqueue or [],
+        candidates=file.candidates or [],
         _where=where,
     )
     _check(space, file.method, where, known_methods, known_params)
@@ -283,6 +310,27 @@ def _check(
                 )
             if refused := params[k].refuses(v):
                 raise where.error(("enqueue", i, k), *refused)
+    _check_candidates(space, where)
+
+
+def _check_candidates(space: SearchSpace, where: Where) -> None:
+    """Each candidate is a valid TrainConfig over ``fixed``, named once."""
+    from emodna.config import TrainConfig
+
+    names = space.candidate_names()
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise where.error(
+                ("candidates", i, "name"), f"candidate name {name!r} is used twice", "rename it"
+            )
+        values = {k: v for k, v in space.candidate(i).items() if k not in RESERVED_KEYS}
+        try:
+            TrainConfig.from_dict(values, "candidate")
+        except ConfigError as exc:
+            problem = str(exc).removeprefix("candidate: ")
+            raise where.error(
+                ("candidates", i), problem, "give TrainConfig fields (emodna train --help)"
+            ) from None
 
 
 def _unknown(where: Where, key: tuple, what: str, name: str, known: Sequence[str]) -> ConfigError:

@@ -69,9 +69,14 @@ def open_study(
     pruner: optuna.pruners.BasePruner,
     directions: Sequence[str],
     enqueue: Sequence[dict] = (),
+    candidates: Sequence[tuple[str, dict]] = (),
 ) -> optuna.Study:
     """The study ``name`` in ``storage``, created or loaded; ``enqueue`` configs are queued
-    once (a resumed sweep finds them there). A loaded study must optimise ``directions``."""
+    once (a resumed sweep finds them there). A loaded study must optimise ``directions``.
+
+    ``candidates`` (name, complete config) are queued first, once each, as trials without
+    parameters: their config is the user attribute ``config`` and their name ``candidate``,
+    so the searcher runs them as they are and the sampler learns nothing from them."""
     study = optuna.create_study(
         study_name=name,
         storage=storage,
@@ -86,6 +91,10 @@ def open_study(
             f"study {name!r} in {storage} optimises {have}, not {list(directions)}; pick "
             "another study name or the same objectives"
         )
+    queued = {t.user_attrs.get("candidate") for t in study.get_trials(deepcopy=False)}
+    for cand_name, config in candidates:
+        if cand_name not in queued:
+            study.enqueue_trial({}, user_attrs={"candidate": cand_name, "config": config})
     for params in enqueue:
         study.enqueue_trial(params, skip_if_exists=True)
     return study

@@ -4,8 +4,10 @@ A plain function, as in Ray's own examples. It is the only place that adapts
 ``emodna.train.fit`` to Ray: it reads the scenario's two corpora from the object store
 (each corpus was ``ray.put`` once by the driver, and ``ray.get`` returns read-only numpy
 arrays backed by the node's shared memory, so concurrent trials on a node share one
-copy), reports every epoch with ``tune.report`` together with a checkpoint, and resumes
-from that checkpoint when Tune retries the trial.
+copy), reports every epoch with ``tune.report`` together with a checkpoint, resumes from that
+checkpoint when Tune retries the trial, and leaves the kept model's class probabilities in
+the trial folder (``predictions.parquet``, ``emodna.train.prediction_table``) for the
+validators and ensembles ``emodna summarize`` computes.
 
 Two kinds of failure are told apart. A trial whose loss becomes NaN or inf has *diverged*:
 that is a property of its config (a retry from the last checkpoint diverges again), so it
@@ -32,7 +34,7 @@ from emodna.config import METHODS, TRAIN_KEYS, TrainConfig
 from emodna.errors import DivergedError
 from emodna.labels import TASKS
 from emodna.runlog import RunLog
-from emodna.train import Domain, fit, resolve_device
+from emodna.train import PREDICTIONS, Domain, fit, resolve_device
 from sweep.ranking import scenario_name
 
 
@@ -42,6 +44,7 @@ def corpus_payload(features, mapping=None) -> dict:
         "x": features.x,
         "y": {task: features.labels(task, mapping) for task in TASKS},
         "speaker": features.speakers(),
+        "clip": features.meta["path"].map(lambda p: Path(p).name).to_numpy(dtype=str),
     }
 
 
@@ -136,8 +139,10 @@ def train_scenario(
     device = resolve_device("cuda" if gpu_ids and cfg.device == "auto" else cfg.device)
     by_corpus = corpora[cfg.feature_set]
     src, tgt = ray.get([by_corpus[cfg.source], by_corpus[cfg.target]])
-    source = Domain(src["x"], np.asarray(src["y"][cfg.task]), cfg.source, src["speaker"])
-    target = Domain(tgt["x"], np.asarray(tgt["y"][cfg.task]), cfg.target, tgt["speaker"])
+    source, target = (
+        Domain(d["x"], np.asarray(d["y"][cfg.task]), name, d["speaker"], d.get("clip"))
+        for d, name in ((src, cfg.source), (tgt, cfg.target))
+    )
     scenario = scenario_name(cfg.source, cfg.target, cfg.task)
     extra = {
         "config_id": config.get("config_id"),
@@ -163,7 +168,14 @@ def train_scenario(
             tune.report({**metrics, **extra}, checkpoint=tune.Checkpoint.from_directory(workdir))
 
         try:
-            final = fit(cfg, source, target, on_epoch=on_epoch, checkpoint_dir=workdir)
+            final = fit(
+                cfg,
+                source,
+                target,
+                on_epoch=on_epoch,
+                checkpoint_dir=workdir,
+                predictions_path=trial_log_dir() / PREDICTIONS,
+            )
         except DivergedError as exc:  # a result of this config, not a fault: no retry
             final = {
                 metric: float("nan"),

@@ -144,9 +144,31 @@ def test_failed_units(space, storage):
     study = study_of(s)
     t0, t1 = study.get_trials()
     assert t0.state == TrialState.FAIL
-    assert t1.state == TrialState.COMPLETE and t1.value == pytest.approx(statistics.mean(values))
-    assert len(t1.user_attrs["failed_units"]) == 8 - len(values)
+    # config 1's failed units count against it: no other config has a value on them, so each
+    # counts as config 1's own worst unit (not the mean of the units it survived)
+    n_failed = 8 - len(values)
+    told = statistics.mean(values + [min(values)] * n_failed)
+    assert n_failed > 0 and told < statistics.mean(values)
+    assert t1.state == TrialState.COMPLETE and t1.value == pytest.approx(told)
+    assert len(t1.user_attrs["failed_units"]) == n_failed
+    assert t1.user_attrs["penalised_units"] == n_failed
     assert s.suggest(new_id()) == Searcher.FINISHED
+
+
+def test_a_failed_unit_counts_as_the_worst_any_config_reached_there(space, storage):
+    s = searcher_for(space, storage, budget=2, prune=False)  # configs 0 and 1, 8 units each
+    issued = [(tid, s.suggest(tid)) for tid in (new_id() for _ in range(16))]
+    first = issued[8][1]  # config 1's first unit fails; config 0 got 0.30 there
+    key = (first["source"], first["target"], first["task"], first["seed"])
+    for tid, cfg in issued:
+        same = (cfg["source"], cfg["target"], cfg["task"], cfg["seed"]) == key
+        if cfg["config_id"] == 1 and same:
+            s.on_trial_complete(tid, error=True)
+        else:
+            s.on_trial_complete(tid, result={"target_uar": 0.30 if same else 0.80})
+    t0, t1 = study_of(s).get_trials()
+    assert t0.value == pytest.approx((7 * 0.80 + 0.30) / 8)
+    assert t1.value == pytest.approx((7 * 0.80 + 0.30) / 8)  # not 0.80, the survivors' mean
 
 
 def test_progress_counts_units_and_names_the_best_config(space, storage, capsys):

@@ -59,15 +59,34 @@ def test_baselines_space_searches_the_method():
     assert seen == set(METHODS)
 
 
-def test_transfer_space_searches_emodna_and_starts_at_the_defaults():
+def test_transfer_space_runs_the_defaults_and_classical_candidates_first():
     from emodna.config import TrainConfig
 
     space = load_space(SPACES / "transfer.yaml", known_methods=METHODS)
-    assert space.methods == ["emodna"] and space.epochs == 10 and space.seeds == [0]
-    # config 0 is Emo-DNA at TrainConfig's defaults, for every field the space searches
-    defaults = TrainConfig().to_dict()
-    assert set(space.enqueue[0]) == set(space.params)
-    assert space.enqueue[0] == {k: defaults[k] for k in space.params}
+    assert space.epochs == 5 and space.seeds == [0] and "method" not in space.params
+    assert space.candidate_names() == ["defaults", "mfcc_lr", "egemaps_lr"]
+    # candidate 0 is Emo-DNA at TrainConfig's defaults, the others the class-balanced
+    # logistic regressions; the classical ones add the eGeMAPS functionals to extract
+    assert TrainConfig.from_dict(space.candidate(0)).to_dict() == TrainConfig(epochs=5).to_dict()
+    egemaps = TrainConfig.from_dict(space.candidate(2))
+    assert (egemaps.method, egemaps.functionals, egemaps.class_balance) == (
+        "functionals_lr",
+        "egemaps",
+        "loss",
+    )
+    assert space.methods == ["emodna", "functionals_lr"]
+    assert space.feature_sets() == ["mfcc", "egemaps"]
+    seeds = load_space(SPACES / "transfer_seeds.yaml", known_methods=METHODS)
+    assert seeds.seeds == [0, 1, 2]
+    assert (seeds.params, seeds.candidates) == (space.params, space.candidates)
+
+
+def test_a_candidate_that_is_no_config_is_refused_at_its_line():
+    text = "method: emodna\ncandidates:\n  - {name: a}\n  - {name: b, bn: sideways}\n"
+    with pytest.raises(ConfigError, match=r"c.yaml: line 4: key 'candidates.1': .*bn"):
+        parse_space(text, "c.yaml")
+    with pytest.raises(ConfigError, match="candidate name 'a' is used twice"):
+        parse_space("method: emodna\ncandidates: [{name: a}, {name: a}]\n", "c.yaml")
 
 
 def test_gpus_per_trial_is_a_space_key_with_cpu_trials_by_default():

@@ -107,6 +107,7 @@ def test_on_epoch_is_called_once_per_epoch_with_the_documented_keys(method, sour
         "target_f1_pos",
         "target_f1_macro",
         "source_val_acc",
+        "source_val_uar",
         "target_entropy",
         "epoch_seconds",
     }

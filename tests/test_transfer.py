@@ -15,7 +15,7 @@ from emodna.errors import ConfigError
 from emodna.methods import center_crop, forward_pair
 from emodna.model import SOURCE, TARGET, DomainBatchNorm1d, EmoDNA
 from emodna.normalize import normalize
-from emodna.train import Domain, _batches, class_weights, fit
+from emodna.train import Domain, _batches, class_weights, fit, split_source
 from tests.helpers import domain
 
 torch.set_num_threads(1)
@@ -170,7 +170,10 @@ def test_cosine_schedule_ends_near_zero(source, target, tmp_path):
     cfg = config(method="source_only", lr_schedule="cosine", epochs=2, lr=1e-3)
     fit(cfg, source, target, checkpoint_dir=tmp_path)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    steps = math.ceil(len(source.y) * 0.9 / 32) * 2  # two epochs of the larger corpus
+    # two epochs of the larger corpus: the source less its held-out speaker (1 of 3)
+    train_idx, _ = split_source(source.y, cfg.val_fraction, cfg.seed, source.speaker)
+    assert len(train_idx) == 64
+    steps = math.ceil(max(len(train_idx), len(target.y)) / 32) * 2
     last = (steps - 1) / steps
     lr = state["optimizer"]["param_groups"][0]["lr"]
     assert lr == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * last)), rel=1e-6)
@@ -214,8 +217,6 @@ def test_functionals_lr_is_sklearn_on_per_corpus_standardised_functionals(source
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
 
-    from emodna.train import split_source
-
     history = []
     final = fit(
         config(method="functionals_lr", normalize="none", epochs=30),
@@ -229,7 +230,7 @@ def test_functionals_lr_is_sklearn_on_per_corpus_standardised_functionals(source
         f = np.concatenate([x.mean(axis=2), x.std(axis=2)], axis=1).astype(np.float64)
         return (f - f.mean(0)) / f.std(0)
 
-    train_idx, _ = split_source(source.y, 0.1, 0)
+    train_idx, _ = split_source(source.y, 0.1, 0, source.speaker)
     clf = LogisticRegression(max_iter=2000).fit(
         standardised(source.x)[train_idx], source.y[train_idx]
     )
