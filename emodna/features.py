@@ -10,14 +10,16 @@ holds a corpus: the features as a fixed-shape tensor column ``x`` of shape [chan
 frames] plus path, label, arousal, valence, speaker, gender and duration.
 
 The file's name carries a hash of everything that changes its content: the settings, the
-label mapping, and every audio file's path, size and mtime. A second call with the same
-inputs finds that file and never opens the audio. Files are written to a temporary name
-and renamed, so a cache file is there whole or not at all.
+versions of the libraries that compute the features (:func:`library_versions`), the label
+mapping, and every audio file's path, size and mtime. A second call with the same inputs
+finds that file and never opens the audio. Files are written to a temporary name and
+renamed, so a cache file is there whole or not at all. A clip the front-end fails on, or
+whose features are not finite, is skipped with the reason, like a clip that cannot be
+decoded; the cache never holds a NaN or an infinity.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -40,9 +42,20 @@ from emodna.atomic import atomic_write
 from emodna.config import FRONTENDS
 from emodna.corpus import Corpus
 from emodna.errors import FeatureError
+from emodna.frontends import (  # one clip's features; the names below are re-exported
+    FRONTEND_LIBRARIES as FRONTEND_LIBRARIES,
+)
+from emodna.frontends import clip_features, library_versions
+from emodna.frontends import egemaps as egemaps
+from emodna.frontends import extract as extract
+from emodna.frontends import fix_length as fix_length
+from emodna.frontends import logmel as logmel
+from emodna.frontends import mfcc as mfcc
+from emodna.frontends import read_audio as read_audio
 from emodna.labels import TASKS, encode, load_mapping, task_label
 
-# Bump when the extraction code changes in a way that changes the numbers.
+# Bump when the extraction code changes in a way that changes the numbers. The versions of
+# the libraries that compute them are in the cache key on their own (library_versions).
 FEATURE_VERSION = 2
 
 EGEMAPS_LLD, EGEMAPS_FUNCTIONALS = 25, 88  # eGeMAPSv02's descriptor counts
@@ -148,110 +161,32 @@ class BuildResult:
     bad_files: list[tuple[str, str]]  # (path, reason)
 
 
-# ---------------------------------------------------------------------------------------
-# Pure signal processing, one clip at a time
-
-
-def fix_length(y: np.ndarray, length: int) -> np.ndarray:
-    """Cut or zero-pad ``y`` to ``length`` samples, equally at both ends (centred)."""
-    n = len(y)
-    if n >= length:
-        start = (n - length) // 2
-        return y[start : start + length]
-    before = (length - n) // 2
-    return np.pad(y, (before, length - n - before))
-
-
-def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Mono float32 audio at ``sample_rate``; any rate or channel count soundfile reads.
-
-    Raises FeatureError (naming the file) for unreadable or empty audio.
-    """
-    import librosa  # slow to import; only the workers that decode audio need it
-
-    try:
-        y, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # libsndfile's errors are not one class
-        raise FeatureError(
-            f"{path}: cannot decode audio ({exc}); re-export it or delete it"
-        ) from exc
-    if y.shape[0] == 0:
-        raise FeatureError(f"{path}: audio file holds no samples; re-export it or delete it")
-    y = y.mean(axis=1)
-    if sr != sample_rate:
-        y = librosa.resample(y, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
-    return y.astype(np.float32, copy=False)
-
-
-def mfcc(y: np.ndarray, settings: FeatureSettings) -> np.ndarray:
-    """librosa MFCCs [n_mfcc, frames], librosa defaults otherwise."""
-    import librosa
-
-    return librosa.feature.mfcc(y=y, sr=settings.sample_rate, n_mfcc=settings.n_mfcc).astype(
-        np.float32
-    )
-
-
-def logmel(y: np.ndarray, settings: FeatureSettings) -> np.ndarray:
-    """librosa log-Mel filterbank [n_mels, frames] in dB (power spectrogram, librosa defaults)."""
-    import librosa
-
-    mel = librosa.feature.melspectrogram(y=y, sr=settings.sample_rate, n_mels=settings.n_mels)
-    return librosa.power_to_db(mel).astype(np.float32)
-
-
-@functools.cache
-def _smile(level: str):
-    """One openSMILE extractor per process and level (building it parses its config)."""
-    import opensmile
-
-    return opensmile.Smile(
-        feature_set=opensmile.FeatureSet.eGeMAPSv02,
-        feature_level=getattr(opensmile.FeatureLevel, level),
-    )
-
-
-def egemaps(y: np.ndarray, settings: FeatureSettings, level: str) -> np.ndarray:
-    """openSMILE eGeMAPSv02 on ``y``: ``LowLevelDescriptors`` [25, frames] or ``Functionals``
-    [88, 1], in openSMILE's column order."""
-    table = _smile(level).process_signal(y, settings.sample_rate)
-    return np.ascontiguousarray(table.to_numpy(dtype=np.float32).T)
-
-
-def extract(y: np.ndarray, settings: FeatureSettings, length: int) -> np.ndarray:
-    """The front-end's features [channels, frames] of one clip: cut or padded to ``length``
-    samples first, except for the functionals, which summarise the clip as it is."""
-    if settings.frontend == "egemaps":
-        return egemaps(y, settings, "Functionals")
-    y = fix_length(y, length)
-    if settings.frontend == "egemaps_lld":
-        return egemaps(y, settings, "LowLevelDescriptors")
-    if settings.frontend == "logmel":
-        return logmel(y, settings)
-    return mfcc(y, settings)
-
-
 def _extract_one(job: tuple[str, int, FeatureSettings]):
     """Worker: (path, length, settings) -> (features, duration seconds) or (None, reason)."""
     path, length, settings = job
     try:
-        y = read_audio(path, settings.sample_rate)
+        return clip_features(path, settings, length)
     except FeatureError as exc:
         return None, str(exc)
-    duration = len(y) / settings.sample_rate
-    return extract(y, settings, length), duration
 
 
 # ---------------------------------------------------------------------------------------
 # The cache
 
 
-def cache_key(corpus: Corpus, settings: FeatureSettings, mapping: dict) -> str:
-    """A hash of the settings, the mapping and every file's (path, size, mtime, emotion,
-    speaker): an edited manifest is a new cache entry."""
+def cache_key(
+    corpus: Corpus, settings: FeatureSettings, mapping: dict, versions: dict | None = None
+) -> str:
+    """A hash of the settings, the versions of the libraries that compute the features
+    (``versions``, default :func:`library_versions`: an upgrade of librosa is a new cache
+    entry), the mapping and every file's (path, size, mtime, emotion, speaker): an edited
+    manifest is a new cache entry."""
+    versions = library_versions(settings.frontend) if versions is None else versions
     h = hashlib.sha256()
     h.update(
-        json.dumps([FEATURE_VERSION, corpus.name, settings.key(), mapping], sort_keys=True).encode()
+        json.dumps(
+            [FEATURE_VERSION, corpus.name, settings.key(), versions, mapping], sort_keys=True
+        ).encode()
     )
     for utt in corpus.utterances:
         st = os.stat(utt.path)
@@ -383,11 +318,19 @@ def build_features(
 
 
 def _write_atomic(path: Path, x: np.ndarray, meta: pd.DataFrame, settings, bad) -> None:
+    finite = np.isfinite(x).reshape(len(x), -1).all(axis=1)
+    if not finite.all():  # clip_features skips such clips; this guards every other way in
+        first = meta["path"].iloc[int(np.flatnonzero(~finite)[0])]
+        raise FeatureError(
+            f"{first}: its features are not finite ({int((~finite).sum())} clip(s) of "
+            f"{len(x)}); the cache {path.name} is not written; re-export the clip or delete it"
+        )
     table = pa.Table.from_pandas(meta, preserve_index=False)
     table = table.append_column("x", pa.FixedShapeTensorArray.from_numpy_ndarray(x))
     table = table.replace_schema_metadata(
         {
             b"emodna.settings": json.dumps(settings.key()).encode(),
+            b"emodna.libraries": json.dumps(library_versions(settings.frontend)).encode(),
             b"emodna.bad_files": json.dumps(bad).encode(),
         }
     )

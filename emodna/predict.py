@@ -7,10 +7,11 @@
 beside it unless ``--checkpoint`` says otherwise), or a checkpoint itself (a ``.pt``, or
 the run folder of ``emodna train``, whose ``checkpoint.pt`` carries its config).
 
-Features are computed exactly as in training: :func:`emodna.features.read_audio` at the
-config's sample rate, :func:`~emodna.features.fix_length` to the *target* corpus's fixed
-length (the model was adapted to that corpus, and its own clips were cut to that length),
-then :func:`~emodna.features.mfcc`, then the input normalisation training used
+Features are computed exactly as in training (:func:`emodna.frontends.clip_features`):
+:func:`~emodna.frontends.read_audio` at the config's sample rate,
+:func:`~emodna.frontends.fix_length` to the *target* corpus's fixed length (the model was
+adapted to that corpus, and its own clips were cut to that length), then the front-end
+(:func:`~emodna.frontends.mfcc`), then the input normalisation training used
 (``emodna.normalize``; the checkpoint records the mode and the target corpus's statistics).
 
 A prediction is a function of the clip, the model and a grouping the user declared, never
@@ -196,15 +197,14 @@ def load_model(
 
 
 def features(paths, spec: FeatureSpec) -> list[np.ndarray | FeatureError]:
-    """Raw features [channels, frames] per file (or the FeatureError of a file that fails)."""
-    from emodna.features import extract, read_audio
+    """Raw features [channels, frames] per file (or the FeatureError of a file that cannot be
+    decoded, that the front-end fails on, or whose features are not finite)."""
+    from emodna.frontends import clip_features
 
-    settings = spec.settings
     out: list = []
     for path in paths:
         try:
-            y = read_audio(path, settings.sample_rate)
-            out.append(extract(y, settings, spec.length))
+            out.append(clip_features(path, spec.settings, spec.length)[0])
         except FeatureError as exc:
             out.append(exc)
     return out

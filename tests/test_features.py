@@ -342,3 +342,86 @@ def test_corpora_counts_a_file_that_only_fails_to_decode_once_features_know_it(
     after, lines = row()
     assert (after["files"], after["skipped"], after["checked"]) == ("4", "1", "decoded")
     assert any("lists each skipped file" in line for line in lines)
+
+
+@pytest.fixture
+def real_emodb(corpora_dir, tmp_path):
+    """An EMODB-shaped tree of three real EMODB clips (one second each, as float WAV)."""
+    root = tmp_path / "EMODB"
+    (root / "wav").mkdir(parents=True)
+    for name in ("03a01Wa", "03a01Nc", "08a01Na"):
+        y, sr = sf.read(corpora_dir / "EMODB" / "wav" / f"{name}.flac", dtype="float32")
+        sf.write(root / "wav" / f"{name}.wav", y[:sr], sr, subtype="FLOAT")
+    return root
+
+
+def test_a_front_end_failure_or_non_finite_features_skip_the_clip_with_the_reason(
+    real_emodb, tmp_path
+):
+    """A real clip with one NaN sample (librosa raises ParameterError: not a decode error)
+    and one scaled far out of [-1, 1] (its power spectrum overflows: NaN MFCCs) are skipped
+    and named, like undecodable files; the other clips are cached, all finite."""
+    wav = real_emodb / "wav"
+    y, sr = sf.read(wav / "03a01Wa.wav", dtype="float32")
+    nan = y.copy()
+    nan[1000] = np.nan
+    sf.write(wav / "11a01Wd.wav", nan, sr, subtype="FLOAT")
+    sf.write(wav / "12a01Wd.wav", y * np.float32(1e30), sr, subtype="FLOAT")
+    corpus = read_corpus("EMODB", real_emodb)
+    settings = FeatureSettings(lengths={"EMODB": 11025})
+    for workers in (1, 2):  # in this process, and in a process pool
+        result = build_features(
+            corpus, settings, tmp_path / f"c{workers}", workers=workers, progress=False
+        )
+        assert result.rows == 3
+        reasons = {os.path.basename(p): r for p, r in result.bad_files}
+        assert set(reasons) == {"11a01Wd.wav", "12a01Wd.wav"}
+        assert (
+            "11a01Wd.wav: computing its mfcc features failed (ParameterError"
+            in reasons["11a01Wd.wav"]
+        )
+        assert "12a01Wd.wav: its mfcc features are not finite" in reasons["12a01Wd.wav"]
+        feats = load_features(result.path)
+        assert np.isfinite(feats.x).all() and len(feats.x) == 3
+
+
+def test_the_cache_refuses_non_finite_features_naming_the_clip(real_emodb, tmp_path):
+    import pandas as pd
+
+    from emodna.features import _write_atomic, clip_features
+
+    settings = FeatureSettings()
+    paths = sorted((real_emodb / "wav").glob("*.wav"))
+    x = np.stack([clip_features(p, settings, 11025)[0] for p in paths])
+    x[1, 3, 2] = np.inf
+    meta = pd.DataFrame({"path": [str(p) for p in paths]})
+    target = tmp_path / "EMODB-x.parquet"
+    with pytest.raises(FeatureError, match=rf"{paths[1].name}: its features are not finite"):
+        _write_atomic(target, x, meta, settings, [])
+    assert not target.exists()
+
+
+def test_the_cache_key_holds_the_versions_of_the_libraries_that_compute_the_features(
+    tiny_emodb, tmp_path
+):
+    """Upgrading librosa (or numpy, ...) is a new cache entry: the key is a function of the
+    installed versions, read from importlib.metadata, and the cache file records them."""
+    from importlib.metadata import version
+
+    from emodna.features import cache_key, library_versions
+
+    corpus = read_corpus("EMODB", tiny_emodb)
+    settings = FeatureSettings(lengths={"EMODB": 11025})
+    installed = library_versions("mfcc")
+    assert installed["librosa"] == version("librosa") and installed["numpy"] == version("numpy")
+    assert "opensmile" not in installed  # MFCCs do not depend on it
+    assert library_versions("egemaps_lld")["opensmile"] == version("opensmile")
+    key = cache_key(corpus, settings, {})
+    assert cache_key(corpus, settings, {}, installed) == key
+    for lib in ("librosa", "numpy"):
+        assert cache_key(corpus, settings, {}, {**installed, lib: "0.0.1"}) != key
+    result = build_features(corpus, settings, tmp_path / "c", workers=1, progress=False)
+    import json
+
+    recorded = json.loads(pq.read_schema(result.path).metadata[b"emodna.libraries"])
+    assert recorded == installed
