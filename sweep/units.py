@@ -100,19 +100,22 @@ class Units:
         return [sum(g) / len(g) for g in per]
 
     def locate(self, result: dict | None) -> tuple[int, int] | None:
-        """(config id, unit index) from the config Tune attaches to a result (restarted trials)."""
-        if not result:
+        """(config id, unit index) from the config Tune attaches to a result (restarted
+        trials); None for a result that names no unit of this sweep."""
+        if not isinstance(result, dict) or not result:
             return None
         cfg = result.get("config") if isinstance(result.get("config"), dict) else None
         get = (lambda k: cfg.get(k)) if cfg is not None else (lambda k: result.get(f"config/{k}"))
-        try:
-            fields = {k: get(k) for k in UNIT_KEYS}
-        except Exception:
-            return None
+        fields = {k: get(k) for k in UNIT_KEYS}
         if any(v is None for v in fields.values()):
             return None
         idx = self.index.get(unit_key(fields, fields["seed"]))
-        return None if idx is None else (int(fields["config_id"]), idx)
+        if idx is None:
+            return None
+        try:
+            return int(fields["config_id"]), idx
+        except (TypeError, ValueError):  # a config id that is not a whole number: not ours
+            return None
 
 
 @dataclass
