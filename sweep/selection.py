@@ -2,8 +2,9 @@
 bound) and the *honest* one, chosen without the target corpus's labels.
 
 Honest selection is leave-target-corpus-out (LOTO): for a scenario with target T, configs
-are ranked on the task's scenarios whose target is not T, and the best of that ranking is
-the choice; its score on the held-out scenario is what a user without T's labels would get.
+are ranked on the task's scenarios that do not touch T (neither its source nor its target is
+T: a user adapting to an unlabelled T has no labels of T at all), and the best of that
+ranking is the choice; its score on the held-out scenario is what a user without T's labels would get.
 Label-free signals the trials report (source validation accuracy, target entropy) are
 compared the same way. ``sweep.summarize`` puts both into ``summary.md`` and ``best/``;
 ``bench/results.py`` uses :func:`honest_selection` for its ``sweep_loto`` rows.
@@ -68,7 +69,7 @@ def honest_selection(
     - ``oracle``: the best config of the scenario (uses its target labels);
     - ``overall``: the best config by mean rank over all scenarios (uses every label);
     - ``loto``: leave-target-corpus-out -- for the scenario's task and target corpus T, the
-      config ranked best on that task's scenarios whose target is not T, among the configs
+      config ranked best on that task's scenarios that do not touch T, among the configs
       that ran the scenario;
     - ``val_acc``: the config with the highest source validation accuracy in the scenario;
     - ``entropy``: the config with the lowest mean prediction entropy on the target.
@@ -86,7 +87,9 @@ def honest_selection(
         scen_t = [s for s in matrix.columns if parts[s][2] == task]
         for target in sorted({parts[s][1] for s in scen_t}):
             held = [s for s in scen_t if parts[s][1] == target]
-            rest = trials[(trials["task"] == task) & (trials["target"] != target)]
+            # scenarios that do not touch T: no labels of T, as a target or as a source
+            away = (trials["target"] != target) & (trials["source"] != target)
+            rest = trials[(trials["task"] == task) & away]
             choice = None
             if len(rest) and len(completed_units(rest, metric)):
                 sub = rank_configs(rest, metric, mode, states=states)
