@@ -6,3 +6,4 @@ A sweep folder ``runs/NAME/`` holds these files, written by ``sweep/run.py`` and
 
 TRIALS = "trials.parquet"  # one row per finished trial, rewritten atomically as each one ends
 SETTINGS = "sweep.json"  # the driver's arguments of the first run, reused by --resume
+SPACE = "space.yaml"  # a copy of the space file the sweep started with, used by --resume

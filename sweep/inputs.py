@@ -11,9 +11,13 @@ import json
 import tempfile
 from pathlib import Path
 
+from emodna.atomic import atomic_write
 from emodna.errors import ConfigError
-from sweep import SETTINGS
+from sweep import SETTINGS, SPACE
 from sweep.space import load_space
+
+REPO = Path(__file__).resolve().parents[1]  # the checkout sweep/run.py runs from
+PATH_KEYS = ("space", "corpora_dir", "cache", "out")  # the paths sweep.json records
 
 
 def check_writable(out: Path) -> None:
@@ -89,13 +93,68 @@ def read_inputs(args) -> tuple:
     return space, {n: corpora[n] for n in needed}, scenarios
 
 
+def portable(path, out: Path, repo: Path = REPO) -> str:
+    """``path`` as sweep.json records it: relative to the sweep folder or else the
+    repository when inside it (so a copied or committed folder carries no machine's absolute
+    paths), absolute otherwise."""
+    path = Path(path).expanduser().resolve()
+    for base in (Path(out).resolve(), Path(repo).resolve()):
+        if path != base and path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return str(path)
+
+
+def locate(value: str, out: Path, repo: Path = REPO) -> str:
+    """A path sweep.json recorded, absolute: a relative one from the sweep folder, the
+    repository or the working folder, the first where it exists (the sweep folder when none)."""
+    if Path(value).is_absolute():
+        return value
+    for base in (Path(out), Path(repo), Path.cwd()):
+        if (base / value).exists():
+            return str((base / value).resolve())
+    return str((Path(out) / value).resolve())
+
+
+def write_settings(out: Path, args) -> None:
+    """sweep.json (the driver's arguments, paths made :func:`portable`) and ``space.yaml``,
+    a copy of the space file, so that --resume and the summary read the space the sweep ran
+    with even after the file is edited."""
+    space = Path(args.space).resolve()
+    copy = Path(out) / SPACE
+    if space != copy.resolve():
+        data = space.read_bytes()
+        atomic_write(copy, lambda tmp: Path(tmp).write_bytes(data))
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    for key in PATH_KEYS:
+        if settings.get(key):
+            settings[key] = portable(settings[key], out)
+    settings["space_copy"] = SPACE
+    text = json.dumps(settings, indent=2)
+    atomic_write(Path(out) / SETTINGS, lambda tmp: Path(tmp).write_text(text))
+
+
 def saved_settings(out: Path) -> dict:
-    """sweep.json of a sweep to resume; relative paths (older sweeps) resolved from here or
-    from the sweep folder, whichever exists."""
+    """sweep.json of a sweep to resume, its relative paths (see :func:`portable`; older
+    sweeps: relative to where they started) resolved by :func:`locate`."""
     settings = json.loads((out / SETTINGS).read_text())
-    for key in ("space", "corpora_dir", "cache"):
-        value = settings.get(key)
-        if value and not Path(value).is_absolute():
-            here, there = Path(value).resolve(), (out / value).resolve()
-            settings[key] = str(here if here.exists() or not there.exists() else there)
+    for key in PATH_KEYS:
+        if settings.get(key):
+            settings[key] = locate(settings[key], out)
     return settings
+
+
+def resume_space(out: Path, settings: dict) -> tuple[Path, str | None]:
+    """The space file a resumed sweep reads: the copy in the sweep folder (the recorded path
+    for sweeps older than the copy), and a line to print when the file on disk differs."""
+    copy = Path(out) / settings.get("space_copy", SPACE)
+    recorded = Path(settings["space"]) if settings.get("space") else None
+    if not copy.is_file():
+        if recorded is None:
+            raise ConfigError(f"{out}: its {SETTINGS} names no space file; start a new sweep")
+        return recorded, None
+    if recorded is not None and recorded.is_file() and recorded.read_bytes() != copy.read_bytes():
+        return copy, (
+            f"note: {recorded} differs from the copy this sweep started with; resuming with "
+            f"{copy} (to sweep the edited file, start a new sweep in another --out)"
+        )
+    return copy, None

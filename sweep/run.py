@@ -19,7 +19,6 @@ the trials and the searcher, Optuna's study is in its storage, and nothing done 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -29,7 +28,13 @@ from pathlib import Path
 try:
     from emodna.errors import ConfigError, EmodnaError
     from sweep import SETTINGS, TRIALS
-    from sweep.inputs import check_writable, read_inputs, saved_settings
+    from sweep.inputs import (
+        check_writable,
+        read_inputs,
+        resume_space,
+        saved_settings,
+        write_settings,
+    )
     from sweep.interrupts import Interrupts, units_done
     from sweep.lock import SweepLock
     from sweep.plan import show_plan
@@ -254,7 +259,10 @@ def start(args) -> int:
             **{**vars(args), **{k: v for k, v in saved.items() if k not in keep}}
         )
         args.corpora_dir = Path(args.corpora_dir) if args.corpora_dir else None
-        args.space, args.cache = Path(args.space), (Path(args.cache) if args.cache else None)
+        args.space, note = resume_space(out, saved)  # the copy the sweep started with
+        if note:
+            print(note)
+        args.cache = Path(args.cache) if args.cache else None
     out = (args.out or Path("runs") / args.space.stem).resolve()
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
@@ -296,7 +304,6 @@ def run(
     from sweep.search import ScenarioSearcher
     from sweep.trainable import put_corpora, train_scenario, trial_resources
 
-    settings_file = out / SETTINGS
     features = {}  # feature set (a front-end) -> corpus -> Features
     for i, frontend in enumerate(space.feature_sets()):  # bars on a cold cache
         report = print if i == 0 else None  # the file counts are the same for every front-end
@@ -355,12 +362,7 @@ def run(
         print(f"resuming {out}: {units_done(out)} units done")
         tuner = Tuner.restore(str(out), trainable=trainable, resume_errored=True)
     else:
-        settings_file.write_text(
-            json.dumps(
-                {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                indent=2,
-            )
-        )
+        write_settings(out, args)  # sweep.json and the copy of the space file
         directions = [space.mode] * (2 if args.objectives == "per-task" else 1)
         searcher = ScenarioSearcher(
             space,

@@ -186,7 +186,9 @@ def test_smoke_sweep_writes_every_artefact(tmp_path, corpora_dir, warm_cache):
 def test_killed_driver_resumes_without_rerunning(tmp_path, corpora_dir, warm_cache):
     epochs, budget = 3, 2
     out, log = tmp_path / "resumed", tmp_path / "resumed.log"
-    args = smoke_args(corpora_dir, warm_cache, epochs, budget, out, "--no-prune")
+    space = tmp_path / "smoke.yaml"
+    shutil.copy(SMOKE, space)
+    args = sweep_args(corpora_dir, warm_cache, space, budget, out, "--epochs", epochs, "--no-prune")
     proc = start_sweep(log, *args)
     try:
         deadline = time.monotonic() + 240
@@ -202,8 +204,10 @@ def test_killed_driver_resumes_without_rerunning(tmp_path, corpora_dir, warm_cac
     assert len(before) < budget * N_UNITS, "the sweep had finished before it was killed"
     results_before = {t: results(trial_dir(out, t) / "result.json") for t in before["trial_id"]}
 
+    space.write_text("method: no-such-method\n")  # edited after the start: the copy is resumed
     rc = run_sweep(log, "--out", out, "--resume")
     assert rc == 0, tail(log)
+    assert f"note: {space} differs from the copy this sweep started with" in log.read_text()
 
     table = read_trials(out)
     assert len(table) == budget * N_UNITS, table[UNIT + ["trial_id", "status"]]
@@ -569,6 +573,43 @@ def test_saved_settings_resolve_relative_paths_from_the_sweep_folder(tmp_path, m
     )  # spaces/s.yaml does not exist here, but does under the sweep folder
     got = saved_settings(out)
     assert got["space"] == str(out / "spaces" / "s.yaml") and got["corpora_dir"] == str(tmp_path)
+
+
+def test_sweep_json_records_portable_paths_and_the_sweep_keeps_a_copy_of_its_space(
+    tmp_path, monkeypatch
+):
+    """Paths inside the sweep folder or the repository are relative to it (a copied or
+    committed folder carries no machine's paths); the space file is copied into the folder,
+    and a resume reads the copy, with one line when the file on disk has changed since."""
+    import argparse
+
+    from sweep.inputs import resume_space, saved_settings, write_settings
+
+    out = tmp_path / "runs" / "x"
+    (out / "cache").mkdir(parents=True)
+    args = argparse.Namespace(
+        space=SMOKE, corpora_dir=tmp_path / "corpora", cache=out / "cache", out=out, budget=2
+    )
+    write_settings(out, args)
+    data = json.loads((out / "sweep.json").read_text())
+    assert data["space"] == "search_spaces/smoke.yaml" and data["cache"] == "cache"
+    assert data["corpora_dir"] == str(tmp_path / "corpora") and data["budget"] == 2
+    assert data["space_copy"] == "space.yaml"
+    assert (out / "space.yaml").read_bytes() == SMOKE.read_bytes()
+    monkeypatch.chdir(tmp_path)  # resumed from another folder
+    saved = saved_settings(out)
+    assert saved["space"] == str(SMOKE) and saved["cache"] == str(out / "cache")
+    assert resume_space(out, saved) == (out / "space.yaml", None)
+
+    mine = tmp_path / "mine.yaml"  # a space outside the repository: its absolute path
+    shutil.copy(SMOKE, mine)
+    write_settings(out, argparse.Namespace(space=mine, out=out))
+    assert json.loads((out / "sweep.json").read_text())["space"] == str(mine)
+    mine.write_text("method: no-such-method\n")  # edited (here: broken) after the start
+    space, note = resume_space(out, saved_settings(out))
+    assert space == out / "space.yaml" and space.read_bytes() == SMOKE.read_bytes()
+    assert note.count("\n") == 0 and f"{mine} differs from the copy" in note
+    assert "start a new sweep" in note
 
 
 def test_lock_names_the_holder_and_a_stale_lock_is_taken_over(tmp_path):
