@@ -223,6 +223,38 @@ def slurm():
         shutil.rmtree(root, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------------------
+# Fast: what the README shows is the script; the script refuses to run outside Slurm
+
+
+def test_readme_shows_the_scripts_edit_block():
+    script = (ROOT / SCRIPT).read_text()
+    block = re.search(
+        r"^# ---- edit these lines.*?^# ---- nothing to edit below[^\n]*\n", script, re.M | re.S
+    )
+    assert block, f"{SCRIPT}: no '# ---- edit these lines' ... '# ---- nothing to edit below' block"
+    readme = (ROOT / "README.md").read_text()
+    assert "\n## Run on Slurm\n" in readme, "README.md has no '## Run on Slurm' section"
+    section = readme.split("\n## Run on Slurm\n", 1)[1].split("\n## ", 1)[0]
+    shown = re.search(r"^```[^\n]*\n(.*?)^```", section, re.M | re.S).group(1)
+    assert shown == block.group(0), "README's Run on Slurm block differs from " + SCRIPT
+    assert f"sbatch {SCRIPT}" in section
+
+
+def test_script_outside_slurm_exits_2_with_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    proc = subprocess.run(
+        ["bash", str(ROOT / SCRIPT)], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 2, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"sbatch {SCRIPT}" in lines[0], proc.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# The real thing
+
+
 def variables(slurm: Slurm, out: Path, corpora_dir: Path, cache: Path, **more) -> dict:
     """What a user sets at the top of the script, here through the environment."""
     return {
