@@ -71,11 +71,12 @@ sys.path.insert(0, str(ROOT))
 
 from emodna.config import TrainConfig  # noqa: E402
 from emodna.corpora import load_corpora  # noqa: E402
+from emodna.evaluation import evaluate  # noqa: E402
 from emodna.features import HOP_LENGTH, PAPER_LENGTHS, corpus_features  # noqa: E402
 from emodna.labels import CLASSES  # noqa: E402
 from emodna.methods import build_objective  # noqa: E402
 from emodna.model import EmoDNA  # noqa: E402
-from emodna.train import Domain, evaluate, fit, split_source  # noqa: E402
+from emodna.train import Domain, fit, split_source  # noqa: E402
 
 BATCH = 64
 # (source, target) pairs timed on the real features; the stretched pair is added on top

@@ -57,9 +57,10 @@ import torch.nn.functional as F
 
 from emodna.config import TrainConfig
 from emodna.corpora import load_corpora
+from emodna.evaluation import evaluate
 from emodna.features import corpus_features
 from emodna.methods import build_model, build_objective
-from emodna.train import Domain, _batches, _check_steps, evaluate, fit, split_source
+from emodna.train import Domain, _batches, _check_steps, fit, split_source
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("batch", "forward", "backward", "optimizer", "bookkeeping")

@@ -14,12 +14,13 @@ from emodna.cli_options import (
     add_compute_options,
     add_corpora_options,
     add_feature_options,
+    add_speaker_options,
     feature_settings_from_args,
     load_corpora_from_args,
-    parse_sets,
 )
+from emodna.cli_train import cmd_train  # noqa: F401  (run by its sub-parser: cmd_<name>)
 from emodna.config import FRONTENDS
-from emodna.errors import ConfigError, CorpusError, EmodnaError
+from emodna.errors import EmodnaError
 
 EXAMPLES = {
     "corpora": "example:\n  emodna corpora --corpora-dir ../shared/corpora",
@@ -132,119 +133,6 @@ def cmd_methods(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    import dataclasses
-    import json
-
-    import torch
-
-    from emodna.config import TrainConfig
-    from emodna.features import corpus_features
-    from emodna.labels import load_mapping
-    from emodna.runlog import RunLog
-    from emodna.train import Domain, fit, resolve_device
-
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    from emodna.custom import corpus_warnings, task_problem
-
-    overrides = {
-        k: getattr(args, k)
-        for k in (
-            "source",
-            "target",
-            "task",
-            "method",
-            "epochs",
-            "seed",
-            "normalize",
-            "frontend",
-            "device",
-            "amp",
-        )  # fmt: skip
-    }
-    overrides.update(parse_sets(args.set))
-    if args.config is not None:
-        cfg = TrainConfig.from_yaml(args.config, **overrides)
-    else:
-        cfg = TrainConfig.from_dict(
-            {k: v for k, v in overrides.items() if v is not None}, "command line"
-        )
-    if cfg.source == cfg.target:
-        raise CorpusError(f"source and target are both {cfg.source}: pick two different corpora")
-    device = resolve_device(cfg.device)  # a GPU that is not there fails now, before extraction
-    mapping = load_mapping(args.mapping)
-    corpora = load_corpora_from_args(args, names=[cfg.source, cfg.target])
-    canonical = {name.lower(): name for name in corpora}  # corpus names are case-insensitive
-    cfg = dataclasses.replace(
-        cfg,
-        source=canonical.get(cfg.source.lower(), cfg.source),
-        target=canonical.get(cfg.target.lower(), cfg.target),
-    )
-    for corpus in corpora.values():
-        problem = task_problem(corpus, cfg.task, mapping)
-        if problem is not None:
-            raise CorpusError(
-                f"{problem}; pick another task or corpus, or map its emotions with --mapping"
-            )
-        for line in corpus_warnings(corpus):
-            print(f"warning: {line}", file=sys.stderr)
-    settings = feature_settings_from_args(args, cfg)
-    feats = corpus_features(
-        corpora,
-        settings,
-        args.cache,
-        mapping=mapping,
-        workers=args.workers,
-        report=lambda line: print(line, file=sys.stderr),
-    )
-    source, target = (
-        Domain(feats[name].x, feats[name].labels(cfg.task, mapping), name, feats[name].speakers())
-        for name in (cfg.source, cfg.target)
-    )
-    out = (
-        args.out
-        or Path("runs") / "train" / f"{cfg.source}-{cfg.target}-{cfg.task}-{cfg.method}-s{cfg.seed}"
-    )
-    log = RunLog(out, cfg.to_dict())
-
-    def on_epoch(metrics):
-        log(metrics)
-        keys = (
-            "loss",
-            "target_war",
-            "target_uar",
-            "target_f1_pos",
-            "target_f1_macro",
-            "source_val_acc",
-        )
-        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics)
-        print(f"epoch {metrics['epoch']}/{cfg.epochs}: {shown}", file=sys.stderr)
-
-    final = fit(cfg, source, target, on_epoch=on_epoch, checkpoint_dir=out)
-    log.close(final)
-    # the thread count changes the order of float sums, hence the last digits of the scores
-    print(
-        json.dumps(
-            {
-                "source": cfg.source,
-                "target": cfg.target,
-                "task": cfg.task,
-                "method": cfg.method,
-                "seed": cfg.seed,
-                "threads": torch.get_num_threads(),
-                "device": str(device),
-                "amp": cfg.amp,
-                "out": str(out),
-                **final,
-            }
-        )
-    )
-    return 0
-
-
 def cmd_summarize(args) -> int:
     from sweep.summarize import print_summary, summarize  # reads files only; no Ray
 
@@ -269,6 +157,9 @@ def cmd_predict(args) -> int:
         args.checkpoint,
         length=args.length,
         normalize_self=args.normalize_self,
+        speaker=args.speaker,
+        speaker_pattern=args.speaker_pattern,
+        speakers=args.speakers,
         as_json=args.json,
     )
 
@@ -418,8 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--normalize-self",
         action="store_true",
-        help="normalise the files by their own statistics when the export lacks the corpus's",
+        help="normalise all the files given by their own statistics, as one group (default: "
+        "the target corpus's stored statistics)",
     )
+    add_speaker_options(p)
     p.add_argument(
         "--json",
         action="store_true",

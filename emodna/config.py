@@ -54,7 +54,7 @@ class Method:
     adversary: str | None = None  # baselines: "dann", "jan", "cdan", "bsp" (BSP + DANN)
     mmd_trade_off: bool = False  # baseline DAN: its MK-MMD is weighted by cfg.trade_off
     classical: bool = (
-        False  # no network: scikit-learn on MFCC functionals (emodna.train.fit_classical)
+        False  # no network: scikit-learn on MFCC functionals (emodna.classical.fit_classical)
     )
 
 

@@ -300,7 +300,7 @@ class FunctionalsLR(nn.Module):
     corpus is standardised by its own statistics (buffers ``mean``, ``std`` ``[2, 2F]``, row 0
     the source's, row 1 the target's; :meth:`set_domain` picks the row, the target by default
     after training), the linear layer holds the weights scikit-learn's
-    LogisticRegression fitted on the source (``emodna.train.fit_classical``). For two classes
+    LogisticRegression fitted on the source (``emodna.classical.fit_classical``). For two classes
     sklearn fits one weight vector w, i.e. P(class 1) = sigmoid(w.x + b); the logits
     ``[0, w.x + b]`` give exactly that under a softmax.
     """

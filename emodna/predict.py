@@ -4,8 +4,9 @@
     emodna predict --model best/EMODB-CASIA-arousal.yaml --model best/EMODB-CASIA-valence.yaml *.wav
 
 ``--model`` is a YAML config exported by ``emodna summarize`` (its checkpoint is the ``.pt``
-beside it unless ``--checkpoint`` says otherwise), or a checkpoint itself (a ``.pt``, or
-the run folder of ``emodna train``, whose ``checkpoint.pt`` carries its config).
+beside it unless ``--checkpoint`` says otherwise), an exported ensemble (``emodna.ensemble``:
+its members' probabilities are averaged), or a checkpoint itself (a ``.pt``, or the run
+folder of ``emodna train``, whose ``checkpoint.pt`` carries its config).
 
 Features are computed exactly as in training (:func:`emodna.frontends.clip_features`):
 :func:`~emodna.frontends.read_audio` at the config's sample rate,
@@ -74,6 +75,15 @@ def _one_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
+def _origin(path: Path) -> dict:
+    """The ``origin`` mapping of an exported YAML (how its target's features were made)."""
+    try:
+        origin = (yaml.safe_load(path.read_text()) or {}).get("origin") or {}
+    except (OSError, yaml.YAMLError):
+        origin = {}
+    return origin if isinstance(origin, dict) else {}
+
+
 def _read_torch(path: Path) -> dict:
     from emodna.checkpoint import read_checkpoint
 
@@ -121,17 +131,19 @@ def _feature_spec(cfg, origin: dict, where: str, length: int | None, norm: dict)
 
 def load_model(
     model: str | Path, checkpoint: str | Path | None = None, *, length: int | None = None
-) -> LoadedModel:
-    """Load an exported YAML config and its checkpoint (or a checkpoint / run folder alone).
+) -> LoadedModel | LoadedEnsemble:
+    """Load an exported YAML config and its checkpoint (or a checkpoint / run folder alone,
+    or an exported ensemble: :func:`load_ensemble`).
 
     Raises ConfigError / TrainingError (one line) when a file is missing, unreadable, or
     the checkpoint does not fit the config.
     """
     from emodna.config import TrainConfig
-    from emodna.methods import build_model
-    from emodna.model import TARGET
+    from emodna.ensemble import is_ensemble
 
     model = Path(model)
+    if is_ensemble(model):  # its members name their checkpoints
+        return load_ensemble(model, length=length)
     origin: dict = {}
     if model.is_dir():
         from emodna.checkpoint import CHECKPOINT
@@ -139,12 +151,7 @@ def load_model(
         model = model / CHECKPOINT
     if model.suffix in (".yaml", ".yml"):
         cfg = TrainConfig.from_yaml(model)
-        try:
-            origin = (yaml.safe_load(model.read_text()) or {}).get("origin") or {}
-        except (OSError, yaml.YAMLError):
-            origin = {}
-        if not isinstance(origin, dict):
-            origin = {}
+        origin = _origin(model)
         ckpt_path = Path(checkpoint) if checkpoint else model.with_suffix(".pt")
         state = _read_torch(ckpt_path)
     else:
@@ -155,7 +162,14 @@ def load_model(
                 f"{ckpt_path}: the checkpoint holds no config; pass the exported .yaml as --model"
             )
         cfg = TrainConfig.from_dict(state["config"], origin=str(ckpt_path))
-    where = str(model)
+    return _build(cfg, state, origin, ckpt_path, str(model), length)
+
+
+def _build(cfg, state: dict, origin: dict, ckpt_path: Path, where: str, length) -> LoadedModel:
+    """The network of ``state`` checked against ``cfg``, in eval mode, with its input spec."""
+    from emodna.methods import build_model
+    from emodna.model import TARGET
+
     spec = _feature_spec(cfg, origin, where, length, state.get("norm") or {"mode": cfg.normalize})
     classes = CLASSES[cfg.task]
 
@@ -193,7 +207,37 @@ def load_model(
         ) from None
     net.eval()
     net.set_domain(TARGET)  # adabn / dsbn: the statistics of the corpus it was adapted to
-    return LoadedModel(str(model), cfg.task, classes, net, spec, ckpt_path, cfg)
+    return LoadedModel(where, cfg.task, classes, net, spec, ckpt_path, cfg)
+
+
+@dataclass
+class LoadedEnsemble:
+    """Several models of one task whose probabilities are averaged (:mod:`emodna.ensemble`)."""
+
+    name: str
+    task: str
+    classes: tuple[str, ...]
+    members: list[LoadedModel]
+
+
+def load_ensemble(path: str | Path, *, length: int | None = None) -> LoadedEnsemble:
+    """Every member of an ensemble file with its checkpoint (a member without one is an
+    error: ``emodna train --config`` trains them)."""
+    from emodna.ensemble import read_members
+
+    path = Path(path)
+    origin = _origin(path)
+    members = []
+    for i, m in enumerate(read_members(path)):
+        if m.checkpoint is None:
+            raise ConfigError(
+                f"{path}: member {i} has no checkpoint (a config for a corpus the sweep never "
+                f"saw); train it first: emodna train --config {path} --source ... --target ..."
+            )
+        state = _read_torch(m.checkpoint)
+        members.append(_build(m.config, state, origin, m.checkpoint, f"{path}: member {i}", length))
+    first = members[0]
+    return LoadedEnsemble(str(path), first.task, first.classes, members)
 
 
 def features(paths, spec: FeatureSpec) -> list[np.ndarray | FeatureError]:
@@ -258,7 +302,7 @@ def _good(xs: list) -> list[np.ndarray]:
 
 
 def predict(
-    models: list[LoadedModel],
+    models: list[LoadedModel | LoadedEnsemble],
     paths,
     *,
     normalize_self: bool = False,
@@ -277,19 +321,29 @@ def predict(
         )
     paths = [Path(p) for p in paths]
     rows: list[dict] = [{"path": str(p), "error": None} for p in paths]
-    raw: dict[tuple, list] = {}
+    raw: dict[tuple, list] = {}  # each front-end's features, computed once per file
     for m in models:
-        key = m.features.key()
-        if key not in raw:
-            raw[key] = features(paths, m.features)
-        xs = normalise(raw[key], m.features, m.name, normalize_self, speakers)
-        for row, x in zip(rows, xs, strict=True):
-            if not isinstance(x, np.ndarray):
-                row["error"] = str(x)
+        per_member = []  # per member, per file: the probabilities or the error
+        for member in getattr(m, "members", [m]):
+            key = member.features.key()
+            if key not in raw:
+                raw[key] = features(paths, member.features)
+            xs = normalise(raw[key], member.features, member.name, normalize_self, speakers)
+            probs = []
+            for x in xs:
+                if not isinstance(x, np.ndarray):
+                    probs.append(x)
+                    continue
+                with torch.no_grad():
+                    x = torch.from_numpy(np.ascontiguousarray(x[None]))
+                    probs.append(torch.softmax(member.model.predict_logits(x), dim=1)[0].numpy())
+            per_member.append(probs)
+        for i, row in enumerate(rows):
+            errors = [str(ps[i]) for ps in per_member if not isinstance(ps[i], np.ndarray)]
+            if errors:
+                row["error"] = errors[0]
                 continue
-            with torch.no_grad():
-                logits = m.model.predict_logits(torch.from_numpy(np.ascontiguousarray(x[None])))
-                p = torch.softmax(logits, dim=1)[0].numpy()
+            p = np.mean([ps[i] for ps in per_member], axis=0)  # an ensemble's average
             k = int(p.argmax())
             row[m.task] = {
                 "class": m.classes[k],
@@ -375,7 +429,8 @@ def run(
             "--normalize-self and a declared speaker grouping: give one (each group is "
             "normalised by its own files' statistics)"
         )
-    if any(m.features.normalize == "speaker" for m in models):
+    members = [x for m in models for x in getattr(m, "members", [m])]
+    if any(m.features.normalize == "speaker" for m in members):
         for name in lone_speakers(groups):
             print(
                 f"emodna predict: warning: speaker {name} has one file here; its own statistics "
@@ -393,15 +448,3 @@ def run(
             continue
         print(format_row(row, tasks, as_json), file=out)
     return 2 if failed else 0
-
-
-__all__ = [
-    "FeatureSpec",
-    "LoadedModel",
-    "load_model",
-    "features",
-    "normalise",
-    "predict",
-    "format_row",
-    "run",
-]

@@ -16,7 +16,7 @@ per epoch. Read it top to bottom:
    and on the label-free signals, pick the model to keep (``select``), write the
    checkpoint, call ``on_epoch``.
 
-The classical baseline (``functionals_lr``) has no epochs: :func:`fit_classical` fits it
+The classical baseline (``functionals_lr``) has no epochs: :func:`emodna.classical.fit_classical` fits it
 with scikit-learn and reports once.
 """
 
@@ -29,18 +29,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from emodna.atomic import atomic_write
 from emodna.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from emodna.classical import fit_classical
 from emodna.config import METHODS, TrainConfig
 from emodna.errors import TrainingError
+from emodna.evaluation import evaluate
 from emodna.labels import CLASSES
 from emodna.losses import check_finite
-from emodna.metrics import scores
-from emodna.model import SOURCE, TARGET
 from emodna.normalize import normalize, stats
+from emodna.validators import prediction_table, write_predictions
 
 
 @dataclass
@@ -119,7 +118,7 @@ def fit(
     ``selected_epoch``); that epoch's own target scores are ``epoch_target_*``.
 
     With ``predictions_path``, the kept model's class probabilities on the target and the
-    source validation clips are written there at the end (:func:`prediction_table`).
+    source validation clips are written there at the end (:func:`emodna.validators.prediction_table`).
     """
     from emodna.methods import build_model, build_objective
 
@@ -311,55 +310,6 @@ def _select(metrics: dict, kept: dict | None, model) -> tuple[dict, dict]:
     return {**reported, **kept["target"], "selected_epoch": kept["epoch"]}, kept
 
 
-def fit_classical(
-    cfg: TrainConfig,
-    source: Domain,
-    target: Domain,
-    train_idx,
-    val_idx,
-    norm: dict,
-    on_epoch=None,
-    ckpt_path: Path | None = None,
-    predictions_path: str | Path | None = None,
-) -> dict:
-    """The classical baseline: MFCC mean and std over time, standardised per corpus, into
-    scikit-learn's LogisticRegression fitted on the source; one "epoch", one report."""
-    from sklearn.linear_model import LogisticRegression
-
-    from emodna.model import FunctionalsLR
-
-    t0 = time.perf_counter()
-    n_classes = len(CLASSES[cfg.task])
-    model = FunctionalsLR(source.x.shape[1], n_classes)
-    with torch.inference_mode():
-        f_s = model.functionals(torch.from_numpy(np.array(source.x))).double()
-        f_t = model.functionals(torch.from_numpy(np.array(target.x))).double()
-    for domain, f in ((SOURCE, f_s), (TARGET, f_t)):  # each corpus by its own statistics
-        model.mean[domain] = f.mean(0)
-        model.std[domain] = f.std(0, correction=0).clamp_min(1e-8)
-    z_s = ((f_s - model.mean[SOURCE]) / model.std[SOURCE]).numpy()
-    clf = LogisticRegression(
-        max_iter=2000, class_weight="balanced" if cfg.class_balance != "none" else None
-    )
-    clf.fit(z_s[train_idx], source.y[train_idx])
-    with torch.no_grad():
-        model.linear.weight.copy_(torch.from_numpy(clf.coef_))
-        model.linear.bias.copy_(torch.from_numpy(clf.intercept_))
-    probs: dict = {}
-    metrics = {
-        "epoch": 1,
-        **evaluate(model, None, source, target, val_idx, n_classes, probs),
-        "epoch_seconds": time.perf_counter() - t0,
-    }
-    if ckpt_path is not None:
-        save_checkpoint(ckpt_path, model, None, None, cfg, [metrics], None, norm)
-    if predictions_path is not None:
-        write_predictions(predictions_path, prediction_table(source, target, val_idx, probs))
-    if on_epoch is not None:
-        on_epoch(dict(metrics))
-    return metrics
-
-
 def split_source(
     y: np.ndarray, val_fraction: float, seed: int, speakers: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -421,96 +371,3 @@ def _batches(
             order = np.concatenate([order, perm])
         yield order[:batch_size]
         order = order[batch_size:]
-
-
-@torch.inference_mode()
-def predict_proba(model, x: np.ndarray, batch_size: int = 256, domain: int = TARGET) -> np.ndarray:
-    """Class probabilities [N, n_classes] of the emotion classifier, in eval mode, with the
-    BatchNorm statistics of ``domain`` (0 = source, 1 = target) where the model keeps both."""
-    model.eval()
-    model.set_domain(domain)
-    device = next(model.parameters()).device
-    out = [
-        torch.softmax(
-            model.predict_logits(torch.from_numpy(np.array(x[i : i + batch_size])).to(device)),
-            dim=1,
-        )
-        for i in range(0, len(x), batch_size)
-    ]
-    return torch.cat(out).cpu().numpy()
-
-
-def evaluate(
-    model, objective, source: Domain, target: Domain, val_idx, n_classes, keep: dict | None = None
-) -> dict:
-    """Target scores (with labels) and the label-free signals a user could watch.
-
-    With ``keep`` (a dict), the class probabilities behind them are put into it: ``target``
-    [N_target, K] and ``source_val`` [len(val_idx), K] (:func:`prediction_table`).
-    """
-    p_t = predict_proba(model, target.x, domain=TARGET)
-    pred_t = p_t.argmax(1)
-    out = {f"target_{k}": v for k, v in scores(target.y, pred_t, n_classes).items()}
-    p_v = np.zeros((0, n_classes), dtype=np.float32)
-    if len(val_idx):
-        p_v = predict_proba(model, source.x[val_idx], domain=SOURCE)
-        y_v = source.y[val_idx]
-        out["source_val_acc"] = float((p_v.argmax(1) == y_v).mean())
-        out["source_val_uar"] = scores(y_v, p_v.argmax(1), n_classes)["uar"]
-    entropy = -(p_t * np.log(np.clip(p_t, 1e-12, 1))).sum(1)
-    out["target_entropy"] = float(entropy.mean())
-    threshold = objective.threshold_value() if objective is not None else None
-    if threshold is not None:
-        out["threshold"] = threshold
-        out["pseudo_fraction"] = float((p_t.max(1) >= threshold).mean())
-    if keep is not None:
-        keep.update(target=p_t, source_val=p_v)
-    return out
-
-
-PREDICTIONS = "predictions.parquet"
-
-
-def prediction_table(
-    source: Domain, target: Domain, val_idx: np.ndarray, probs: dict
-) -> pd.DataFrame:
-    """What a run keeps of its evaluation, so validators and ensembles are computed later
-    without retraining (``sweep.validate``): one row per target clip and per held-out source
-    clip, with the class probabilities of the kept model.
-
-    Columns: ``split`` (``target`` | ``source_val``), ``row`` (the clip's index in its
-    corpus's arrays), ``clip`` (its id, the audio path, where known), ``label`` (the true
-    class: used only to score, never by a validator on the target), ``p0`` .. ``p{K-1}``,
-    and ``weight``: for source validation clips, the importance weight p_T(x) / p_S(x) that
-    DEV needs (:func:`emodna.validators.importance_weights`, from the clips' inputs, so the
-    same for every config on a scenario); 1 for target clips.
-    """
-    from emodna.validators import functionals, importance_weights
-
-    parts = []
-    for split, domain, rows in (
-        ("target", target, np.arange(len(target.y))),
-        ("source_val", source, np.asarray(val_idx, dtype=np.int64)),
-    ):
-        p = np.asarray(probs[split], dtype=np.float64)
-        frame = pd.DataFrame(
-            {
-                "split": split,
-                "row": rows,
-                "clip": domain.clip[rows] if domain.clip is not None else rows.astype(str),
-                "label": domain.y[rows],
-            }
-        )
-        for k in range(p.shape[1]):
-            frame[f"p{k}"] = p[:, k]
-        frame["weight"] = 1.0
-        parts.append(frame)
-    if len(val_idx):
-        parts[1]["weight"] = importance_weights(
-            functionals(source.x[val_idx]), functionals(target.x)
-        )
-    return pd.concat(parts, ignore_index=True)
-
-
-def write_predictions(path: str | Path, table: pd.DataFrame) -> None:
-    atomic_write(Path(path), lambda tmp: table.to_parquet(tmp, index=False))

@@ -2,7 +2,7 @@
 
 Choosing hyperparameters for unsupervised domain adaptation cannot look at the target's
 labels; these scores are what a user can look at instead. Each is computed from what a run
-keeps (``emodna.train.prediction_table``): class probabilities on the target clips and on
+keeps (:func:`prediction_table`): class probabilities on the target clips and on
 held-out (speaker-disjoint) source clips, with their labels and importance weights. All are
 oriented so that **higher is better**.
 
@@ -17,7 +17,12 @@ Notation: ``P`` [N, K] target probabilities, ``H(p) = -sum_k p_k log p_k``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
+
+from emodna.atomic import atomic_write
 
 EPS = 1e-12
 
@@ -117,3 +122,49 @@ def importance_weights(f_source: np.ndarray, f_target: np.ndarray) -> np.ndarray
     clf.fit(x, d)
     p_t = np.clip(clf.predict_proba(f_source)[:, 1], 1e-6, 1 - 1e-6)
     return (len(f_source) / len(f_target)) * p_t / (1.0 - p_t)
+
+
+# ----------------------------------------------------------------------------- what a run keeps
+
+PREDICTIONS = "predictions.parquet"
+
+
+def prediction_table(source, target, val_idx: np.ndarray, probs: dict) -> pd.DataFrame:
+    """What a run keeps of its evaluation, so validators and ensembles are computed later
+    without retraining (``sweep.validate``): one row per target clip and per held-out source
+    clip, with the class probabilities of the kept model.
+
+    Columns: ``split`` (``target`` | ``source_val``), ``row`` (the clip's index in its
+    corpus's arrays), ``clip`` (its id, the audio path, where known), ``label`` (the true
+    class: used only to score, never by a validator on the target), ``p0`` .. ``p{K-1}``,
+    and ``weight``: for source validation clips, the importance weight p_T(x) / p_S(x) that
+    DEV needs (:func:`emodna.validators.importance_weights`, from the clips' inputs, so the
+    same for every config on a scenario); 1 for target clips.
+    """
+    parts = []
+    for split, domain, rows in (
+        ("target", target, np.arange(len(target.y))),
+        ("source_val", source, np.asarray(val_idx, dtype=np.int64)),
+    ):
+        p = np.asarray(probs[split], dtype=np.float64)
+        frame = pd.DataFrame(
+            {
+                "split": split,
+                "row": rows,
+                "clip": domain.clip[rows] if domain.clip is not None else rows.astype(str),
+                "label": domain.y[rows],
+            }
+        )
+        for k in range(p.shape[1]):
+            frame[f"p{k}"] = p[:, k]
+        frame["weight"] = 1.0
+        parts.append(frame)
+    if len(val_idx):
+        parts[1]["weight"] = importance_weights(
+            functionals(source.x[val_idx]), functionals(target.x)
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_predictions(path: str | Path, table: pd.DataFrame) -> None:
+    atomic_write(Path(path), lambda tmp: table.to_parquet(tmp, index=False))

@@ -1,5 +1,6 @@
-"""Export of a sweep's best configs: ``best/<SCENARIO>.yaml`` and ``best/overall.yaml``,
-each with the trial's checkpoint beside it (``.pt``) and an ``origin`` mapping.
+"""Export of a sweep's best config per scenario (the oracle: chosen with the target's
+labels): ``best/<SCENARIO>.yaml`` with the trial's checkpoint beside it (``.pt``) and an
+``origin`` mapping. What to run without the target's labels is ``sweep.recommend``'s.
 """
 
 from __future__ import annotations
@@ -213,25 +214,4 @@ def export_best(
                 "The origin mapping records where it came from; training ignores it.",
             ],
         )
-    if len(ranking):
-        top = ranking.iloc[0]
-        cid = int(top["config_id"])
-        mine = scores[scores["config_id"] == cid]
-        if len(mine):
-            sign = -1.0 if mode == "max" else 1.0
-            pick = mine.assign(_k=sign * mine[metric]).sort_values(["_k", "scenario"]).iloc[0]
-            export(
-                "overall",
-                pick.drop(labels="_k"),
-                f"best mean rank over {int(top['n_scenarios'])} scenario(s) ({top['mean_rank']:.2f}); "
-                f"scenario: where it scored its best {metric}",
-                [
-                    f"Best config of sweep {folder.name} by mean rank across scenarios: config {cid} "
-                    f"(mean rank {top['mean_rank']:.2f}, mean {metric} {top['mean_metric']:.4f}).",
-                    f"source/target/task: {pick['scenario']}, the scenario where this config scored its best "
-                    f"{metric} ({pick[metric]:.4f});",
-                    "point it at another scenario with --source/--target/--task, e.g.",
-                    f"emodna train --corpora-dir DATA/ --config {_display(folder)}/best/overall.yaml --source EMODB --target CASIA --task valence",
-                ],
-            )
     return written

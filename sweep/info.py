@@ -52,3 +52,6 @@ class Summary:
     files: dict[str, Path]
     markdown: str = ""
     searched: list[str] = field(default_factory=list)  # the space's searched parameters
+    # label-free selection (sweep.validate), where the trials kept their predictions:
+    # dict(evidence=, scores=, choices=, validators=, rules=), else None
+    validation: dict | None = None

@@ -11,6 +11,7 @@ import pandas as pd
 from sweep.info import Summary, SweepInfo
 from sweep.ranking import SCORE_LABELS as SHORT
 from sweep.ranking import SCORES, decode_value, to_plain
+from sweep.report_validation import render_validation
 
 
 def pct(v, digits: int = 1) -> str:
@@ -261,14 +262,17 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
         ),
         "",
     ]
-    if "overall" in s.exports:
-        top_row = r.iloc[0]
+    overall = [k for k in s.exports if k.startswith("overall-")]
+    if overall:
         out.append(
-            f"`best/overall.yaml`: config {top_row['config_id']} (rank 1, mean rank "
-            f"{top_row['mean_rank']:.2f}), with source/target/task of the scenario where it "
-            "scored best; override them with `--source/--target/--task`."
+            "For a corpus the sweep never saw: "
+            + ", ".join(f"`best/{k}.yaml`" for k in overall)
+            + " (train with `emodna train --config ... --source ... --target ...`); what to run "
+            "on each scenario's target without its labels: `best/<scenario>-honest.yaml` "
+            "(`emodna predict --model` reads it)."
         )
         out.append("")
+    out += render_validation(s.validation, m)
 
     # ------------------------------------------------------------- honest selection
     out += ["## Honest selection", ""]

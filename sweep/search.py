@@ -42,9 +42,6 @@ logger = logging.getLogger(__name__)
 STATE_VERSION = 1
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
 # ----------------------------------------------------------------------------- searcher
 
 
@@ -164,13 +161,7 @@ class ScenarioSearcher(Searcher):
                 pruner,
                 self.directions,
                 self.space.enqueue,
-                list(
-                    zip(
-                        self.space.candidate_names(),
-                        (self.space.candidate(i) for i in range(len(self.space.candidates))),
-                        strict=True,
-                    )
-                ),
+                self.space.candidate_items(),
             )
         return self._study
 
@@ -300,14 +291,9 @@ class ScenarioSearcher(Searcher):
         """Optuna trial numbers of the configs that were pruned."""
         return [n for n, c in self._configs.items() if c.state == "pruned"]
 
-    @property
-    def n_asked(self) -> int:
-        return self._n_asked
-
-    @property
-    def n_units_issued(self) -> int:
-        """Tune trials issued so far (re-issues after a restore included)."""
-        return self._n_issued
+    n_asked = property(lambda self: self._n_asked)
+    # Tune trials issued so far (re-issues after a restore included)
+    n_units_issued = property(lambda self: self._n_issued)
 
     @property
     def n_failed_units(self) -> int:
@@ -350,8 +336,9 @@ class ScenarioSearcher(Searcher):
 
     def _ask(self) -> ConfigState:
         trial = self.study.ask()
-        # a space's candidate comes queued with its config; the rest Optuna samples
-        params = trial.user_attrs.get("config") or self.space.suggest(trial)
+        name = trial.user_attrs.get("candidate")  # queued with its config (sweep.study)
+        params = {**trial.user_attrs["config"], "candidate": name} if name else None
+        params = params or self.space.suggest(trial)
         order = self._unit_order(trial.number)
         trial.set_user_attr("config", params)
         trial.set_user_attr("searcher_uid", self._uid)
@@ -404,27 +391,15 @@ class ScenarioSearcher(Searcher):
         return value if math.isfinite(value) else None
 
     def _penalty(self, idx: int) -> float | None:
-        """What a failed or diverged unit counts as: the worst value any config reached on
-        that unit (so a config that breaks on a hard scenario is not told the mean of the
-        easier ones it survived, and ranks below the configs that completed, as in the
-        summary); None while no config has a value there."""
+        """A failed or diverged unit counts as the worst value any config reached there
+        (ConfigState.penalised); None while none has one."""
         seen = [c.values[idx] for c in self._configs.values() if idx in c.values]
-        if not seen:
-            return None
-        return min(seen) if self.space.mode == "max" else max(seen)
+        return (min if self.space.mode == "max" else max)(seen) if seen else None
 
     def _tell_final(self, cfg: ConfigState) -> None:
-        values = dict(cfg.values)
-        for idx in cfg.failed:
-            penalty = self._penalty(idx)
-            if penalty is None:  # no config has a value there yet: its own worst
-                own = list(cfg.values.values())
-                penalty = (min if self.space.mode == "max" else max)(own) if own else None
-            if penalty is not None:
-                values[idx] = penalty
         if cfg.failed:
             self._handle(cfg.number).set_user_attr("penalised_units", len(cfg.failed))
-        values = self._units.objective_values(values)
+        values = self._units.objective_values(cfg.penalised(self._penalty, self.space.mode))
         cfg.queue.clear()
         if values is None:
             cfg.state = "failed"

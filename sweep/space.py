@@ -184,6 +184,10 @@ class SearchSpace:
         """Each candidate's ``name``, or ``candidate<i>`` where it has none."""
         return [str(c.get("name") or f"candidate{i}") for i, c in enumerate(self.candidates)]
 
+    def candidate_items(self) -> list[tuple[str, dict]]:
+        """(name, trial config) of every candidate, in order."""
+        return [(n, self.candidate(i)) for i, n in enumerate(self.candidate_names())]
+
     def suggest(self, trial: optuna.Trial) -> dict:
         """Hyperparameters for one config: fixed values, sampled params, method, epochs."""
         return self._complete({name: p.suggest(trial) for name, p in self.params.items()})

@@ -54,9 +54,10 @@ import pandas as pd
 
 from emodna.atomic import atomic_write
 from emodna.errors import ConfigError, EmodnaError
-from sweep import SETTINGS, TRIALS
+from sweep import SETTINGS, SPACE, TRIALS
 from sweep.export import export_best
 from sweep.info import Summary, SweepInfo
+from sweep.inputs import locate
 from sweep.plots import plot_cd, plot_heatmap, plot_hyperparameters
 from sweep.ranking import (
     SIGNALS,
@@ -69,24 +70,29 @@ from sweep.ranking import (
     score_matrix,
     to_plain,
 )
+from sweep.recommend import export_honest
 from sweep.report import SHORT, pct, render_markdown
 from sweep.selection import best_per_scenario, honest_selection, selection_table
 from sweep.stats import friedman, nemenyi_cd
 from sweep.storage import open_storage
+from sweep.validate import (
+    build_evidence,
+    gather_predictions,
+    honest,
+    rule_summary,
+    validator_table,
+    write_gathered,
+)
 
 # ----------------------------------------------------------------------------- sweep info
 
 
 def _resolve(path_text, folder: Path) -> Path | None:
+    """A path sweep.json recorded, where it exists now (``sweep.inputs.locate``), else None."""
     if not path_text:
         return None
-    p = Path(str(path_text)).expanduser()
-    if p.is_absolute():
-        return p if p.exists() else None
-    for base in (Path.cwd(), folder.parent.parent, folder, folder.parent):
-        if (base / p).exists():
-            return (base / p).resolve()
-    return None
+    p = Path(locate(str(Path(str(path_text)).expanduser()), folder))
+    return p if p.exists() else None
 
 
 def read_study(folder: Path, settings: dict):
@@ -130,7 +136,8 @@ def sweep_info(
     info.cache = (
         _resolve(info.settings.get("cache"), folder) if info.settings.get("cache") else None
     )
-    space_path = _resolve(info.settings.get("space"), folder)
+    copy = folder / SPACE  # the space the sweep ran with (sweep.inputs.write_settings)
+    space_path = copy if copy.exists() else _resolve(info.settings.get("space"), folder)
     if space_path is not None:
         try:
             from sweep.space import load_space
@@ -283,6 +290,7 @@ def summarize(
     best = best_per_scenario(scores, ranking, metric, mode)
     per, loto = honest_selection(trials, scores, ranking, metric, mode, info.states)
     sel = selection_table(per)
+    validation = label_free_selection(folder, trials, metric, mode)
     # Friedman over the complete configs, CD over the top ones (or one per method)
     matrix = score_matrix(scores, metric)
     complete_ids = [int(c) for c in ranking.loc[ranking["status"] == "complete", "config_id"]]
@@ -311,6 +319,11 @@ def summarize(
         tmp = folder / ".best.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         exports = export_best(folder, trials, scores, ranking, best, info, tmp)
+        if validation is not None:
+            v = validation
+            exports |= export_honest(
+                folder, trials, v["evidence"], v["scores"], v["choices"], info, tmp
+            )
         final = folder / "best"
         old = folder / ".best.old"
         shutil.rmtree(old, ignore_errors=True)
@@ -355,6 +368,7 @@ def summarize(
         exports,
         files,
         searched=list(getattr(info.space, "params", {})),
+        validation=validation,
     )
     files["ranking"] = folder / "ranking.parquet"
     table = ranking.copy()
@@ -372,6 +386,29 @@ def summarize(
     files["summary"] = folder / "summary.md"
     atomic_write(files["summary"], lambda p: p.write_text(result.markdown))
     return result
+
+
+def label_free_selection(folder: Path, trials: pd.DataFrame, metric: str, mode: str) -> dict | None:
+    """Validators, honest rules and ensembles (``sweep.validate``) from the probabilities the
+    trials kept; gathers them into ``<folder>/predictions.parquet`` (one file to keep or
+    commit). None where no trial kept any, or the metric is not a target score to maximise."""
+    if mode != "max" or metric.removeprefix("target_") not in ("war", "uar", "f1_pos", "f1_macro"):
+        return None
+    preds = gather_predictions(folder, trials)
+    if preds.empty:
+        return None
+    write_gathered(folder, preds)
+    ev = build_evidence(trials, preds, metric)
+    if ev.units.empty:
+        return None
+    scores, choices = honest(ev)
+    return {
+        "evidence": ev,
+        "scores": scores,
+        "choices": choices,
+        "validators": validator_table(ev, scores),
+        "rules": rule_summary(ev, scores),
+    }
 
 
 # ----------------------------------------------------------------------------- command line

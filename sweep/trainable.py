@@ -6,7 +6,7 @@ A plain function, as in Ray's own examples. It is the only place that adapts
 arrays backed by the node's shared memory, so concurrent trials on a node share one
 copy), reports every epoch with ``tune.report`` together with a checkpoint, resumes from that
 checkpoint when Tune retries the trial, and leaves the kept model's class probabilities in
-the trial folder (``predictions.parquet``, ``emodna.train.prediction_table``) for the
+the trial folder (``predictions.parquet``, ``emodna.validators.prediction_table``) for the
 validators and ensembles ``emodna summarize`` computes.
 
 Two kinds of failure are told apart. A trial whose loss becomes NaN or inf has *diverged*:
@@ -34,7 +34,8 @@ from emodna.config import METHODS, TRAIN_KEYS, TrainConfig
 from emodna.errors import DivergedError
 from emodna.labels import TASKS
 from emodna.runlog import RunLog
-from emodna.train import PREDICTIONS, Domain, fit, resolve_device
+from emodna.train import Domain, fit, resolve_device
+from emodna.validators import PREDICTIONS
 from sweep.ranking import scenario_name
 
 

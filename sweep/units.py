@@ -151,6 +151,21 @@ class ConfigState:
             self.values[idx] = value
         return True
 
+    def penalised(self, worst, mode: str) -> dict[int, float]:
+        """The unit values, with each failed or diverged unit at ``worst(idx)`` (the worst
+        value any config reached there), else this config's own worst: a config that breaks
+        on a hard scenario is not told the mean of the easier units it survived, and ranks
+        below the configs that completed, as in the summary."""
+        values = dict(self.values)
+        pick = min if mode == "max" else max
+        for idx in self.failed:
+            penalty = worst(idx)
+            if penalty is None and self.values:
+                penalty = pick(self.values.values())
+            if penalty is not None:
+                values[idx] = penalty
+        return values
+
     def merge_stored(self, trial, units: Units, reissue_unfinished: bool) -> None:
         """After a restore: take what reached the Optuna storage after the last save (the
         trial's state, unit values, failed units) and requeue units left in flight."""

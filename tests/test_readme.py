@@ -126,7 +126,7 @@ def test_first_hour_runs_as_written(tmp_path, corpora_dir, warm_cache, monkeypat
         elif name == "emodna summarize":
             folder = Path(argv[2])
             assert out[0].startswith("#1  config "), proc.stdout
-            for path in ("summary.md", "ranking.parquet", "best/overall.yaml"):
+            for path in ("summary.md", "ranking.parquet", "best/overall-arousal.yaml"):
                 assert (folder / path).is_file(), path
             # the scenario the next steps use was exported, with its checkpoint
             assert (folder / "best" / "EMODB-CASIA-arousal.pt").is_file()

@@ -17,7 +17,9 @@ from matplotlib.image import imread
 from scipy import stats
 
 from emodna.config import TrainConfig
+from emodna.ensemble import is_ensemble, read_members
 from emodna.train import Domain, fit
+from emodna.validators import PREDICTIONS
 from sweep import ranking as R
 from sweep import selection as SEL
 from sweep import stats as ST
@@ -238,7 +240,11 @@ def run_unit(
     )
     trial_dir = folder / f"{cid:04d}-{source}-{target}-arousal-s{seed}-{trial_id}"
     final = fit(
-        cfg, domains[source], domains[target], checkpoint_dir=trial_dir / "checkpoint_000000"
+        cfg,
+        domains[source],
+        domains[target],
+        checkpoint_dir=trial_dir / "checkpoint_000000",
+        predictions_path=trial_dir / PREDICTIONS,
     )
     row = dict(
         trial_id=trial_id,
@@ -258,7 +264,7 @@ def run_unit(
         }
     )
     row.update({k: v for k, v in final.items() if isinstance(v, int | float)})
-    row.update(epochs_run=final["epoch"], wall_s=1.0, error="")
+    row.update(epochs_run=final["epoch"], wall_s=1.0, error="", trial_dir=trial_dir.name)
     return row
 
 
@@ -309,6 +315,9 @@ def test_summary_writes_report_ranking_exports_and_plots(summary, sweep_dir):
     md = (sweep_dir / "summary.md").read_text()
     for needle in (
         "## Ranking across scenarios",
+        "## Choosing without the target's labels",
+        "how well each rule tracks the target's labels",
+        "| neg_entropy, ensemble of 3 |",
         "## Honest selection",
         "Table 2: arousal",
         "**pruned** (pruned after 1 unit)",
@@ -322,10 +331,21 @@ def test_summary_writes_report_ranking_exports_and_plots(summary, sweep_dir):
     assert len(ranking) == 3 and ranking["status"].iloc[-1] == "pruned"
     best = sweep_dir / "best"
     assert sorted(p.name for p in best.glob("*.yaml")) == sorted(
-        ["EMODB-CASIA-arousal.yaml", "CASIA-EMODB-arousal.yaml", "overall.yaml"]
+        [
+            "EMODB-CASIA-arousal.yaml",
+            "CASIA-EMODB-arousal.yaml",
+            "EMODB-CASIA-arousal-honest.yaml",
+            "CASIA-EMODB-arousal-honest.yaml",
+            "overall-arousal.yaml",
+        ]
     )
     assert sorted(p.name for p in best.glob("*.pt")) == sorted(
-        ["EMODB-CASIA-arousal.pt", "CASIA-EMODB-arousal.pt", "overall.pt"]
+        ["EMODB-CASIA-arousal.pt", "CASIA-EMODB-arousal.pt"]
+    )
+    # every trial's kept probabilities, gathered into one file beside trials.parquet
+    gathered = pd.read_parquet(sweep_dir / "predictions.parquet")
+    assert set(gathered["trial_id"]) == set(
+        pd.read_parquet(sweep_dir / "trials.parquet")["trial_id"]
     )
     for name in ("heatmap", "hyperparameters", "critical_difference"):
         img = imread(sweep_dir / "plots" / f"{name}.png")
@@ -334,6 +354,8 @@ def test_summary_writes_report_ranking_exports_and_plots(summary, sweep_dir):
 
 def test_exported_yaml_is_a_train_config_with_its_origin(summary, sweep_dir):
     for path in (sweep_dir / "best").glob("*.yaml"):
+        if is_ensemble(path):
+            continue
         cfg = TrainConfig.from_yaml(path)
         raw = yaml.safe_load(path.read_text())
         origin = raw["origin"]
@@ -352,9 +374,39 @@ def test_exported_yaml_is_a_train_config_with_its_origin(summary, sweep_dir):
         )
         # `emodna train --config` overrides on top of it
         assert TrainConfig.from_yaml(path, task="valence", epochs=None).task == "valence"
-    overall = yaml.safe_load((sweep_dir / "best" / "overall.yaml").read_text())
-    assert overall["origin"]["config_id"] == int(summary.ranking["config_id"].iloc[0])
-    assert "--source/--target/--task" in (sweep_dir / "best" / "overall.yaml").read_text()
+
+
+def test_honest_and_overall_exports_are_ensembles_predict_and_train_read(summary, sweep_dir):
+    from emodna.predict import load_ensemble
+
+    # two corpora: no scenario leaves a target out, so the fallback rule (entropy, ensemble
+    # of 3) chose among the configs that ran the scenario (2 was pruned after running it)
+    honest = sweep_dir / "best" / "EMODB-CASIA-arousal-honest.yaml"
+    origin = yaml.safe_load(honest.read_text())["origin"]
+    assert origin["selected_by"].startswith("neg_entropy+ens3")
+    assert sorted(origin["configs"]) == [0, 1, 2]
+    members = read_members(honest)
+    assert [m.config.source for m in members] == ["EMODB"] * 3
+    assert all(m.checkpoint is not None and m.checkpoint.is_file() for m in members)
+    loaded = load_ensemble(honest)
+    assert (loaded.task, len(loaded.members)) == ("arousal", 3)
+    # the score the summary gives it is the average of the members' kept probabilities
+    rows = summary.validation["scores"]
+    got = rows[(rows["rule"] == "neg_entropy+ens3") & (rows["scenario"] == "EMODB-CASIA-arousal")]
+    assert got["score"].iloc[0] == pytest.approx(origin["score_mean_over_seeds"])
+    # for a corpus the sweep never saw: the best complete config by mean rank, no checkpoint
+    overall = sweep_dir / "best" / "overall-arousal.yaml"
+    (member,) = read_members(overall, source="EMOVO", target="RAVDESS")
+    complete = summary.ranking[summary.ranking["status"] == "complete"]
+    assert yaml.safe_load(overall.read_text())["origin"]["configs"] == [
+        int(complete["config_id"].iloc[0])
+    ]
+    assert (member.config.source, member.config.target, member.checkpoint) == (
+        "EMOVO",
+        "RAVDESS",
+        None,
+    )
+    assert "--source SOURCE --target TARGET" in overall.read_text()
 
 
 def test_best_per_scenario_is_the_oracle(summary):
@@ -390,10 +442,8 @@ def test_partial_sweep_is_marked(sweep_dir, tmp_path):
     assert "units not yet in" in text
     md = (part / "summary.md").read_text()
     assert "Partial summary" in md
-    assert (
-        yaml.safe_load((part / "best" / "overall.yaml").read_text())["origin"]["partial_sweep"]
-        is True
-    )
+    overall = yaml.safe_load((part / "best" / "overall-arousal.yaml").read_text())
+    assert overall["origin"]["partial_sweep"] is True
     status = s.ranking.set_index("config_id")["status"]
     assert status[1] == "incomplete" and status[2] == "pruned"
 

@@ -1,0 +1,130 @@
+"""``summary.md``'s section on choosing without the target's labels (``sweep.validate``):
+the validators judged against the target's labels, the rules and ensembles beside the
+defaults and the oracle, and the rule the honest recommendation chose per target."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from emodna.validators import VALIDATORS
+
+
+def _pts(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:+.1f}"
+
+
+def _pct(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
+
+
+def _p(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows] + [""]
+
+
+def _rule_label(rule: str) -> str:
+    base, _, k = rule.partition("+ens")
+    return f"{base}, ensemble of {k}" if k else base
+
+
+def validator_rows(table: pd.DataFrame, task: str) -> list[list]:
+    rows = []
+    for x in table[table["task"] == task].itertuples():
+        rows.append(
+            [
+                x.rule,
+                "–" if math.isnan(x.spearman) else f"{x.spearman:+.2f}",
+                _pts(x.regret).lstrip("+"),
+                f"{x.worst_scenario} ({_pts(x.worst_regret).lstrip('+')})",
+                _pts(x.gain_vs_defaults),
+            ]
+        )
+    return rows
+
+
+def rule_rows(rules: pd.DataFrame, task: str) -> list[list]:
+    order = ["defaults", "oracle", "honest"]
+    g = rules[rules["task"] == task]
+    g = g.assign(_k=[order.index(r) if r in order else len(order) for r in g["rule"]])
+    rows = []
+    for x in g.sort_values(["_k", "score"], ascending=[True, False]).itertuples():
+        rows.append(
+            [
+                _rule_label(x.rule),
+                _pct(x.score),
+                "" if x.rule == "defaults" else _pts(x.vs_defaults),
+                "" if x.rule == "defaults" else f"{x.wins} / {x.losses}",
+                "" if x.rule == "defaults" else _p(x.p),
+                x.n,
+            ]
+        )
+    return rows
+
+
+def render_validation(v: dict | None, metric: str) -> list[str]:
+    """The section's markdown lines (none where the trials kept no predictions)."""
+    if v is None:
+        return []
+    short = metric.removeprefix("target_").upper()
+    out = ["## Choosing without the target's labels", ""]
+    out.append(
+        "Each trial kept its class probabilities (`predictions.parquet`), so label-free "
+        "validators and ensembles are computed here without retraining. A *rule* orders the "
+        "configs of a scenario without its target's labels: `loto` by their mean rank on the "
+        "task's scenarios that touch the target corpus neither way, a validator by its score on "
+        "the scenario itself; it picks the first config, or averages the probabilities of the "
+        "first K (*ensemble of K*, at each seed). Validators (higher is better): "
+        + "; ".join(f"`{k}` {d}" for k, d in VALIDATORS.items())
+        + "."
+    )
+    out.append("")
+    for task in dict.fromkeys(v["rules"]["task"]):
+        out += [f"### {task}: how well each rule tracks the target's labels", ""]
+        out += _table(
+            [
+                "rule",
+                "Spearman with " + short,
+                "mean regret to oracle",
+                "worst scenario (regret)",
+                "vs defaults",
+            ],
+            validator_rows(v["validators"], task),
+        )
+        out += [f"### {task}: rules and ensembles beside the defaults", ""]
+        out += _table(
+            [
+                "rule",
+                short,
+                "vs defaults (points)",
+                "wins / losses",
+                "Wilcoxon p",
+                "scenario-seeds",
+            ],
+            rule_rows(v["rules"], task),
+        )
+    choices = v["choices"]
+    if len(choices):
+        rows = [
+            [
+                x.task,
+                x.target,
+                _rule_label(x.rule) if isinstance(x.rule, str) else "– (no scenario leaves it out)",
+                x.judged_on,
+                _pct(x.judged_score),
+            ]
+            for x in choices.itertuples()
+        ]
+        out += [
+            "*honest*: for each target corpus, the rule with the best mean score on the "
+            "scenarios that do not touch it (judged there with the target left out as well), "
+            "applied to the target's scenarios:",
+            "",
+        ]
+        out += _table(["task", "target", "rule chosen", "judged on scenarios", short], rows)
+    return out
