@@ -23,6 +23,7 @@ class SweepInfo:
     seeds: list[int] | None = None
     states: dict[int, str] = field(default_factory=dict)
     pruned_after: dict[int, int] = field(default_factory=dict)
+    candidates: dict[int, str] = field(default_factory=dict)  # config id -> the space's name
     n_units: int | None = None
     budget: int | None = None
     n_configs: int | None = None

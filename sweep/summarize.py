@@ -165,6 +165,8 @@ def sweep_info(
                 info.pruned_after[t.number] = int(t.user_attrs["pruned_after"])
             if t.user_attrs.get("n_units"):
                 info.n_units = max(info.n_units or 0, int(t.user_attrs["n_units"]))
+            if t.user_attrs.get("candidate"):
+                info.candidates[t.number] = str(t.user_attrs["candidate"])
         info.n_configs = len(study_trials)
         if len(study.directions) == 1:
             study_mode = "max" if study.direction.name == "MAXIMIZE" else "min"
@@ -290,6 +292,8 @@ def summarize(
     best = best_per_scenario(scores, ranking, metric, mode)
     per, loto = honest_selection(trials, scores, ranking, metric, mode, info.states)
     sel = selection_table(per)
+    if "hp_candidate" not in trials and info.candidates:  # sweeps before trials recorded it
+        trials = trials.assign(hp_candidate=trials["config_id"].map(info.candidates))
     validation = label_free_selection(folder, trials, metric, mode)
     # Friedman over the complete configs, CD over the top ones (or one per method)
     matrix = score_matrix(scores, metric)

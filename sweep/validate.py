@@ -82,7 +82,15 @@ class Evidence:
     probs: dict[str, np.ndarray]
     labels: dict[tuple[str, int], np.ndarray]
     metric: str
-    defaults: int | None  # the config id of the space's defaults candidate
+    candidates: dict[int, str]  # config id -> name of the space's candidates (defaults, ...)
+
+    @property
+    def defaults(self) -> int | None:
+        """The config of the ``defaults`` candidate; config 0 in a sweep without candidates."""
+        named = [c for c, n in self.candidates.items() if n == "defaults"]
+        if named:
+            return named[0]
+        return 0 if not self.candidates and (self.units["config_id"] == 0).any() else None
 
     def score(self, trial_ids: list[str], scenario: str, seed: int) -> float:
         """The metric of the mean of these trials' probabilities (one trial: the trial's)."""
@@ -144,16 +152,13 @@ def build_evidence(
             V.ensv(probs[t], ens[(s, d)])
             for t, s, d in zip(units["trial_id"], units["scenario"], units["seed"], strict=True)
         ]
-    return Evidence(units, probs, labels, metric, _defaults_id(trials))
-
-
-def _defaults_id(trials: pd.DataFrame) -> int | None:
-    """The config of the space's ``defaults`` candidate (``hp_candidate``), else config 0."""
+    names = {}
     if "hp_candidate" in trials:
-        hit = trials.loc[trials["hp_candidate"] == "defaults", "config_id"]
-        if len(hit):
-            return int(hit.iloc[0])
-    return 0 if (trials["config_id"] == 0).any() else None
+        named = trials.dropna(subset=["hp_candidate"]).drop_duplicates("config_id")
+        names = {
+            int(c): str(n) for c, n in zip(named["config_id"], named["hp_candidate"], strict=True)
+        }
+    return Evidence(units, probs, labels, metric, names)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -249,8 +254,9 @@ def rule_table(
 
 
 def reference_rows(ev: Evidence, scenarios: list[str]) -> pd.DataFrame:
-    """``defaults`` (the defaults candidate) and ``oracle`` (per scenario the config with the
-    best mean metric over seeds: uses the target's labels) per (scenario, seed)."""
+    """``defaults`` (the defaults candidate), each other candidate of the space by its name
+    (e.g. the classical baselines) and ``oracle`` (per scenario the config with the best mean
+    metric over seeds: uses the target's labels) per (scenario, seed)."""
     rows = []
     for scen in scenarios:
         configs = complete_configs(ev, scen)
@@ -259,7 +265,8 @@ def reference_rows(ev: Evidence, scenarios: list[str]) -> pd.DataFrame:
             continue
         means = u.groupby("config_id")[ev.metric].mean()
         best = int(max(configs, key=lambda c: (means[c], -c)))
-        for name, cid in (("oracle", best), ("defaults", ev.defaults)):
+        named = [(n, c) for c, n in ev.candidates.items() if n != "defaults"]
+        for name, cid in [("oracle", best), ("defaults", ev.defaults), *named]:
             if cid is None or cid not in configs:
                 continue
             for seed, value in unit_scores(ev, [cid], scen).items():
@@ -276,7 +283,9 @@ def touches(parts: dict, scenario: str, corpus: str) -> bool:
     return corpus in parts[scenario][:2]
 
 
-def honest(ev: Evidence, k: int = ENSEMBLE_K) -> tuple[pd.DataFrame, pd.DataFrame]:
+def honest(
+    ev: Evidence, k: int = ENSEMBLE_K, rules: list[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The honest recommendation per target corpus, judged on that target's scenarios.
 
     Returns (scores, choices). ``scores``: rows of :func:`rule_table` for every rule (each
@@ -286,7 +295,7 @@ def honest(ev: Evidence, k: int = ENSEMBLE_K) -> tuple[pd.DataFrame, pd.DataFram
     every rule was judged with that target left out as well.
     """
     parts = _parts(ev)
-    rules = rule_names(k)
+    rules = rules or rule_names(k)
     everything = sorted(parts)
     out = [reference_rows(ev, everything)]
     choices = []

@@ -237,3 +237,70 @@ def test_functionals_lr_is_sklearn_on_per_corpus_standardised_functionals(source
     expected = balanced_accuracy_score(target.y, clf.predict(standardised(target.x)))
     assert final["target_uar"] == pytest.approx(expected)
     assert final["target_uar"] > 0.8  # the class signal survives the shift of the target
+
+
+# ---------------------------------------------------------------------------------------
+# The source hold-out and weight averaging
+
+
+def test_source_validation_holds_out_whole_speakers_and_says_when_it_cannot():
+    from emodna.train import source_val_grouped
+
+    y = np.array([0, 1] * 50)
+    speakers = np.array([f"spk{i % 10}" for i in range(100)])
+    train, val = split_source(y, 0.1, 0, speakers)
+    assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == 100
+    assert len(set(speakers[val])) == 1  # one of ten speakers: 10% of the clips
+    assert not set(speakers[val]) & set(speakers[train])
+    assert set(y[val]) == {0, 1}
+    # four speakers: at least one whole speaker, a quarter of the clips
+    four = np.array([f"spk{i % 4}" for i in range(100)])
+    _, val4 = split_source(y, 0.1, 0, four)
+    assert len(set(four[val4])) == 1 and len(val4) == 25
+    # unknown speakers (or one): stratified by label as before, 10 clips
+    for unknown in (None, np.array(["None"] * 100), np.array(["a"] * 100)):
+        assert not source_val_grouped(unknown)
+        _, val_u = split_source(y, 0.1, 0, unknown)
+        assert len(val_u) == 10 and np.bincount(y[val_u]).tolist() == [5, 5]
+
+
+@pytest.mark.parametrize("mode", ["ema", "swa"])
+def test_weight_averaging_is_evaluated_kept_and_resumed(source, target, tmp_path, mode):
+    from emodna.checkpoint import read_checkpoint
+
+    cfg = config(method="source_only", epochs=3, weight_average=mode, weight_ema_decay=0.5)
+    final = fit(cfg, source, target, checkpoint_dir=tmp_path / "a")
+    state = read_checkpoint(tmp_path / "a" / "checkpoint.pt", "")
+    kept, last = state["kept"]["model"], state["model"]
+    # the kept (evaluated) weights are the average, not the last step's
+    name = next(k for k in last if k.endswith("weight") and last[k].dtype.is_floating_point)
+    assert not torch.equal(kept[name], last[name])
+    assert int(state["averaged"]["n_averaged"]) == (2 if mode == "swa" else 3 * math.ceil(64 / 32))
+    # stopped after 2 epochs and resumed: the same final scores as one run of 3
+    fit(
+        config(method="source_only", epochs=2, weight_average=mode, weight_ema_decay=0.5),
+        source,
+        target,
+        checkpoint_dir=tmp_path / "b",
+    )
+    resumed = fit(cfg, source, target, checkpoint_dir=tmp_path / "b")
+    assert resumed["target_uar"] == pytest.approx(final["target_uar"])
+    assert resumed["source_val_acc"] == pytest.approx(final["source_val_acc"])
+
+
+def test_predictions_are_the_kept_models_probabilities(source, target, tmp_path):
+    import pandas as pd
+
+    from emodna.metrics import scores
+
+    final = fit(config(epochs=2), source, target, predictions_path=tmp_path / "p.parquet")
+    table = pd.read_parquet(tmp_path / "p.parquet")
+    tgt = table[table["split"] == "target"].sort_values("row")
+    assert tgt["row"].tolist() == list(range(len(target.y)))
+    assert (tgt["label"].to_numpy() == target.y).all()
+    p = tgt[["p0", "p1"]].to_numpy()
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
+    # the reported target UAR is the one of these probabilities
+    assert scores(target.y, p.argmax(1), 2)["uar"] == pytest.approx(final["target_uar"])
+    val = table[table["split"] == "source_val"]
+    assert len(val) == 32 and (val["weight"] > 0).all()  # one held-out speaker of three
