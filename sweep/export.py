@@ -161,7 +161,15 @@ def export_best(
                 }
         ckpt_name = None
         ckpt_note = ""
-        dirs = trial_index.get(trial_id, [])
+        recorded = (
+            trials.loc[trials["trial_id"] == trial_id, "trial_dir"] if "trial_dir" in trials else []
+        )
+        # the folder trials.parquet records; sweeps before it: found by the id in folder names
+        dirs = (
+            [folder / recorded.iloc[0]]
+            if len(recorded) and isinstance(recorded.iloc[0], str)
+            else trial_index.get(trial_id, [])
+        )
         src = next((latest_checkpoint(d) for d in dirs if latest_checkpoint(d) is not None), None)
         if src is not None:
             ckpt_name = f"{name}.pt"

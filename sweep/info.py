@@ -56,3 +56,4 @@ class Summary:
     # label-free selection (sweep.validate), where the trials kept their predictions:
     # dict(evidence=, scores=, choices=, validators=, rules=), else None
     validation: dict | None = None
+    alpha: float = 0.05  # the significance level of the Friedman verdict and the CD

@@ -17,15 +17,17 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from emodna.config import TrainConfig
 from emodna.ensemble import ENSEMBLE_KEY
+from emodna.errors import ConfigError
 from sweep.export import _display, feature_origin, latest_checkpoint, train_values
 from sweep.info import SweepInfo
-from sweep.ranking import tasks_of, to_plain
-from sweep.validate import ENSEMBLE_K, Evidence, overall_members
+from sweep.ranking import rank_matrix, tasks_of, to_plain
+from sweep.validate import ENSEMBLE_K, Evidence, complete_configs, parts_of, rule_table
 
 # a target corpus that no scenario leaves out (fewer than three corpora) gets this rule:
 # entropy-type scores are the robust label-free ones on small data (SKADA-Bench, 2024)
@@ -46,6 +48,29 @@ def _config_values(trials: pd.DataFrame, cid: int, scenario: dict, seed: int) ->
         base[k] = scenario[k]
     values, _ = train_values(base, seed)
     return values
+
+
+def overall_members(ev: Evidence, task: str, k: int = ENSEMBLE_K) -> tuple[str, list[int]]:
+    """For a corpus the sweep never saw: the configs complete on every scenario of the task
+    by mean rank over all of them, and whether one (``loto``) or the first K
+    (``loto+ens<K>``) did better honestly (mean over the task's targets of
+    :func:`honest`'s per-target scores of those two rules)."""
+    parts = parts_of(ev)
+    in_task = sorted(s for s in parts if parts[s][2] == task)
+    if not in_task:
+        raise ConfigError(f"no scenario of task {task} in the sweep")
+    configs = set(complete_configs(ev, in_task[0]))
+    for s in in_task[1:]:
+        configs &= set(complete_configs(ev, s))
+    u = ev.units[ev.units["scenario"].isin(in_task) & ev.units["config_id"].isin(configs)]
+    matrix = u.pivot_table(index="config_id", columns="scenario", values=ev.metric, aggfunc="mean")
+    mean_rank, mean_score = rank_matrix(matrix).mean(axis=1), matrix.mean(axis=1)
+    order = sorted(configs, key=lambda c: (mean_rank[c], -mean_score[c], c))
+    single, ens = "loto", f"loto+ens{k}"
+    judged = rule_table(ev, [single, ens], in_task, in_task)
+    means = judged.groupby("rule")["score"].mean()
+    rule = ens if means.get(ens, -np.inf) > means.get(single, -np.inf) else single
+    return rule, order[: (k if rule == ens else 1)]
 
 
 def write_ensemble(

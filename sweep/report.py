@@ -210,7 +210,11 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
             f"**Friedman test** over the {f['k']} complete configs by {f['n']} scenarios: "
             f"χ²({f['k'] - 1}) = {f['statistic']:.2f}, p = {f['pvalue']:.3g}; "
             f"Iman-Davenport F = {f['f_statistic']:.2f}, p = {f['f_pvalue']:.3g}"
-            + (" (the configs differ)." if f["pvalue"] < 0.05 else " (no significant difference).")
+            + (
+                f" (the configs differ at α = {s.alpha:g})."
+                if f["pvalue"] < s.alpha
+                else f" (no significant difference at α = {s.alpha:g})."
+            )
         )
     else:
         k = int((r["status"] == "complete").sum())

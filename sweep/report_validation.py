@@ -48,19 +48,23 @@ def validator_rows(table: pd.DataFrame, task: str) -> list[list]:
     return rows
 
 
-def rule_rows(rules: pd.DataFrame, task: str) -> list[list]:
-    order = ["defaults", "oracle", "honest"]
+def rule_rows(rules: pd.DataFrame, task: str, against: str = "defaults") -> list[list]:
+    """One row per rule of ``sweep.validate.rule_summary(..., against=against)``: the
+    reference first, then the oracle and the honest recommendation, then the rest by score."""
+    order = [against, "oracle", "honest"]
     g = rules[rules["task"] == task]
     g = g.assign(_k=[order.index(r) if r in order else len(order) for r in g["rule"]])
     rows = []
     for x in g.sort_values(["_k", "score"], ascending=[True, False]).itertuples():
+        ref = x.rule == against
+        vs = getattr(x, f"vs_{against}")
         rows.append(
             [
                 _rule_label(x.rule),
                 _pct(x.score),
-                "" if x.rule == "defaults" else _pts(x.vs_defaults),
-                "" if x.rule == "defaults" else f"{x.wins} / {x.losses}",
-                "" if x.rule == "defaults" else _p(x.p),
+                "" if ref else _pts(vs),
+                "" if ref else f"{x.wins} / {x.losses}",
+                "" if ref else _p(x.p),
                 x.n,
             ]
         )

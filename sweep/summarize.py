@@ -1,6 +1,6 @@
 """Summarize a sweep folder: ranking across scenarios, honest selection, exports, report.
 
-    emodna summarize runs/NAME            # or: python -m sweep.summarize runs/NAME
+    emodna summarize runs/NAME
 
 Reads files only -- ``trials.parquet``, ``sweep.json``, the search-space file, the Optuna
 study in its storage and the trial folders' checkpoints -- and needs neither Ray nor a
@@ -75,14 +75,7 @@ from sweep.report import SHORT, pct, render_markdown
 from sweep.selection import best_per_scenario, honest_selection, selection_table
 from sweep.stats import friedman, nemenyi_cd
 from sweep.storage import open_storage
-from sweep.validate import (
-    build_evidence,
-    gather_predictions,
-    honest,
-    rule_summary,
-    validator_table,
-    write_gathered,
-)
+from sweep.validate import label_free_selection
 
 # ----------------------------------------------------------------------------- sweep info
 
@@ -373,6 +366,7 @@ def summarize(
         files,
         searched=list(getattr(info.space, "params", {})),
         validation=validation,
+        alpha=alpha,
     )
     files["ranking"] = folder / "ranking.parquet"
     table = ranking.copy()
@@ -390,29 +384,6 @@ def summarize(
     files["summary"] = folder / "summary.md"
     atomic_write(files["summary"], lambda p: p.write_text(result.markdown))
     return result
-
-
-def label_free_selection(folder: Path, trials: pd.DataFrame, metric: str, mode: str) -> dict | None:
-    """Validators, honest rules and ensembles (``sweep.validate``) from the probabilities the
-    trials kept; gathers them into ``<folder>/predictions.parquet`` (one file to keep or
-    commit). None where no trial kept any, or the metric is not a target score to maximise."""
-    if mode != "max" or metric.removeprefix("target_") not in ("war", "uar", "f1_pos", "f1_macro"):
-        return None
-    preds = gather_predictions(folder, trials)
-    if preds.empty:
-        return None
-    write_gathered(folder, preds)
-    ev = build_evidence(trials, preds, metric)
-    if ev.units.empty:
-        return None
-    scores, choices = honest(ev)
-    return {
-        "evidence": ev,
-        "scores": scores,
-        "choices": choices,
-        "validators": validator_table(ev, scores),
-        "rules": rule_summary(ev, scores),
-    }
 
 
 # ----------------------------------------------------------------------------- command line

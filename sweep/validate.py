@@ -29,7 +29,6 @@ import pandas as pd
 from scipy import stats
 
 from emodna import validators as V
-from emodna.errors import ConfigError
 from emodna.metrics import scores as metric_scores
 from emodna.validators import PREDICTIONS
 from sweep.ranking import completed_units, rank_matrix, tasks_of
@@ -176,7 +175,7 @@ def rule_names(k: int = ENSEMBLE_K) -> list[str]:
     return base + [f"{b}+ens{k}" for b in base]
 
 
-def _parts(ev: Evidence) -> dict[str, tuple[str, str, str]]:
+def parts_of(ev: Evidence) -> dict[str, tuple[str, str, str]]:
     u = ev.units.drop_duplicates("scenario")
     return dict(
         zip(u["scenario"], zip(u["source"], u["target"], u["task"], strict=True), strict=True)
@@ -186,7 +185,7 @@ def _parts(ev: Evidence) -> dict[str, tuple[str, str, str]]:
 def loto_order(ev: Evidence, scenario: str, allowed: list[str]) -> list[int]:
     """The configs of ``scenario``, best mean rank first on the ``allowed`` scenarios (of the
     same task) that do not touch its target corpus; configs must be complete on all of them."""
-    parts = _parts(ev)
+    parts = parts_of(ev)
     _, target, task = parts[scenario]
     use = [s for s in allowed if parts[s][2] == task and target not in parts[s][:2]]
     configs = complete_configs(ev, scenario)
@@ -294,7 +293,7 @@ def honest(
     the rule chosen and its mean score on the scenarios that do not touch the target, where
     every rule was judged with that target left out as well.
     """
-    parts = _parts(ev)
+    parts = parts_of(ev)
     rules = rules or rule_names(k)
     everything = sorted(parts)
     out = [reference_rows(ev, everything)]
@@ -327,7 +326,7 @@ def honest(
 
 
 def with_task(ev: Evidence, table: pd.DataFrame) -> pd.DataFrame:
-    parts = _parts(ev)
+    parts = parts_of(ev)
     return table.assign(task=[parts[s][2] for s in table["scenario"]])
 
 
@@ -371,7 +370,7 @@ def _spearman(ev: Evidence, rule: str, scenarios: list[str]) -> float:
         u = ev.units[(ev.units["scenario"] == scen) & ev.units["config_id"].isin(configs)]
         metric = u.groupby("config_id")[ev.metric].mean()
         if rule == "loto":
-            order = loto_order(ev, scen, sorted(_parts(ev)))
+            order = loto_order(ev, scen, sorted(parts_of(ev)))
             if len(order) < 3:
                 continue
             value = pd.Series({c: -i for i, c in enumerate(order)})
@@ -413,24 +412,27 @@ def rule_summary(ev: Evidence, scores: pd.DataFrame, against: str = "defaults") 
     return pd.DataFrame(rows)
 
 
-def overall_members(ev: Evidence, task: str, k: int = ENSEMBLE_K) -> tuple[str, list[int]]:
-    """For a corpus the sweep never saw: the configs complete on every scenario of the task
-    by mean rank over all of them, and whether one (``loto``) or the first K
-    (``loto+ens<K>``) did better honestly (mean over the task's targets of
-    :func:`honest`'s per-target scores of those two rules)."""
-    parts = _parts(ev)
-    in_task = sorted(s for s in parts if parts[s][2] == task)
-    if not in_task:
-        raise ConfigError(f"no scenario of task {task} in the sweep")
-    configs = set(complete_configs(ev, in_task[0]))
-    for s in in_task[1:]:
-        configs &= set(complete_configs(ev, s))
-    u = ev.units[ev.units["scenario"].isin(in_task) & ev.units["config_id"].isin(configs)]
-    matrix = u.pivot_table(index="config_id", columns="scenario", values=ev.metric, aggfunc="mean")
-    mean_rank, mean_score = rank_matrix(matrix).mean(axis=1), matrix.mean(axis=1)
-    order = sorted(configs, key=lambda c: (mean_rank[c], -mean_score[c], c))
-    single, ens = "loto", f"loto+ens{k}"
-    judged = rule_table(ev, [single, ens], in_task, in_task)
-    means = judged.groupby("rule")["score"].mean()
-    rule = ens if means.get(ens, -np.inf) > means.get(single, -np.inf) else single
-    return rule, order[: (k if rule == ens else 1)]
+# ----------------------------------------------------------------------------- a sweep folder
+
+
+def label_free_selection(folder: Path, trials: pd.DataFrame, metric: str, mode: str) -> dict | None:
+    """Validators, honest rules and ensembles (``sweep.validate``) from the probabilities the
+    trials kept; gathers them into ``<folder>/predictions.parquet`` (one file to keep or
+    commit). None where no trial kept any, or the metric is not a target score to maximise."""
+    if mode != "max" or metric.removeprefix("target_") not in ("war", "uar", "f1_pos", "f1_macro"):
+        return None
+    preds = gather_predictions(folder, trials)
+    if preds.empty:
+        return None
+    write_gathered(folder, preds)
+    ev = build_evidence(trials, preds, metric)
+    if ev.units.empty:
+        return None
+    scores, choices = honest(ev)
+    return {
+        "evidence": ev,
+        "scores": scores,
+        "choices": choices,
+        "validators": validator_table(ev, scores),
+        "rules": rule_summary(ev, scores),
+    }

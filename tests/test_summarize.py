@@ -158,6 +158,11 @@ def test_friedman_on_the_complete_configs_of_a_sweep(tmp_path):
     s = S.summarize(tmp_path, "target_uar", "max", export=False, plots=False)
     complete = list(s.ranking.loc[s.ranking["status"] == "complete", "config_id"])
     assert sorted(complete) == [0, 1, 4, 5]
+    # the verdict is at the level asked for: p below 1 differs at alpha 1, not at 1e-9
+    assert 0 < s.friedman["pvalue"] < 1
+    for alpha, verdict in ((1.0, "the configs differ at α = 1"), (1e-9, "no significant")):
+        again = S.summarize(tmp_path, "target_uar", "max", export=False, plots=False, alpha=alpha)
+        assert verdict in again.markdown
     m = R.score_matrix(s.scores, "target_uar", sorted(complete), [A, B, C])
     # scores equal up to float noise (0.64+0.66 vs 0.60+0.70 on A) tie: round as the summary does
     ref = stats.friedmanchisquare(*m.round(ST.TIE_DECIMALS).to_numpy())
@@ -611,3 +616,23 @@ def test_corpus_names_with_dashes_spaces_and_dots_rank_and_select_the_same():
     )
     assert sorted(p1["target"]) == sorted(p0["target"].map(rename))
     assert sorted(p0["loto_config"].fillna(-1)) == sorted(p1["loto_config"].fillna(-1))
+
+
+def test_export_finds_a_trial_by_the_folder_trials_parquet_records(sweep_dir, tmp_path):
+    """A trial folder whose name does not hold its id (renamed, or another naming scheme)
+    is found through trials.parquet's trial_dir, not by parsing folder names."""
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(sweep_dir, moved, ignore=shutil.ignore_patterns("best", "plots"))
+    t = pd.read_parquet(moved / "trials.parquet")
+    for i, old in enumerate(t["trial_dir"]):
+        (moved / old).rename(moved / f"trial-{i}")
+    t["trial_dir"] = [f"trial-{i}" for i in range(len(t))]
+    t.to_parquet(moved / "trials.parquet", index=False)
+    S.summarize(moved, plots=False)
+    for name in ("EMODB-CASIA-arousal", "CASIA-EMODB-arousal"):
+        origin = yaml.safe_load((moved / "best" / f"{name}.yaml").read_text())["origin"]
+        assert origin["checkpoint"] == f"{name}.pt"
+        assert origin["checkpoint_from"].startswith("trial-")
+        assert (moved / "best" / f"{name}.pt").is_file()
