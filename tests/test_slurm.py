@@ -1,9 +1,12 @@
-"""``cluster/slurm/sweep.sbatch`` against a real Slurm: a one-node cluster on this machine.
+"""``cluster/slurm/sweep.sbatch`` against a real Slurm running on this machine.
 
 The fixture starts a private Slurm, all of it under one temporary folder: its own munge key
 and ``munged`` (``AuthInfo=socket=`` points Slurm at that socket, so ``/etc/munge`` is not
-touched), a ``slurm.conf`` with this machine as its one node, and ``slurmctld`` and
-``slurmd`` as root on free ports, found through ``SLURM_CONF`` by every client command. The
+touched), a ``slurm.conf``, ``slurmctld``, and one ``slurmd`` per node, as root on free
+ports, found through ``SLURM_CONF`` by every client command. This machine is two Slurm
+nodes (two ``slurmd`` with their own names and ports, as Slurm's multiple-slurmd setup): a
+one-node job takes the script's head-only path, a two-node job also starts a Ray worker
+with ``srun`` on the second node. The
 script is submitted as a user submits it, from the root of the checkout; what differs here
 comes in through sbatch options (partition, CPUs, time, output) and the environment
 variables the script reads (corpora, out folder, space, budget), never by editing it.
@@ -36,10 +39,11 @@ N_UNITS = 2  # the smoke space: two scenarios x one seed
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "scancel", "scontrol", "squeue", "sinfo", "srun")
 PARTITION = "emodnatest"
+N_NODES = 2  # Slurm nodes on this machine, each with all its CPUs (at most 2)
 
 SLURM_CONF = """\
 ClusterName=emodnatest
-SlurmctldHost={node}(127.0.0.1)
+SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={ctld_port}
 SlurmdPort={slurmd_port}
 SlurmUser=root
@@ -48,11 +52,11 @@ AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={root}/munge.sock
 StateSaveLocation={root}/state
-SlurmdSpoolDir={root}/spool
+SlurmdSpoolDir={root}/spool/%n
 SlurmctldPidFile={root}/slurmctld.pid
-SlurmdPidFile={root}/slurmd.pid
+SlurmdPidFile={root}/slurmd-%n.pid
 SlurmctldLogFile={root}/slurmctld.log
-SlurmdLogFile={root}/slurmd.log
+SlurmdLogFile={root}/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -63,8 +67,8 @@ ReturnToService=2
 KillWait=30
 JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
-NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN
-PartitionName={partition} Nodes={node} Default=YES MaxTime=INFINITE State=UP
+{nodes}
+PartitionName={partition} Nodes={names} Default=YES MaxTime=INFINITE State=UP
 """
 
 
@@ -108,7 +112,7 @@ class Slurm:
         return self.cmd(
             "sbatch",
             f"--partition={PARTITION}",
-            "--nodes=1",
+            "--nodes=1",  # options given later win (the two-node smoke sweep)
             f"--cpus-per-task={self.cpus}",
             "--time=30",
             f"--output={self.root}/job-%j.out",
@@ -146,12 +150,19 @@ def slurm():
     key.write_bytes(os.urandom(1024))
     key.chmod(0o600)
     cpus = min(2, os.cpu_count() or 1)
-    node = socket.gethostname().split(".")[0]
+    host = socket.gethostname().split(".")[0]
+    names = [f"emodna{i}" for i in range(1, N_NODES + 1)]
+    nodes = "\n".join(
+        f"NodeName={name} NodeHostname={host} NodeAddr=127.0.0.1 Port={free_port()} "
+        f"CPUs={cpus} State=UNKNOWN"
+        for name in names
+    )
     (root / "slurm.conf").write_text(
         SLURM_CONF.format(
-            node=node,
+            host=host,
             root=root,
-            cpus=cpus,
+            nodes=nodes,
+            names=",".join(names),
             partition=PARTITION,
             ctld_port=free_port(),
             slurmd_port=free_port(),
@@ -185,17 +196,20 @@ def slurm():
             time.sleep(0.1)
         conf = str(root / "slurm.conf")
         start(tools["slurmctld"], "-D", "-i", "-f", conf, log="slurmctld.out")
-        start(tools["slurmd"], "-D", "-N", node, "-f", conf, log="slurmd.out")
+        for name in names:
+            start(tools["slurmd"], "-D", "-N", name, "-f", conf, log=f"slurmd-{name}.out")
+
+        def logs() -> str:
+            return "\n".join(_tail(f, 2000) for f in sorted(root.glob("slurm*.log")))
+
         deadline = time.monotonic() + 60
-        while cluster.cmd("sinfo", "-h", "-N", "-o", "%T").stdout.strip() != "idle":
+        while cluster.cmd("sinfo", "-h", "-N", "-o", "%T").stdout.split() != ["idle"] * N_NODES:
             for d in daemons:
                 assert d.poll() is None, (
-                    f"{Path(d.args[0]).name} exited with {d.returncode}:\n"
-                    f"{_tail(root / 'slurmctld.log')}\n{_tail(root / 'slurmd.log')}"
+                    f"{' '.join(map(str, d.args))} exited with {d.returncode}:\n{logs()}"
                 )
             assert time.monotonic() < deadline, (
-                f"the node did not become idle: {cluster.cmd('sinfo', '-N').stdout}\n"
-                f"{_tail(root / 'slurmctld.log')}\n{_tail(root / 'slurmd.log')}"
+                f"the nodes did not become idle: {cluster.cmd('sinfo', '-N').stdout}\n{logs()}"
             )
             time.sleep(0.5)
         yield cluster
@@ -282,18 +296,21 @@ def left_behind(slurm: Slurm, job_id: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.corpora
 def test_smoke_sweep_through_sbatch_wait(slurm, corpora_dir, warm_cache):
-    """`sbatch --wait` of the script runs the smoke sweep to the end and stops Ray; a second
-    sbatch of the finished sweep (the tail of a job chain) exits at once."""
+    """`sbatch --wait` of the script on two nodes (Ray's head on the first, a worker on the
+    second) runs the smoke sweep to the end and stops Ray; a second sbatch of the finished
+    sweep (the tail of a job chain) exits at once."""
     out = slurm.root / "runs" / "smoke"
     env = variables(slurm, out, corpora_dir, warm_cache)
     t0 = time.perf_counter()
-    proc = slurm.sbatch(out, "--wait", "--parsable", env=env, timeout=900)
+    two_nodes = ("--nodes=2", "--cpus-per-task=1")  # this machine's 2 cores, one per node
+    proc = slurm.sbatch(out, *two_nodes, "--wait", "--parsable", env=env, timeout=900)
     elapsed = time.perf_counter() - t0
     job_id = submitted_id(proc)
     text = slurm.output(job_id)
     assert proc.returncode == 0, f"job {job_id} failed:\n{text[-6000:]}"
     assert "Ray is up: python sweep/run.py --corpora-dir" in text, text[-4000:]
-    assert f"joined the Ray cluster: {slurm.cpus} CPUs" in text, text[-4000:]
+    assert "2 node(s) (emodna1 emodna2), 1 CPUs and 0 GPUs each" in text, text[-4000:]
+    assert "joined the Ray cluster: 2 CPUs" in text, text[-4000:]  # both nodes' Ray
     assert f"--storage {out}/study.log" in text and "sweep done in" in text, text[-4000:]
     assert "sweep finished: summarize with: emodna summarize" in text, text[-4000:]
     assert not left_behind(slurm, job_id), "Ray outlived the job:\n" + "\n".join(
@@ -307,7 +324,7 @@ def test_smoke_sweep_through_sbatch_wait(slurm, corpora_dir, warm_cache):
     assert (out / "study.log").is_file() and not (out / "study.db").exists()
     print(f"sbatch --wait, smoke sweep: {elapsed:.0f} s")
 
-    again = slurm.sbatch(out, "--wait", "--parsable", env=env, timeout=300)
+    again = slurm.sbatch(out, *two_nodes, "--wait", "--parsable", env=env, timeout=300)
     again_id = submitted_id(again)
     assert again.returncode == 0, slurm.output(again_id)
     assert "nothing to do" in slurm.output(again_id), slurm.output(again_id)
