@@ -1,14 +1,14 @@
 """The honest exports: what a user without the target's labels should run.
 
-- ``best/<SOURCE>-<TARGET>-<task>-honest.yaml``: per scenario, what the honest
-  recommendation (:func:`sweep.validate.honest`) chose for that target corpus: one config
-  (a TrainConfig YAML with its checkpoint beside it, as ``best/<SCENARIO>.yaml``) or an
-  ensemble (:mod:`emodna.ensemble`: every member config at every seed that ran, each with
-  its trial's checkpoint in the folder of the same name);
+- ``best/<SOURCE>-<TARGET>-<task>-honest.yaml``: per scenario, the configs the honest
+  recommendation (:func:`sweep.validate.honest`) chose for that target corpus, as an
+  ensemble file (:mod:`emodna.ensemble`; one config is an ensemble of one): each chosen
+  config at every seed that ran, with its trial's checkpoint in the folder of the same name.
+  A target that no scenario leaves out (fewer than three corpora) gets ``FALLBACK_RULE``;
 - ``best/overall-<task>.yaml``: for a corpus the sweep never saw, the configs ranked best
-  over all the task's scenarios, one or an ensemble as the honest judgement preferred
-  (:func:`sweep.validate.overall_members`), without checkpoints: ``emodna train --config``
-  trains them on the user's source and target.
+  over all the task's scenarios, one or an ensemble as leave-target-corpus-out judged
+  better (:func:`overall_members`), without checkpoints: ``emodna train --config`` trains
+  them on the user's source and target.
 """
 
 from __future__ import annotations
