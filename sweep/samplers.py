@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import optuna
 
@@ -37,9 +38,11 @@ def make_sampler(
         # bad), which suits many configs in flight at once. Spelled out for older versions.
         # group: the space's candidates (sweep.study.open_study) are trials without
         # parameters; grouped TPE models the searched ones apart from them
-        return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, constant_liar=True, **startup
-        )
+        with warnings.catch_warnings():  # group is "experimental" since Optuna 2.8; it works
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, group=True, constant_liar=True, **startup
+            )
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, **startup)
     if name == "cmaes":
