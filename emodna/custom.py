@@ -62,16 +62,17 @@ def _gender(value) -> str | None:
     return GENDERS.get(str(value).strip().lower())
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A Parquet table, or a CSV with every column read as text (OSError, ValueError)."""
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
+
+
 def read_manifest(name: str, manifest: Path):
     """A Corpus from a manifest file; CorpusError naming the file and row on bad input."""
 
     manifest = Path(manifest).expanduser().resolve()
     try:
-        table = (
-            pd.read_parquet(manifest)
-            if manifest.suffix == ".parquet"
-            else pd.read_csv(manifest, dtype=str)
-        )
+        table = read_table(manifest)
     except (OSError, ValueError) as exc:
         raise CorpusError(f"{manifest}: cannot read the manifest ({exc})") from exc
     missing = [c for c in REQUIRED if c not in table.columns]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from emodna.custom import read_table
 from emodna.errors import ConfigError
 
 
@@ -54,11 +55,7 @@ def _by_pattern(paths: list[Path], pattern: str) -> list[str]:
 def _by_table(paths: list[Path], table_path: Path) -> list[str]:
     table_path = Path(table_path).expanduser()
     try:
-        table = (
-            pd.read_parquet(table_path)
-            if table_path.suffix == ".parquet"
-            else pd.read_csv(table_path, dtype=str)
-        )
+        table = read_table(table_path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{table_path}: cannot read the speaker table ({exc})") from None
     missing = [c for c in ("path", "speaker") if c not in table.columns]
