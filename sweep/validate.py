@@ -424,7 +424,9 @@ def label_free_selection(folder: Path, trials: pd.DataFrame, metric: str, mode: 
     preds = gather_predictions(folder, trials)
     if preds.empty:
         return None
-    write_gathered(folder, preds)
+    dirs = trials["trial_dir"].dropna() if "trial_dir" in trials else []
+    if any((folder / str(d) / PREDICTIONS).exists() for d in dirs):  # not when read from it
+        write_gathered(folder, preds)
     ev = build_evidence(trials, preds, metric)
     if ev.units.empty:
         return None
