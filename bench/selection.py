@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sweep.markdown import md_table
 from sweep.ranking import load_trials
-from sweep.report_validation import _table, rule_rows, validator_rows
+from sweep.report_validation import rule_rows, validator_rows
 from sweep.summarize import sweep_info
 from sweep.validate import label_free_selection, rule_summary
 
@@ -51,15 +52,15 @@ def main(argv=None) -> int:
         for task in dict.fromkeys(table["task"]):
             print(f"{task}, paired with {against}\n")
             head = ["rule", "UAR", f"vs {against}", "wins / losses", "Wilcoxon p", "n"]
-            print("\n".join(_table(head, rule_rows(table, task, against))))
+            print(md_table(head, rule_rows(table, task, against)) + "\n")
     for task in dict.fromkeys(v["validators"]["task"]):
         print(f"{task}: validators (single pick) judged with the target's labels\n")
         head = ["rule", "Spearman", "mean regret", "worst scenario (regret)", "vs defaults"]
-        print("\n".join(_table(head, validator_rows(v["validators"], task))))
+        print(md_table(head, validator_rows(v["validators"], task)) + "\n")
     print("honest: the rule chosen per target, on the scenarios that do not touch it\n")
     rows = [[x.task, x.target, x.rule, x.judged_on, f"{100 * x.judged_score:.1f}"]
             for x in v["choices"].itertuples()]  # fmt: skip
-    print("\n".join(_table(["task", "target", "rule", "judged on", "UAR there"], rows)))
+    print(md_table(["task", "target", "rule", "judged on", "UAR there"], rows) + "\n")
     return 0
 
 

@@ -17,7 +17,7 @@ its own input features, so MFCC networks and eGeMAPS regressions mix);
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +75,6 @@ def read_members(path: str | Path, **overrides) -> list[Member]:
     if len(tasks) > 1:
         raise ConfigError(f"{path}: members of one ensemble have one task, got {sorted(tasks)}")
     return members
-
-
-def with_seed(member: Member, seed: int | None) -> Member:
-    return member if seed is None else replace(member, config=replace(member.config, seed=seed))
 
 
 def average(tables: list[pd.DataFrame]) -> pd.DataFrame:

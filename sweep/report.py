@@ -9,13 +9,10 @@ import time
 import pandas as pd
 
 from sweep.info import Summary, SweepInfo
+from sweep.markdown import md_table, pct
 from sweep.ranking import SCORE_LABELS as SHORT
 from sweep.ranking import SCORES, decode_value, to_plain
 from sweep.report_validation import render_validation
-
-
-def pct(v, digits: int = 1) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.{digits}f}"
 
 
 def _pm(mean, std) -> str:
@@ -24,12 +21,6 @@ def _pm(mean, std) -> str:
     if std is None or (isinstance(std, float) and math.isnan(std)):
         return f"{100 * mean:.1f}"
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
-
-
-def _md_table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _fmt_hp(v) -> str:
@@ -80,7 +71,7 @@ def _by_features(r: pd.DataFrame, short: str) -> list[str]:
         "",
         "## By front-end",
         "",
-        _md_table(header, rows),
+        md_table(header, rows),
         "",
         "The features each config read: its front-end, or `egemaps` (openSMILE's functionals) "
         "for the classical baseline with `functionals: egemaps`.",
@@ -123,7 +114,7 @@ def paper_table(scores: pd.DataFrame, task: str, columns: list[tuple[str, int]])
                 std = mine[f"{m}_std"].mean() if mine[f"{m}_std"].notna().any() else float("nan")
                 row.append(_pm(float(mine[m].mean()), float(std)) + star)
         rows.append(row)
-    return _md_table(header, rows)
+    return md_table(header, rows)
 
 
 def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int = 3) -> str:
@@ -195,7 +186,7 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
         ]
         row += [_fmt_hp(x[h]) for h in hps]
         rows.append(row)
-    out += [_md_table(header, rows), ""]
+    out += [md_table(header, rows), ""]
     out.append(
         "Complete configs (every scenario and seed done) come first; incomplete and pruned "
         "ones follow, ranked on the scenarios they covered. *vs #1*: paired with the rank-1 "
@@ -258,7 +249,7 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
             ]
         )
     out += [
-        _md_table(
+        md_table(
             ["scenario", "config", "method", f"{short} mean ± std"]
             + [SHORT[c] for c in SCORES if c != m]
             + ["seeds", "export"],
@@ -304,7 +295,7 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
             cells.append(cell)
         rows.append(cells)
     out += [
-        _md_table(
+        md_table(
             [
                 "task",
                 "scenarios",
@@ -334,7 +325,7 @@ def render_markdown(s: Summary, info: SweepInfo, trials: pd.DataFrame, top: int 
         out += [
             "Leave-target-corpus-out, per held-out target:",
             "",
-            _md_table(
+            md_table(
                 [
                     "task",
                     "held-out target",

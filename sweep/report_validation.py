@@ -4,28 +4,22 @@ defaults and the oracle, and the rule the honest recommendation chose per target
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from emodna.validators import VALIDATORS
+from sweep.markdown import md_table, missing, pct
 
 
 def _pts(v) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:+.1f}"
-
-
-def _pct(v) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
+    return "–" if missing(v) else f"{100 * v:+.1f}"
 
 
 def _p(v) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
+    return "–" if missing(v) else f"{v:.3g}"
 
 
-def _table(header: list[str], rows: list[list]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows] + [""]
+def table_lines(header: list[str], rows: list[list]) -> list[str]:
+    return [md_table(header, rows), ""]
 
 
 def _rule_label(rule: str) -> str:
@@ -39,7 +33,7 @@ def validator_rows(table: pd.DataFrame, task: str) -> list[list]:
         rows.append(
             [
                 x.rule,
-                "–" if math.isnan(x.spearman) else f"{x.spearman:+.2f}",
+                "–" if missing(x.spearman) else f"{x.spearman:+.2f}",
                 _pts(x.regret).lstrip("+"),
                 f"{x.worst_scenario} ({_pts(x.worst_regret).lstrip('+')})",
                 _pts(x.gain_vs_defaults),
@@ -61,7 +55,7 @@ def rule_rows(rules: pd.DataFrame, task: str, against: str = "defaults") -> list
         rows.append(
             [
                 _rule_label(x.rule),
-                _pct(x.score),
+                pct(x.score),
                 "" if ref else _pts(vs),
                 "" if ref else f"{x.wins} / {x.losses}",
                 "" if ref else _p(x.p),
@@ -90,7 +84,7 @@ def render_validation(v: dict | None, metric: str) -> list[str]:
     out.append("")
     for task in dict.fromkeys(v["rules"]["task"]):
         out += [f"### {task}: how well each rule tracks the target's labels", ""]
-        out += _table(
+        out += table_lines(
             [
                 "rule",
                 "Spearman with " + short,
@@ -101,7 +95,7 @@ def render_validation(v: dict | None, metric: str) -> list[str]:
             validator_rows(v["validators"], task),
         )
         out += [f"### {task}: rules and ensembles beside the defaults", ""]
-        out += _table(
+        out += table_lines(
             [
                 "rule",
                 short,
@@ -120,7 +114,7 @@ def render_validation(v: dict | None, metric: str) -> list[str]:
                 x.target,
                 _rule_label(x.rule) if isinstance(x.rule, str) else "– (no scenario leaves it out)",
                 x.judged_on,
-                _pct(x.judged_score),
+                pct(x.judged_score),
             ]
             for x in choices.itertuples()
         ]
@@ -130,5 +124,5 @@ def render_validation(v: dict | None, metric: str) -> list[str]:
             "applied to the target's scenarios:",
             "",
         ]
-        out += _table(["task", "target", "rule chosen", "judged on scenarios", short], rows)
+        out += table_lines(["task", "target", "rule chosen", "judged on scenarios", short], rows)
     return out

@@ -58,6 +58,7 @@ from sweep import SETTINGS, SPACE, TRIALS
 from sweep.export import export_best
 from sweep.info import Summary, SweepInfo
 from sweep.inputs import locate
+from sweep.markdown import pct
 from sweep.plots import plot_cd, plot_heatmap, plot_hyperparameters
 from sweep.ranking import (
     SIGNALS,
@@ -71,7 +72,7 @@ from sweep.ranking import (
     to_plain,
 )
 from sweep.recommend import export_honest
-from sweep.report import SHORT, pct, render_markdown
+from sweep.report import SHORT, render_markdown
 from sweep.selection import best_per_scenario, honest_selection, selection_table
 from sweep.stats import friedman, nemenyi_cd
 from sweep.storage import open_storage
