@@ -45,7 +45,10 @@ def corpus_payload(features, mapping=None) -> dict:
         "x": features.x,
         "y": {task: features.labels(task, mapping) for task in TASKS},
         "speaker": features.speakers(),
-        "clip": features.meta["path"].map(lambda p: Path(p).name).to_numpy(dtype=str),
+        # each clip's file name keys its kept predictions (None: row numbers do)
+        "clip": features.meta["path"].map(lambda p: Path(p).name).to_numpy(dtype=str)
+        if "path" in features.meta
+        else None,
     }
 
 

@@ -247,14 +247,14 @@ def test_source_validation_holds_out_whole_speakers_and_says_when_it_cannot():
     from emodna.train import source_val_grouped
 
     y = np.array([0, 1] * 50)
-    speakers = np.array([f"spk{i % 10}" for i in range(100)])
+    speakers = np.array([f"spk{i // 10}" for i in range(100)])  # 5 clips of each class each
     train, val = split_source(y, 0.1, 0, speakers)
     assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == 100
     assert len(set(speakers[val])) == 1  # one of ten speakers: 10% of the clips
     assert not set(speakers[val]) & set(speakers[train])
     assert set(y[val]) == {0, 1}
     # four speakers: at least one whole speaker, a quarter of the clips
-    four = np.array([f"spk{i % 4}" for i in range(100)])
+    four = np.array([f"spk{i // 25}" for i in range(100)])
     _, val4 = split_source(y, 0.1, 0, four)
     assert len(set(four[val4])) == 1 and len(val4) == 25
     # unknown speakers (or one): stratified by label as before, 10 clips
