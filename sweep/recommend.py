@@ -163,8 +163,8 @@ def export_honest(
             "created": created,
         }
         header = [
-            f"For a {task} target corpus the sweep never saw: {len(configs)} config(s) of sweep "
-            f"{folder.name} ({rule}).",
+            f"For a target corpus the sweep never saw ({task}): {len(configs)} config(s) of "
+            f"sweep {folder.name} ({rule}).",
             "Train it on your corpora (each member is trained, their probabilities averaged):",
             f"emodna train --corpora-dir DATA/ --config {_display(folder)}/best/{name}.yaml "
             "--source SOURCE --target TARGET",
