@@ -39,6 +39,21 @@ def latest_checkpoint(trial_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def trial_checkpoint(
+    folder: Path, trials: pd.DataFrame, trial_id: str, index: dict | None = None
+) -> Path | None:
+    """The latest checkpoint of a trial: in the folder trials.parquet records (``trial_dir``),
+    or, for sweeps before it, a folder whose name holds the id (``index``: :func:`_trial_dirs`)."""
+    recorded = (
+        trials.loc[trials["trial_id"] == trial_id, "trial_dir"] if "trial_dir" in trials else []
+    )
+    if len(recorded) and isinstance(recorded.iloc[0], str):
+        dirs = [folder / recorded.iloc[0]]
+    else:
+        dirs = (index if index is not None else _trial_dirs(folder)).get(trial_id, [])
+    return next((c for c in map(latest_checkpoint, dirs) if c is not None), None)
+
+
 def feature_origin(target: str, info: SweepInfo, cache: dict, frontend: str = "mfcc") -> dict:
     """How the target corpus's features were computed: what predict needs to redo them.
 
@@ -161,16 +176,7 @@ def export_best(
                 }
         ckpt_name = None
         ckpt_note = ""
-        recorded = (
-            trials.loc[trials["trial_id"] == trial_id, "trial_dir"] if "trial_dir" in trials else []
-        )
-        # the folder trials.parquet records; sweeps before it: found by the id in folder names
-        dirs = (
-            [folder / recorded.iloc[0]]
-            if len(recorded) and isinstance(recorded.iloc[0], str)
-            else trial_index.get(trial_id, [])
-        )
-        src = next((latest_checkpoint(d) for d in dirs if latest_checkpoint(d) is not None), None)
+        src = trial_checkpoint(folder, trials, trial_id, trial_index)
         if src is not None:
             ckpt_name = f"{name}.pt"
             shutil.copy2(src, out / ckpt_name)

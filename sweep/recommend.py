@@ -24,7 +24,7 @@ import yaml
 from emodna.config import TrainConfig
 from emodna.ensemble import ENSEMBLE_KEY
 from emodna.errors import ConfigError
-from sweep.export import _display, feature_origin, latest_checkpoint, train_values
+from sweep.export import _display, _trial_dirs, feature_origin, train_values, trial_checkpoint
 from sweep.info import SweepInfo
 from sweep.ranking import rank_matrix, tasks_of, to_plain
 from sweep.validate import ENSEMBLE_K, Evidence, complete_configs, parts_of, rule_table
@@ -32,14 +32,6 @@ from sweep.validate import ENSEMBLE_K, Evidence, complete_configs, parts_of, rul
 # a target corpus that no scenario leaves out (fewer than three corpora) gets this rule:
 # entropy-type scores are the robust label-free ones on small data (SKADA-Bench, 2024)
 FALLBACK_RULE = f"neg_entropy+ens{ENSEMBLE_K}"
-
-
-def _trial_folder(folder: Path, trials: pd.DataFrame, trial_id: str) -> Path | None:
-    row = trials[trials["trial_id"] == trial_id]
-    if "trial_dir" in row and len(row) and isinstance(row["trial_dir"].iloc[0], str):
-        return folder / row["trial_dir"].iloc[0]
-    hits = [p for p in folder.glob(f"*{trial_id}*") if p.is_dir()]
-    return hits[0] if hits else None
 
 
 def _config_values(trials: pd.DataFrame, cid: int, scenario: dict, seed: int) -> dict:
@@ -109,6 +101,7 @@ def export_honest(
     created = time.strftime("%Y-%m-%d %H:%M:%S")
     chosen = {(r.task, r.target): r.rule for r in choices.itertuples()} if len(choices) else {}
     units = ev.units
+    index = _trial_dirs(folder)  # folder names, for sweeps before trials.parquet's trial_dir
     for scen, g in units.groupby("scenario", sort=True):
         first = g.iloc[0]
         rule = chosen.get((first["task"], first["target"])) or FALLBACK_RULE
@@ -122,8 +115,7 @@ def export_honest(
         for cid in configs:
             for r in g[g["config_id"] == cid].sort_values("seed").itertuples():
                 values = _config_values(trials, cid, scenario, int(r.seed))
-                tdir = _trial_folder(folder, trials, r.trial_id)
-                ckpt = latest_checkpoint(tdir) if tdir is not None else None
+                ckpt = trial_checkpoint(folder, trials, r.trial_id, index)
                 members.append(({**values, "config_id": cid}, ckpt))
         first_config = {k: v for k, v in members[0][0].items() if k != "config_id"}
         feature_set = TrainConfig.from_dict(first_config).feature_set
