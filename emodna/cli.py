@@ -294,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         type=Path,
-        help="exported config (best/SCENARIO.yaml), a checkpoint .pt or an `emodna train` "
-        "folder; twice for arousal and valence",
+        help="exported config (best/SCENARIO.yaml), exported ensemble (best/SCENARIO-honest"
+        ".yaml), a checkpoint .pt or an `emodna train` folder; twice for arousal and valence",
     )
     p.add_argument(
         "--checkpoint",
@@ -305,12 +305,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--length", type=int, help="fixed length in samples when the export does not record it"
-    )
-    p.add_argument(
-        "--normalize-self",
-        action="store_true",
-        help="normalise all the files given by their own statistics, as one group (default: "
-        "the target corpus's stored statistics)",
     )
     add_speaker_options(p)
     p.add_argument(

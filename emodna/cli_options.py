@@ -61,8 +61,15 @@ def add_feature_options(p: argparse.ArgumentParser, frontends=FRONTENDS) -> None
 
 
 def add_speaker_options(p: argparse.ArgumentParser) -> None:
-    """``emodna predict``: the speakers of the files given, for ``normalize: speaker`` models
-    (emodna/grouping.py); without one, a typical target speaker's stored statistics."""
+    """``emodna predict``: how the files given are grouped for the input normalisation: by
+    declared speakers (``normalize: speaker`` models, emodna/grouping.py), all as one group
+    (``--normalize-self``), or by default not at all (the target corpus's stored statistics)."""
+    p.add_argument(
+        "--normalize-self",
+        action="store_true",
+        help="normalise all the files given by their own statistics, as one group (default: "
+        "the target corpus's stored statistics)",
+    )
     p.add_argument(
         "--speaker",
         metavar="NAME",
