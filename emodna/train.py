@@ -158,6 +158,7 @@ def fit(
     steps = math.ceil(max(len(train_idx), len(target.x)) / cfg.batch_size)
     src, tgt = _Arrays(source, device), _Arrays(target, device)
     metrics = history[-1] if history else {}
+    probs: dict = {}  # the last evaluation's class probabilities (prediction_table)
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -193,7 +194,7 @@ def fit(
         metrics = {
             "epoch": epoch + 1,
             **{k: v / steps for k, v in sums.items()},
-            **evaluate(evaluated, objective, source, target, val_idx, n_classes),
+            **evaluate(evaluated, objective, source, target, val_idx, n_classes, probs),
             "epoch_seconds": time.perf_counter() - t0,
         }
         if cfg.select == "source_val":
@@ -207,9 +208,12 @@ def fit(
             )
         if on_epoch is not None:
             on_epoch(dict(metrics))
-    if predictions_path is not None:  # the kept model's probabilities, one more evaluation
-        probs: dict = {}
-        evaluate(kept_model(model, kept), objective, source, target, val_idx, n_classes, probs)
+    if predictions_path is not None:
+        # the kept model's probabilities: the last evaluation's, unless select kept an earlier
+        # epoch or this run resumed a finished one (then one more evaluation)
+        if cfg.select == "source_val" or not probs:
+            probs = {}
+            evaluate(kept_model(model, kept), objective, source, target, val_idx, n_classes, probs)
         write_predictions(predictions_path, prediction_table(source, target, val_idx, probs))
     return dict(metrics)
 

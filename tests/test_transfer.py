@@ -304,3 +304,14 @@ def test_predictions_are_the_kept_models_probabilities(source, target, tmp_path)
     assert scores(target.y, p.argmax(1), 2)["uar"] == pytest.approx(final["target_uar"])
     val = table[table["split"] == "source_val"]
     assert len(val) == 32 and (val["weight"] > 0).all()  # one held-out speaker of three
+    # with select: source_val they are the kept epoch's, whose scores fit reports
+    kept = fit(
+        config(epochs=3, select="source_val"),
+        source,
+        target,
+        predictions_path=tmp_path / "k.parquet",
+    )
+    k = pd.read_parquet(tmp_path / "k.parquet").query("split == 'target'").sort_values("row")
+    assert scores(target.y, k[["p0", "p1"]].to_numpy().argmax(1), 2)["uar"] == pytest.approx(
+        kept["target_uar"]
+    )
