@@ -19,6 +19,7 @@ then records it as an error.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 import time
@@ -40,7 +41,8 @@ from sweep.ranking import scenario_name
 
 
 def corpus_payload(features, mapping=None) -> dict:
-    """What the driver puts in the object store for one corpus: x, y per task, speakers."""
+    """What the driver puts in the object store for one corpus: x, y per task, speakers,
+    clip names and each clip's real frames."""
     return {
         "x": features.x,
         "y": {task: features.labels(task, mapping) for task in TASKS},
@@ -49,6 +51,7 @@ def corpus_payload(features, mapping=None) -> dict:
         "clip": features.meta["path"].map(lambda p: Path(p).name).to_numpy(dtype=str)
         if "path" in features.meta
         else None,
+        "frames": features.frames(),
     }
 
 
@@ -128,12 +131,30 @@ def injected_fault(scenario: str, epoch: int, resumed: bool) -> None:
             )
 
 
+def trial_hook(config: dict, corpora: dict):
+    """An observer of every trial, named by ``$EMODNA_TRIAL_HOOK`` as ``module:function``.
+
+    The function is imported in the trial's process and called as the trial starts with the
+    trainable's own ``config`` and ``corpora`` (the object refs); what it returns, if callable,
+    is called with no arguments when the trial ends. Unset (the default), nothing happens.
+    ``bench/scale_simulate.py`` uses it to see where trials run on a cluster; the module must
+    be importable there (``PYTHONPATH`` is inherited like the variable itself).
+    """
+    spec = os.environ.get("EMODNA_TRIAL_HOOK")
+    if not spec:
+        return lambda: None
+    module, _, name = spec.partition(":")
+    done = getattr(importlib.import_module(module), name)(config, corpora)
+    return done if callable(done) else lambda: None
+
+
 def train_scenario(
     config: dict, corpora: dict[str, ray.ObjectRef], metric: str = "target_uar"
 ) -> None:
     """Tune trainable. ``corpora`` maps feature set (``TrainConfig.feature_set``) -> corpus
     name -> object ref of :func:`corpus_payload`; ``metric`` is the space's metric, reported
     as NaN when the config diverges."""
+    done = trial_hook(config, corpora)
     assigned = ray.get_runtime_context().get_assigned_resources()
     torch.set_num_threads(max(1, int(assigned.get("CPU", 1))))
     cfg = train_config(config)
@@ -144,7 +165,9 @@ def train_scenario(
     by_corpus = corpora[cfg.feature_set]
     src, tgt = ray.get([by_corpus[cfg.source], by_corpus[cfg.target]])
     source, target = (
-        Domain(d["x"], np.asarray(d["y"][cfg.task]), name, d["speaker"], d.get("clip"))
+        Domain(
+            d["x"], np.asarray(d["y"][cfg.task]), name, d["speaker"], d.get("clip"), d.get("frames")
+        )
         for d, name in ((src, cfg.source), (tgt, cfg.target))
     )
     scenario = scenario_name(cfg.source, cfg.target, cfg.task)
@@ -189,3 +212,4 @@ def train_scenario(
             }
             tune.report({**final, **extra})
     log.close(final)
+    done()
