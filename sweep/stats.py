@@ -13,68 +13,44 @@ from scipy import stats
 
 TIE_DECIMALS = 10  # scores equal to 10 decimals tie (means of the same values in another order)
 
-# Nemenyi critical values q_alpha (Demsar 2006, Table 5a): the studentized range statistic
-# divided by sqrt(2), for k = 2..10 classifiers. More than 10: computed with scipy.
-Q_ALPHA = {
-    0.05: (1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164),
-    0.10: (1.645, 2.052, 2.291, 2.459, 2.589, 2.693, 2.780, 2.855, 2.920),
-}
-
 
 def friedman(values, mode: str = "max") -> dict:
     """Friedman test over configs (columns) by scenarios (rows, the blocks).
 
     ``values``: an array [n_scenarios, k_configs] without NaN. Ranks within each scenario
-    (1 = best, ties averaged), then the tie-corrected chi-square statistic (the same as
-    ``scipy.stats.friedmanchisquare``) and the Iman-Davenport F variant (Demsar 2006).
-    Returns dict(k, n, mean_ranks, statistic, pvalue, f_statistic, f_pvalue).
+    (1 = best, ties averaged), their means, the tie-corrected chi-square statistic and its p
+    (``scipy.stats.friedmanchisquare``) and the Iman-Davenport F variant (Demsar 2006), which
+    scipy does not give. Statistics are NaN with fewer than 3 configs or 2 scenarios, or where
+    every scenario ties all its configs. Returns dict(k, n, mean_ranks, statistic, pvalue,
+    f_statistic, f_pvalue).
     """
     x = np.asarray(values, dtype=float)
     if x.ndim != 2 or np.isnan(x).any():
         raise ValueError("friedman needs a full 2-D matrix of scenarios x configs")
     n, k = x.shape
     xr = np.round(x, TIE_DECIMALS)
-    ranks = np.vstack([stats.rankdata(-r if mode == "max" else r, method="average") for r in xr])
-    mean_ranks = ranks.mean(axis=0)
-    if k < 3 or n < 2:
-        return dict(
-            k=k,
-            n=n,
-            mean_ranks=mean_ranks,
-            statistic=float("nan"),
-            pvalue=float("nan"),
-            f_statistic=float("nan"),
-            f_pvalue=float("nan"),
-        )
-    ties = 0.0
-    for r in ranks:
-        _, counts = np.unique(r, return_counts=True)
-        ties += float((counts * (counts * counts - 1)).sum())
-    c = 1.0 - ties / (k * (k * k - 1) * n)
-    ssbn = float((ranks.sum(axis=0) ** 2).sum())
-    chi2 = (12.0 / (k * n * (k + 1)) * ssbn - 3 * n * (k + 1)) / c if c > 0 else float("nan")
-    p = float(stats.chi2.sf(chi2, k - 1)) if math.isfinite(chi2) else float("nan")
+    ranks = stats.rankdata(-xr if mode == "max" else xr, method="average", axis=1)
+    nan = float("nan")
+    out = dict(k=k, n=n, mean_ranks=ranks.mean(axis=0), statistic=nan, pvalue=nan)
+    out.update(f_statistic=nan, f_pvalue=nan)
+    if k < 3 or n < 2 or (xr == xr[:, :1]).all():
+        return out
+    # the statistic is the same for either direction of the ranks
+    chi2, p = stats.friedmanchisquare(*xr.T)
+    out.update(statistic=float(chi2), pvalue=float(p))
     denom = n * (k - 1) - chi2
-    ff = (n - 1) * chi2 / denom if math.isfinite(chi2) and denom > 0 else float("nan")
-    p_ff = float(stats.f.sf(ff, k - 1, (k - 1) * (n - 1))) if math.isfinite(ff) else float("nan")
-    return dict(
-        k=k,
-        n=n,
-        mean_ranks=mean_ranks,
-        statistic=float(chi2),
-        pvalue=p,
-        f_statistic=float(ff),
-        f_pvalue=p_ff,
-    )
+    if denom > 0:
+        ff = (n - 1) * chi2 / denom
+        out.update(f_statistic=float(ff), f_pvalue=float(stats.f.sf(ff, k - 1, (k - 1) * (n - 1))))
+    return out
 
 
 def q_alpha(k: int, alpha: float = 0.05) -> float:
-    """Nemenyi's q_alpha for k classifiers (Demsar 2006 Table 5a; scipy beyond k=10)."""
+    """Nemenyi's q_alpha for k classifiers: the studentized range's 1 - alpha quantile with
+    infinite degrees of freedom, divided by sqrt(2) (Demsar 2006, Table 5a, to 3 decimals)."""
     if k < 2:
         raise ValueError("q_alpha needs at least two classifiers")
-    if alpha in Q_ALPHA and k <= 10:
-        return Q_ALPHA[alpha][k - 2]
-    return float(stats.studentized_range.ppf(1 - alpha, k, 1e6) / math.sqrt(2))
+    return float(stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2))
 
 
 def nemenyi_cd(k: int, n: int, alpha: float = 0.05) -> float:
