@@ -109,8 +109,8 @@ def run_one(job: dict) -> dict:
     t0 = time.perf_counter()
     final = fit(
         cfg,
-        Domain(src.x, src.labels(cfg.task), cfg.source, src.speakers()),
-        Domain(tgt.x, tgt.labels(cfg.task), cfg.target, tgt.speakers()),
+        Domain.of(src, cfg.task),
+        Domain.of(tgt, cfg.task),
     )
     row = {k: v for k, v in job.items() if k != "overrides"}
     return {**row, "method": cfg.method, **final, "seconds": time.perf_counter() - t0}

@@ -112,8 +112,7 @@ def _train_one(args, cfg, out, predictions_path=None):
         report=lambda line: print(line, file=sys.stderr),
     )
     source, target = (
-        Domain(feats[name].x, feats[name].labels(cfg.task, mapping), name, feats[name].speakers())
-        for name in (cfg.source, cfg.target)
+        Domain.of(feats[name], cfg.task, mapping) for name in (cfg.source, cfg.target)
     )
     out = (
         out

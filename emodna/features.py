@@ -7,7 +7,9 @@ filterbank, ``n_mels`` bands), ``egemaps_lld`` (openSMILE's eGeMAPSv02 low-level
 25 per 10 ms frame) and ``egemaps`` (openSMILE's 88 eGeMAPSv02 functionals of the whole,
 uncut clip: one "frame", for the classical baseline; Eyben et al. 2016). One Parquet file
 holds a corpus: the features as a fixed-shape tensor column ``x`` of shape [channels,
-frames] plus path, label, arousal, valence, speaker, gender and duration.
+frames] plus path, label, arousal, valence, speaker, gender, duration, and the range of
+frames that hold the clip's audio rather than its zero padding, ``[frame_start,
+frame_stop)`` (the normalisation statistics use those alone; ``emodna.normalize``).
 
 The file's name carries a hash of everything that changes its content: the settings, the
 versions of the libraries that compute the features (:func:`library_versions`), the label
@@ -45,6 +47,7 @@ from emodna.errors import FeatureError
 from emodna.frontends import (  # one clip's features; the names below are re-exported
     FRONTEND_LIBRARIES as FRONTEND_LIBRARIES,
 )
+from emodna.frontends import HOP_LENGTH as HOP_LENGTH
 from emodna.frontends import clip_features, library_versions
 from emodna.frontends import egemaps as egemaps
 from emodna.frontends import extract as extract
@@ -56,7 +59,7 @@ from emodna.labels import TASKS, encode, load_mapping, task_label
 
 # Bump when the extraction code changes in a way that changes the numbers. The versions of
 # the libraries that compute them are in the cache key on their own (library_versions).
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3  # 3: each clip's real frames (frame_start, frame_stop)
 
 EGEMAPS_LLD, EGEMAPS_FUNCTIONALS = 25, 88  # eGeMAPSv02's descriptor counts
 
@@ -69,8 +72,6 @@ PAPER_LENGTHS = {
     "RAVDESS": 110000,
     "SAVEE": 130000,
 }
-
-HOP_LENGTH = 512  # librosa's default; frames = 1 + length // HOP_LENGTH
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,13 @@ class Features:
         """Class indices (int64) for ``task``, from the emotion labels and a mapping."""
         return encode(self.meta["label"].tolist(), task, mapping)
 
+    def frames(self) -> np.ndarray | None:
+        """Each clip's real frames ``[start, stop)``, [N, 2] int (``emodna.normalize.real``);
+        None for a store without them (every frame then counts as real)."""
+        if not {"frame_start", "frame_stop"} <= set(self.meta.columns):
+            return None
+        return self.meta[["frame_start", "frame_stop"]].to_numpy(dtype=np.int64)
+
     def speakers(self) -> np.ndarray:
         """One speaker id per clip, as strings (for ``normalize: speaker``)."""
         return self.meta["speaker"].astype(str).to_numpy()
@@ -162,12 +170,13 @@ class BuildResult:
 
 
 def _extract_one(job: tuple[str, int, FeatureSettings]):
-    """Worker: (path, length, settings) -> (features, duration seconds) or (None, reason)."""
+    """Worker: (path, length, settings) -> (features, duration seconds, real frames) or
+    (None, reason, None)."""
     path, length, settings = job
     try:
         return clip_features(path, settings, length)
     except FeatureError as exc:
-        return None, str(exc)
+        return None, str(exc), None
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,7 +301,7 @@ def build_features(
         file=sys.stderr,
     )
     feats, rows, bad = [], [], []
-    for utt, (x, info) in zip(corpus.utterances, results, strict=True):
+    for utt, (x, info, frames) in zip(corpus.utterances, results, strict=True):
         if x is None:
             bad.append((str(utt.path), info))
             continue
@@ -305,6 +314,8 @@ def build_features(
                 "speaker": utt.speaker,
                 "gender": utt.gender,
                 "duration": info,
+                "frame_start": frames[0],
+                "frame_stop": frames[1],
             }
         )
     if not feats:

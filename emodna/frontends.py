@@ -3,19 +3,24 @@ or pad to a fixed length, then the front-end (librosa MFCC or log-Mel, openSMILE
 
 :func:`clip_features` is what both the feature cache (``emodna.features``) and ``emodna
 predict`` compute per file; it raises FeatureError, naming the file, for a file that cannot
-be decoded, a front-end failure, or features that are not finite. :func:`library_versions`
+be decoded, a front-end failure, or features that are not finite; with the features come
+the frames that hold audio rather than padding (:func:`real_frames`, for the normalisation
+statistics). :func:`library_versions`
 names the installed versions of the code that computes the numbers (part of the cache key).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from emodna.errors import FeatureError
+
+HOP_LENGTH = 512  # librosa's default hop; its frames = 1 + length // HOP_LENGTH
 
 # ``settings`` below is an emodna.features.FeatureSettings (which imports this module).
 # The distributions whose code computes each front-end's numbers: decoding (soundfile),
@@ -37,6 +42,28 @@ def fix_length(y: np.ndarray, length: int) -> np.ndarray:
         return y[start : start + length]
     before = (length - n) // 2
     return np.pad(y, (before, length - n - before))
+
+
+def real_frames(n_samples: int, length: int, settings, n_frames: int) -> tuple[int, int]:
+    """The frames ``[start, stop)`` of a clip of ``n_samples`` samples, cut or padded to
+    ``length`` by :func:`fix_length`, whose centre lies in its audio rather than in the zero
+    padding (all ``n_frames`` for a clip that was cut; at least one frame).
+
+    A frame's centre: frame ``t`` of librosa (centred frames) at sample ``t * HOP_LENGTH``; of
+    openSMILE's eGeMAPS descriptors at the middle of the span openSMILE reports for it,
+    ``[t * 10 ms, t * 10 ms + 20 ms)``. The functionals are one frame of the uncut clip."""
+    if settings.frontend == "egemaps":
+        return 0, n_frames
+    before = (length - n_samples) // 2 if n_samples < length else 0
+    end = before + min(n_samples, length)  # the audio is samples [before, end)
+    if settings.frontend == "egemaps_lld":
+        hop, offset = settings.sample_rate / 100, settings.sample_rate / 100
+    else:
+        hop, offset = HOP_LENGTH, 0
+    start = max(0, math.ceil((before - offset) / hop))  # first t with centre >= before
+    stop = min(n_frames, math.ceil((end - offset) / hop))  # first t with centre >= end
+    start = min(start, n_frames - 1)
+    return start, max(stop, start + 1)
 
 
 def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
@@ -109,7 +136,8 @@ def extract(y: np.ndarray, settings, length: int) -> np.ndarray:
 
 
 def clip_features(path: str | Path, settings, length: int):
-    """One file's features [channels, frames] and its duration in seconds.
+    """One file's features [channels, frames], its duration in seconds, and the range of its
+    real frames ``(start, stop)`` (:func:`real_frames`; the rest is zero padding).
 
     Raises FeatureError, naming the file, when it cannot be decoded, when the front-end fails
     on it, or when its features hold a NaN or an infinity (e.g. samples far out of [-1, 1]).
@@ -133,7 +161,7 @@ def clip_features(path: str | Path, settings, length: int):
             f"NaN, {int(np.isinf(x).sum())} inf of {x.size}; samples far out of [-1, 1]?); "
             "re-export it or delete it"
         )
-    return x, len(y) / settings.sample_rate
+    return x, len(y) / settings.sample_rate, real_frames(len(y), length, settings, x.shape[-1])
 
 
 def library_versions(frontend: str) -> dict[str, str]:

@@ -14,9 +14,15 @@ For a coefficient ``k`` and a group ``G`` of clips (x of shape [N, F, T])::
 
     x'[n, k, t] = (x[n, k, t] - mean_G[k]) / (std_G[k] + EPS),   n in G
 
-with mean and std over all clips of ``G`` and all their frames. The one place this is
-computed; ``emodna.train.fit`` applies it and saves the target corpus's statistics in the
-checkpoint, and ``emodna.predict`` applies the same to new audio.
+with mean and std over all clips of ``G`` and their *real* frames: a clip shorter than its
+corpus's fixed length is centred in zero padding (``emodna.frontends.fix_length``), and the
+frames of that silence are left out of the statistics (``frames``: each clip's range of real
+frames, ``[start, stop)``, stored in the feature cache by ``emodna.frontends.real_frames``).
+Otherwise a corpus of short clips would get its mean pulled toward silence and its std
+inflated by the silence/speech contrast, and the more so the longer its fixed length. Every
+frame is still normalised, padding included. The one place this is computed;
+``emodna.train.fit`` applies it and saves the target corpus's statistics in the checkpoint,
+and ``emodna.predict`` applies the same to new audio.
 """
 
 from __future__ import annotations
@@ -27,10 +33,23 @@ MODES = ("none", "corpus", "speaker")
 EPS = 1e-8
 
 
-def stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-coefficient mean and std ``[F]`` over clips and frames of ``x`` [N, F, T]."""
-    x64 = np.asarray(x, dtype=np.float64)
-    return x64.mean(axis=(0, 2)), x64.std(axis=(0, 2))
+def real(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """The real frames of every clip of ``x`` [N, F, T] side by side, [F, sum of lengths];
+    ``frames`` [N, 2] holds each clip's ``[start, stop)``."""
+    frames = np.asarray(frames)
+    if frames.shape != (len(x), 2):
+        raise ValueError(f"frames of shape {frames.shape} for {len(x)} clips; want [N, 2]")
+    return np.concatenate([clip[:, a:b] for clip, (a, b) in zip(x, frames, strict=True)], axis=1)
+
+
+def stats(x: np.ndarray, frames: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coefficient mean and std ``[F]`` over the clips of ``x`` [N, F, T] and their real
+    frames (``frames`` [N, 2], see :func:`real`; None: every frame is real)."""
+    if frames is None:
+        x64 = np.asarray(x, dtype=np.float64)
+        return x64.mean(axis=(0, 2)), x64.std(axis=(0, 2))
+    x64 = real(x, frames).astype(np.float64)
+    return x64.mean(axis=1), x64.std(axis=1)
 
 
 def apply(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -40,8 +59,9 @@ def apply(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return ((x - mean) / (std + EPS)).astype(np.float32)
 
 
-def normalize(x: np.ndarray, mode: str, speakers=None) -> np.ndarray:
-    """``x`` [N, F, T] normalised per ``mode``; returns ``x`` itself for ``none``.
+def normalize(x: np.ndarray, mode: str, speakers=None, frames=None) -> np.ndarray:
+    """``x`` [N, F, T] normalised per ``mode``, by statistics over each clip's real frames
+    (``frames`` [N, 2], see :func:`real`); returns ``x`` itself for ``none``.
 
     For ``speaker``, ``speakers`` holds one id per clip; clips with an unknown speaker (None
     or "") form one group of their own, so without any speaker ids (``speakers=None``) the
@@ -49,8 +69,9 @@ def normalize(x: np.ndarray, mode: str, speakers=None) -> np.ndarray:
     """
     if mode == "none":
         return x
+    frames = None if frames is None else np.asarray(frames)
     if mode == "corpus":
-        return apply(x, *stats(x))
+        return apply(x, *stats(x, frames))
     if mode == "speaker":
         if speakers is None:
             speakers = [None] * len(x)
@@ -60,6 +81,6 @@ def normalize(x: np.ndarray, mode: str, speakers=None) -> np.ndarray:
         out = np.empty(x.shape, dtype=np.float32)
         for g in np.unique(groups):
             rows = np.flatnonzero(groups == g)
-            out[rows] = apply(x[rows], *stats(x[rows]))
+            out[rows] = apply(x[rows], *stats(x[rows], None if frames is None else frames[rows]))
         return out
     raise ValueError(f"unknown normalisation {mode!r}; use one of {', '.join(MODES)}")

@@ -37,24 +37,8 @@ import yaml
 
 from emodna.errors import ConfigError, FeatureError, TrainingError
 from emodna.features import FeatureSettings
+from emodna.inputs import FeatureSpec, features, normalise
 from emodna.labels import CLASSES
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """How to turn one audio file into the model's input."""
-
-    settings: FeatureSettings  # the export's front-end and its parameters
-    length: int  # samples, the target corpus's fixed length
-    normalize: str = "none"  # emodna.normalize.MODES
-    mean: tuple[float, ...] | None = None  # per coefficient: the target corpus's (corpus) or
-    # a typical target speaker's (speaker; checkpoints from before they were stored lack them)
-    std: tuple[float, ...] | None = None
-    corpus: str = ""
-
-    def key(self) -> tuple:
-        """Models with the same key read the same raw features (computed once per file)."""
-        return (json.dumps(self.settings.key(), sort_keys=True), self.length)
 
 
 @dataclass
@@ -238,67 +222,6 @@ def load_ensemble(path: str | Path, *, length: int | None = None) -> LoadedEnsem
         members.append(_build(m.config, state, origin, m.checkpoint, f"{path}: member {i}", length))
     first = members[0]
     return LoadedEnsemble(str(path), first.task, first.classes, members)
-
-
-def features(paths, spec: FeatureSpec) -> list[np.ndarray | FeatureError]:
-    """Raw features [channels, frames] per file (or the FeatureError of a file that cannot be
-    decoded, that the front-end fails on, or whose features are not finite)."""
-    from emodna.frontends import clip_features
-
-    out: list = []
-    for path in paths:
-        try:
-            out.append(clip_features(path, spec.settings, spec.length)[0])
-        except FeatureError as exc:
-            out.append(exc)
-    return out
-
-
-def normalise(
-    xs: list, spec: FeatureSpec, where: str, self_stats: bool, groups: list[str] | None = None
-) -> list:
-    """Apply training's input normalisation to raw features (one per file, or its error).
-
-    ``corpus``: the target corpus's stored statistics (the files' own with ``self_stats``
-    when the checkpoint lacks them). ``speaker``: each declared group's own statistics
-    (``groups``: one speaker per file), else the files' own taken as one group with
-    ``self_stats``, else a typical target speaker's stored statistics."""
-    from emodna.normalize import apply, stats
-
-    if spec.normalize == "none":
-        return xs
-    stored = (np.asarray(spec.mean), np.asarray(spec.std)) if spec.mean is not None else None
-    if spec.normalize == "speaker" and groups is not None:
-        by_group = {g: [x for x, h in zip(xs, groups, strict=True) if h == g] for g in groups}
-        pick = {g: stats(np.stack(_good(v))) for g, v in by_group.items() if _good(v)}
-        return [
-            apply(x[None], *pick[g])[0] if isinstance(x, np.ndarray) else x
-            for x, g in zip(xs, groups, strict=True)
-        ]
-    if self_stats and (spec.normalize == "speaker" or stored is None):
-        if not _good(xs):
-            return xs
-        mean, std = stats(np.stack(_good(xs)))
-    elif stored is not None:
-        mean, std = stored
-    elif spec.normalize == "corpus":
-        raise ConfigError(
-            f"{where}: the model was trained on MFCCs normalised per corpus (normalize: corpus), "
-            f"but its checkpoint records no statistics of {spec.corpus}; pass --normalize-self "
-            "to normalise these files by their own statistics"
-        )
-    else:
-        raise ConfigError(
-            f"{where}: the model was trained on MFCCs normalised per speaker (normalize: speaker), "
-            f"but its checkpoint (older than the stored statistics) records none of {spec.corpus}; "
-            "declare the speakers (--speaker NAME for files of one speaker, --speaker-pattern "
-            "REGEX or --speakers FILE.csv), or pass --normalize-self, or export the model again"
-        )
-    return [apply(x[None], mean, std)[0] if isinstance(x, np.ndarray) else x for x in xs]
-
-
-def _good(xs: list) -> list[np.ndarray]:
-    return [x for x in xs if isinstance(x, np.ndarray)]
 
 
 def predict(

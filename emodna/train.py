@@ -53,12 +53,30 @@ class Domain:
     name: str = ""
     speaker: np.ndarray | None = None
     clip: np.ndarray | None = None  # one id per clip (its path), keys the kept predictions
+    frames: np.ndarray | None = None  # [N, 2] each clip's real frames (None: all real)
+
+    @classmethod
+    def of(cls, features, task: str, mapping: dict | None = None) -> Domain:
+        """One corpus's cached features (:class:`emodna.features.Features`) for ``task``."""
+        meta = features.meta
+        clip = (
+            meta["path"].map(lambda p: Path(p).name).to_numpy(dtype=str) if "path" in meta else None
+        )
+        return cls(
+            features.x,
+            features.labels(task, mapping),
+            features.corpus,
+            features.speakers(),
+            clip,
+            features.frames(),
+        )
 
     def normalized(self, mode: str) -> Domain:
-        """This corpus with its MFCCs normalised (``emodna.normalize``); itself for ``none``."""
+        """This corpus with its MFCCs normalised (``emodna.normalize``, statistics over each
+        clip's real frames); itself for ``none``."""
         if mode == "none":
             return self
-        return replace(self, x=normalize(self.x, mode, self.speaker))
+        return replace(self, x=normalize(self.x, mode, self.speaker, self.frames))
 
 
 def norm_state(target: Domain, mode: str) -> dict:
@@ -69,11 +87,13 @@ def norm_state(target: Domain, mode: str) -> dict:
     the target's speakers of their means, and the root mean of their variances (each speaker
     weighted by their clips; clips of unknown speaker are one group, as in training). Those
     keep a clip's overall level (c0, energy), which a clip's own statistics would remove.
+    All over the clips' real frames, as in training (``emodna.normalize``).
     """
     if mode == "none":
         return {"mode": mode}
+    frames = None if target.frames is None else np.asarray(target.frames)
     if mode == "corpus":
-        mean, std = stats(target.x)
+        mean, std = stats(target.x, frames)
     else:
         groups = np.asarray(
             [str(s) if s not in (None, "") else "" for s in target.speaker]
@@ -83,7 +103,7 @@ def norm_state(target: Domain, mode: str) -> dict:
         total_mean, total_var = np.zeros(target.x.shape[1]), np.zeros(target.x.shape[1])
         for g in np.unique(groups):
             rows = np.flatnonzero(groups == g)
-            m, s = stats(target.x[rows])
+            m, s = stats(target.x[rows], None if frames is None else frames[rows])
             total_mean += len(rows) * m
             total_var += len(rows) * s**2
         mean, std = total_mean / len(groups), np.sqrt(total_var / len(groups))

@@ -82,6 +82,8 @@ def test_build_writes_one_parquet_with_fixed_shape_tensor(tiny_emodb, tmp_path):
         "speaker",
         "gender",
         "duration",
+        "frame_start",
+        "frame_stop",
     ]
     row = feats.meta.set_index(feats.meta["path"].map(lambda p: os.path.basename(p))).loc[
         "03a01Wa.wav"
@@ -89,6 +91,10 @@ def test_build_writes_one_parquet_with_fixed_shape_tensor(tiny_emodb, tmp_path):
     assert (row["label"], row["arousal"], row["valence"]) == ("anger", "high", "negative")
     assert row["speaker"] == "03" and row["gender"] == "male"
     assert row["duration"] == pytest.approx(0.4, abs=1e-3)
+    # its real frames: 0.4 s at 22050 Hz = 8820 samples, centred in 11025 from sample
+    # (11025 - 8820) // 2 = 1102 to 9922; frames centred at 512 t in there: t = 3 .. 19
+    assert (row["frame_start"], row["frame_stop"]) == (3, 20)
+    assert feats.frames().shape == (4, 2)
     assert feats.labels("arousal").tolist() == [
         {"anger": 1, "happiness": 1, "sadness": 0, "neutral": 0}[lab] for lab in feats.meta["label"]
     ]
@@ -392,7 +398,9 @@ def test_the_cache_refuses_non_finite_features_naming_the_clip(real_emodb, tmp_p
 
     settings = FeatureSettings()
     paths = sorted((real_emodb / "wav").glob("*.wav"))
-    x = np.stack([clip_features(p, settings, 11025)[0] for p in paths])
+    x = np.stack(
+        [clip_features(p, settings, 11025)[0] for p in paths]
+    )  # features, duration, frames
     x[1, 3, 2] = np.inf
     meta = pd.DataFrame({"path": [str(p) for p in paths]})
     target = tmp_path / "EMODB-x.parquet"
@@ -425,3 +433,75 @@ def test_the_cache_key_holds_the_versions_of_the_libraries_that_compute_the_feat
 
     recorded = json.loads(pq.read_schema(result.path).metadata[b"emodna.libraries"])
     assert recorded == installed
+
+
+@pytest.fixture
+def short_emodb(corpora_dir, tmp_path):
+    """An EMODB-shaped tree of the five shortest real EMODB clips, whole."""
+    clips = sorted(
+        (corpora_dir / "EMODB" / "wav").glob("*.flac"), key=lambda p: (sf.info(p).frames, p.name)
+    )[:5]
+    root = tmp_path / "EMODB"
+    (root / "wav").mkdir(parents=True)
+    for clip in clips:
+        y, sr = sf.read(clip, dtype="float32")
+        sf.write(root / "wav" / f"{clip.stem}.wav", y, sr, subtype="FLOAT")
+    return root
+
+
+def test_normalisation_statistics_do_not_depend_on_how_much_silence_pads_the_clips(
+    short_emodb, tmp_path
+):
+    """The same real clips at two fixed lengths 20 hops apart: every clip gets 10 more frames
+    of zero padding at each end and the same real frames, 10 frames later. The statistics
+    training normalises by (per corpus, per speaker, and the typical target speaker a model
+    stores for predict) are over real frames only, so they do not move; over all frames (the
+    old rule) the mean of c0 fell with each padding frame."""
+    from emodna.normalize import stats
+    from emodna.train import Domain, norm_state
+
+    corpus = read_corpus("EMODB", short_emodb)
+    longest = max(sf.info(u.path).frames for u in corpus.utterances) * 22050 // 16000
+    short, long_ = 2 * longest, 2 * longest + 20 * 512
+    feats = [
+        load_features(
+            build_features(
+                corpus,
+                FeatureSettings(lengths={"EMODB": n}),
+                tmp_path / "cache",
+                workers=1,
+                progress=False,
+            ).path
+        )
+        for n in (short, long_)
+    ]
+    a, b = (Domain.of(f, "arousal") for f in feats)
+    np.testing.assert_array_equal(b.frames, a.frames + 10)  # the same frames, 10 later
+    for i, ((s0, s1), (t0, t1)) in enumerate(zip(a.frames, b.frames, strict=True)):
+        assert s0 > 0 and s1 < a.x.shape[2]  # each clip is padded at both ends
+        np.testing.assert_allclose(a.x[i, :, s0:s1], b.x[i, :, t0:t1], atol=1e-3)
+    for got, want in zip(stats(a.x, a.frames), stats(b.x, b.frames), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    old_a, old_b = stats(a.x)[0], stats(b.x)[0]  # over every frame, padding included
+    assert old_b[0] < old_a[0] - 10  # c0 of silence is far below speech: the mean falls
+    for mode in ("corpus", "speaker"):
+        na, nb = norm_state(a, mode), norm_state(b, mode)
+        np.testing.assert_allclose(na["mean"], nb["mean"], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(na["std"], nb["std"], rtol=1e-4, atol=1e-4)
+        xa, xb = a.normalized(mode).x, b.normalized(mode).x
+        for i, ((s0, s1), (t0, t1)) in enumerate(zip(a.frames, b.frames, strict=True)):
+            np.testing.assert_allclose(xa[i, :, s0:s1], xb[i, :, t0:t1], atol=2e-3)
+    # by hand for one speaker: mean and std over the real frames of that speaker's clips
+    one = a.speaker == a.speaker[0]
+    frames = np.concatenate(
+        [a.x[i, :, s0:s1] for i, (s0, s1) in zip(np.flatnonzero(one), a.frames[one], strict=True)],
+        axis=1,
+    ).astype(np.float64)
+    got = a.normalized("speaker").x[one]
+    s0, s1 = a.frames[one][0]
+    np.testing.assert_allclose(
+        got[0, :, s0:s1],
+        (a.x[one][0, :, s0:s1] - frames.mean(1)[:, None]) / frames.std(1)[:, None],
+        rtol=1e-4,
+        atol=1e-4,
+    )

@@ -14,10 +14,12 @@ import yaml
 from emodna.cli import main
 from emodna.config import TrainConfig
 from emodna.features import FeatureSettings
+from emodna.inputs import FeatureSpec, features, normalise
 from emodna.labels import CLASSES
 from emodna.model import EmoDNA
-from emodna.predict import FeatureSpec, features, load_model
+from emodna.predict import load_model
 from emodna.train import Domain, fit
+from tests.helpers import cut
 
 LENGTH = 22050  # one second: keeps MFCC extraction quick; recorded in the export's origin
 
@@ -133,7 +135,7 @@ def test_features_as_in_training(trained, wavs):
         "CASIA",
     )
     assert len(spec.mean) == len(spec.std) == 40  # a typical target speaker's statistics
-    x = features(wavs, loaded.features)
+    x = [clip.x for clip in features(wavs, loaded.features)]
     from emodna.features import fix_length, mfcc, read_audio
 
     for xi, wav in zip(x, wavs, strict=True):
@@ -260,7 +262,7 @@ def test_corpus_normalisation_uses_the_target_statistics_from_the_checkpoint(
         state["norm"]["std"].numpy(), tgt.x.std(axis=(0, 2)), rtol=1e-4, atol=1e-5
     )
     loaded = load_model(model)
-    raw = features([wavs[0]], loaded.features)[0]
+    raw = features([wavs[0]], loaded.features)[0].x
     expected = _by_hand(loaded, raw, state["norm"]["mean"].numpy(), state["norm"]["std"].numpy())
     assert main(["predict", "--json", "--model", str(model), str(wavs[0])]) == 0
     got = json.loads(capsys.readouterr().out)["arousal"]["probabilities"]
@@ -280,7 +282,7 @@ def test_corpus_normalisation_uses_the_target_statistics_from_the_checkpoint(
 def test_normalize_self_takes_the_files_as_one_new_speaker(wavs, tmp_path, capsys):
     _, _, model = _trained_with(tmp_path, normalize="speaker", bn="adabn")
     loaded = load_model(model)
-    raws = features(wavs, loaded.features)
+    raws = [clip.x for clip in features(wavs, loaded.features)]
     # statistics over both files' frames (different lengths are fine: they are cut to one length)
     stack = np.stack(raws).astype(np.float64)
     mean, std = stack.mean(axis=(0, 2)), stack.std(axis=(0, 2))
@@ -307,7 +309,7 @@ def test_classical_baseline_exports_and_predicts_like_sklearn(wavs, tmp_path, ca
     functional statistics; predict on the target's audio standardises by the target's."""
     cfg, tgt, model = _trained_with(tmp_path, method="functionals_lr", normalize="none")
     loaded = load_model(model)
-    raw = features([wavs[1]], loaded.features)[0]
+    raw = features([wavs[1]], loaded.features)[0].x
     f = np.concatenate([raw.mean(axis=1), raw.std(axis=1)]).astype(np.float64)
     ft = np.concatenate([tgt.x.mean(axis=2), tgt.x.std(axis=2)], axis=1).astype(np.float64)
     z = (f - ft.mean(0)) / ft.std(0)
@@ -342,7 +344,7 @@ def real(corpora_dir, tmp_path_factory):
     domains = {}
     for name, corpus in corpora.items():
         utts = corpus.utterances[:: len(corpus.utterances) // 24][:24]
-        x = np.stack(features([u.path for u in utts], spec))
+        x = np.stack([clip.x for clip in features([u.path for u in utts], spec)])
         y = encode([u.emotion for u in utts], "arousal")
         domains[name] = Domain(x, y, name, np.array([u.speaker for u in utts]))
     assert len(set(domains["CASIA"].speaker)) == 4
@@ -389,7 +391,6 @@ def test_speaker_model_stores_a_typical_target_speaker_and_keeps_a_lone_clips_le
     the mean of its speakers' means and the root mean of their variances (clip-weighted). A
     clip's own statistics would set each coefficient's mean over its frames to 0: its level,
     the cue arousal rests on, gone."""
-    from emodna.predict import normalise
 
     tgt = real["target"]
     means, variances, counts = [], [], []
@@ -404,12 +405,36 @@ def test_speaker_model_stores_a_typical_target_speaker_and_keeps_a_lone_clips_le
     np.testing.assert_allclose(loaded.features.mean, mean, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(loaded.features.std, std, rtol=1e-6, atol=1e-6)
 
-    raw = features([real["wav"] / CLIP], loaded.features)[0]
-    (x,) = normalise([raw], loaded.features, "model", False)
+    clip = features([real["wav"] / CLIP], loaded.features)[0]
+    raw = clip.x
+    (x,) = normalise([clip], loaded.features, "model", False)
     np.testing.assert_allclose(x, (raw - mean[:, None]) / (std[:, None] + 1e-8), atol=1e-4)
     assert abs(x[0].mean()) > 0.5  # c0 keeps the loud clip's level
-    (own,) = normalise([raw], loaded.features, "model", True)  # --normalize-self, one clip
+    (own,) = normalise([clip], loaded.features, "model", True)  # --normalize-self, one clip
     assert abs(own[0].mean()) < 1e-5
+
+
+def test_a_short_clips_own_statistics_leave_out_its_zero_padding(real, tmp_path):
+    """Half a second of a real clip, padded to the model's one second: its real frames are
+    those centred in its audio, and statistics of its own (--normalize-self, or a declared
+    speaker group) cover them alone, as in training: its real frames come out with mean 0 and
+    std 1 per coefficient. Over every frame, the padding's silence would leave them far
+    above 0 in c0."""
+    short = tmp_path / "03a01Wa-half.wav"
+    cut(real["wav"] / CLIP, short, seconds=0.5)
+    loaded = load_model(real["models"]["speaker"])
+    (clip,) = features([short], loaded.features)
+    # 0.5 s = 11025 samples at 22050 Hz, centred in 22050 from sample 5512 to 16537;
+    # frames centred at 512 t in there: t = 11 .. 32 of 44
+    assert clip.frames == (11, 33) and clip.x.shape[1] == 44
+    for own in (
+        normalise([clip], loaded.features, "model", True)[0],
+        normalise([clip], loaded.features, "model", False, ["spk"])[0],
+    ):
+        np.testing.assert_allclose(own[:, 11:33].mean(axis=1), 0, atol=1e-4)
+        np.testing.assert_allclose(own[:, 11:33].std(axis=1), 1, atol=1e-3)
+    everything = (clip.x[0] - clip.x[0].mean()) / clip.x[0].std()
+    assert everything[11:33].mean() > 0.5  # the old rule: silence pulled the mean down
 
 
 def test_a_declared_speaker_group_is_normalised_by_its_own_files(real):
@@ -431,7 +456,7 @@ def test_a_declared_speaker_group_is_normalised_by_its_own_files(real):
         assert listed[p] == pytest.approx(alone[p], abs=1e-6)
     # by hand: the four files' statistics over all their frames
     loaded = load_model(model)
-    raws = features(group, loaded.features)
+    raws = [clip.x for clip in features(group, loaded.features)]
     stack = np.stack(raws).astype(np.float64)
     expected = _by_hand(loaded, raws[0], stack.mean(axis=(0, 2)), stack.std(axis=(0, 2)))
     assert alone[str(group[0])] == pytest.approx(expected.tolist(), abs=1e-5)
