@@ -1,15 +1,14 @@
 """What a sweep will do, before it does it: units, epochs, and an estimated wall time.
 
-The estimate comes from one measured training step (``calibrate_step``: a few steps of the
-space's deep method at one thread on random inputs of the corpora's shape) and the work of
-each unit: ``fit`` makes ``ceil(max(0.9 n_source, n_target) / batch)`` steps per epoch, and
-the step's cost grows with the clip length, so a unit costs about
-
-    epochs * steps * step_cost * (frames_s + frames_t) / (2 * frames_calibrated) * (1 + EVAL)
-
-with EVAL the end-of-epoch evaluation's share. Configs of a classical method (seconds) are
-counted as free. The sum over the budget's configs, divided by the trial slots, is an upper
-bound: the Wilcoxon pruner stops configs that are clearly worse.
+The estimate is ``sweep/cost.py``'s cost model, the one ``bench/scale.py`` fits to measured
+epochs: per epoch, ``fit``'s steps (``ceil(max(N_s - n_val, N_t) / batch)``, each a fixed part
+plus a part that grows with the clips' frames) and one evaluation (the whole target and the
+source hold-out). Its shape is the bench's measured fit (``cost.MEASURED``); its scale comes
+from one training step measured here (``calibrate_step``: a few steps of the space's deep
+method at one thread on random inputs of the corpora's median length). Configs of a
+classical method (seconds) are counted as free. The sum over the budget's configs, divided
+by the trial slots and never under the longest unit, is an upper bound: the Wilcoxon pruner
+stops configs that are clearly worse.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 
-EVAL = 0.12  # evaluation's share of an epoch (bench/scale.py measures it)
+from sweep.cost import MEASURED, wall_seconds
 
 
 def hms(seconds: float) -> str:
@@ -36,6 +35,7 @@ class Plan:
     unit_seconds: float  # mean over the units of one deep config, one core
     deep_configs: int
     slots: int
+    longest_unit: float = 0.0  # seconds: the critical path
 
     @property
     def units(self) -> int:
@@ -43,7 +43,8 @@ class Plan:
 
     @property
     def wall_seconds(self) -> float:
-        return self.deep_configs * self.units_per_config * self.unit_seconds / max(1, self.slots)
+        cpu = self.deep_configs * self.units_per_config * self.unit_seconds
+        return wall_seconds(cpu, self.slots, longest=self.longest_unit if cpu else 0.0)
 
     def line(self) -> str:
         return (
@@ -109,14 +110,14 @@ def make_plan(
     n_mfcc_frames = [f for _, f in sizes.values()]
     frames = int(sorted(n_mfcc_frames)[len(n_mfcc_frames) // 2]) if n_mfcc_frames else 100
     step = calibrate_step(deep[0], 40, frames, batch_size) if deep else 0.0
-    per_unit = []
-    for sc in scenarios:
-        (n_s, f_s), (n_t, f_t) = sizes[sc["source"]], sizes[sc["target"]]
-        steps = math.ceil(max(0.9 * n_s, n_t) / batch_size)
-        per_unit.append(space.epochs * steps * step * (f_s + f_t) / (2 * frames) * (1 + EVAL))
+    model = MEASURED.calibrated(step, frames, batch_size)
+    per_unit = [
+        model.unit(*sizes[sc["source"]], *sizes[sc["target"]], space.epochs) for sc in scenarios
+    ]
     unit_seconds = sum(per_unit) / len(per_unit) if per_unit else 0.0
     deep_configs = budget - min(classical_enqueued, budget) if deep else 0
-    return Plan(budget, units, space.epochs, unit_seconds, deep_configs, slots)
+    longest = max(per_unit, default=0.0)
+    return Plan(budget, units, space.epochs, unit_seconds, deep_configs, slots, longest)
 
 
 def show_plan(space, corpora: dict, scenarios: list[dict], args, slots: int):
