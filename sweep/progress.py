@@ -1,9 +1,9 @@
-"""The sweep's progress line, printed by the searcher after every finished unit:
+"""The sweep's progress line, which the searcher hands on after every finished unit:
 
 ``[sweep] 13/192 units done (0 failed, 1 configs pruned) · 4:31 elapsed · ETA <= 58:10 · best
 so far: config 3, mean target_uar 71.2% over 24/24 units``.
 
-:class:`Progress` keeps the timing; the counts and the best config are the searcher's. The ETA
+:class:`Progress` keeps the timing; the counts and the best config are the ledger's. The ETA
 is the mean duration of the units this process issued and saw finish, times the units left,
 over the most units seen in flight at once. So it is right after a resume too, where Tune
 finishes half-done units in seconds (they were not issued here and do not count); pruning
@@ -41,24 +41,24 @@ class Progress:
         if began is not None:
             self.durations.append(time.monotonic() - began)
 
-    def line(self, searcher) -> str:
-        """The progress line of ``searcher`` (a :class:`sweep.search.ScenarioSearcher`)."""
-        s = searcher
-        done, left = s.units_done(), s.units_left()
+    def line(self, ledger, budget: int, metric: str, mode: str) -> str:
+        """The progress line of a searcher's ``ledger`` (:class:`sweep.ledger.Ledger`) with
+        ``budget`` configs, optimising ``metric`` (``mode`` max or min)."""
+        done, left = ledger.units_done(), ledger.units_left(budget)
         parts = [
-            f"[sweep] {done}/{done + left} units done ({s.n_failed_units} failed, "
-            f"{len(s.pruned_config_ids)} configs pruned)"
+            f"[sweep] {done}/{done + left} units done ({ledger.n_failed_units} failed, "
+            f"{len(ledger.pruned_config_ids)} configs pruned)"
         ]
         if self.start is not None:
             parts.append(f"{hms(time.monotonic() - self.start)} elapsed")
             if self.durations and left:
                 mean = sum(self.durations) / len(self.durations)
                 parts.append(f"ETA <= {hms(mean * left / max(1, self.peak_in_flight))}")
-        best = s.best_so_far()
+        best = ledger.best_so_far(mode)
         if best is not None:
             n, value, k = best
-            score = f"{100 * value:.1f}%" if s.metric.startswith("target_") else f"{value:.3g}"
+            score = f"{100 * value:.1f}%" if metric.startswith("target_") else f"{value:.3g}"
             parts.append(
-                f"best so far: config {n}, mean {s.metric} {score} over {k}/{len(s.units)} units"
+                f"best so far: config {n}, mean {metric} {score} over {k}/{len(ledger.units)} units"
             )
         return " · ".join(parts)

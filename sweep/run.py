@@ -19,6 +19,7 @@ the trials and the searcher, Optuna's study is in its storage, and nothing done 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -377,6 +378,7 @@ def run(
             # Tune resumes in-flight trials from their checkpoints; the searcher waits for them
             reissue_unfinished=False,
             wave=args.wave,
+            progress=functools.partial(print, flush=True),  # the [sweep] line after each unit
         )
         scheduler = None
         if args.scheduler == "asha":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import optuna
 
@@ -96,3 +97,30 @@ def resolve_sampler(
             make_sampler("grid", space=space)  # raises
         budget = min(budget, math.prod(len(v) for v in grid.values()))
     return name, budget
+
+
+@dataclass(frozen=True)
+class SamplerRecipe:
+    """The searcher's sampler, made afresh for a study whose searcher already asked
+    ``n_asked`` configs: its seed moved on by them (a sampler seeded as at the start would
+    replay the same draws after a restart); NSGA-II's population a fifth of the budget,
+    within 4..50."""
+
+    name: str
+    seed: int | None
+    space: SearchSpace
+    n_objectives: int
+    budget: int
+    n_startup_trials: int | None = None
+
+    def __call__(self, n_asked: int = 0) -> optuna.samplers.BaseSampler:
+        seed = self.seed + 7919 * n_asked if self.seed is not None and n_asked else self.seed
+        pop = max(4, min(50, self.budget // 5)) if self.name == "nsga2" else None
+        return make_sampler(
+            self.name,
+            seed,
+            self.n_objectives,
+            space=self.space,
+            n_startup_trials=self.n_startup_trials,
+            population_size=pop,
+        )

@@ -10,18 +10,29 @@ What each Optuna trial (config) carries, for summaries:
 - ``intermediate_values``: the same values keyed by the unit's index (pruning only);
 - state PRUNED with user attrs ``pruned_after`` (units done) and ``partial_mean``;
 - user attrs ``searcher_uid`` and ``n_units``.
+
+:class:`StudyClient` is the searcher's one door to the study: ask, attributes, report, prune,
+tell, and :meth:`StudyClient.configs` to rebuild the searcher's bookkeeping after a restart.
+It names trials by number and writes through the storage's per-trial methods, so a config
+asked before a restart is reported to the same way as one asked since; it never builds an
+``optuna.trial.Trial`` itself (Optuna asks users not to).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from emodna.errors import ConfigError
+from sweep.ledger import StoredConfig
 from sweep.storage import open_storage
+
+STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}
 
 
 def direction(d: str) -> str:
@@ -53,7 +64,7 @@ def storage_backend(
 ) -> optuna.storages.BaseStorage:
     """The storage as an object of Optuna's public classes: :class:`RDBStorage` for a URL or
     SQLite file, :class:`JournalStorage` for a journal file, in memory for None. The sweep
-    keeps it beside its study, so :func:`trial_handle` needs only ``BaseStorage``'s methods."""
+    keeps it beside its study, so :class:`StudyClient` needs only ``BaseStorage``'s methods."""
     backend = open_storage(storage)
     if backend is None:
         return optuna.storages.InMemoryStorage()
@@ -100,12 +111,131 @@ def open_study(
     return study
 
 
-def trial_handle(
-    study: optuna.Study, storage: optuna.storages.BaseStorage, number: int
-) -> optuna.Trial:
-    """A live :class:`optuna.Trial` for the running trial ``number`` of ``study`` (opened on
-    ``storage``), to report to and set attributes on after a restore, when the Trial that
-    ``study.ask()`` gave is gone. Only public calls: the storage's ids by name and number."""
-    study_id = storage.get_study_id_from_name(study.study_name)
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-    return optuna.trial.Trial(study, trial_id)
+class StudyClient:
+    """One sweep's study, by trial number.
+
+    Args:
+        name: the study name; an existing study of that name is continued.
+        storage: an RDB URL, a .db path, a .log/.jsonl journal path, a storage object, or None
+            (in memory).
+        directions: ``maximize``/``minimize``, one per objective.
+        pruner: the study's pruner.
+        sampler: the sampler for a study whose searcher asked that many configs before (a
+            restart), e.g. ``functools.partial(sweep.samplers.sweep_sampler, ...)``.
+        enqueue, candidates: as :func:`open_study` takes them.
+
+    The study is opened at once (storage mistakes show up early); a pickled client opens it
+    again from storage, by name, on first use.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        storage: Any,
+        directions: Sequence[str],
+        pruner: optuna.pruners.BasePruner,
+        sampler: Callable[[int], optuna.samplers.BaseSampler],
+        enqueue: Sequence[dict] = (),
+        candidates: Sequence[tuple[str, dict]] = (),
+    ):
+        self.name, self.storage, self.directions = name, storage, list(directions)
+        self.pruner, self.sampler = pruner, sampler
+        self.enqueue, self.candidates = list(enqueue), list(candidates)
+        self._study: optuna.Study | None = None
+        _ = self.study
+
+    @property
+    def study(self) -> optuna.Study:
+        if self._study is None:
+            self.backend = storage_backend(self.storage)
+            self._study = open_study(
+                self.name,
+                self.backend,
+                self.sampler(0),
+                self.pruner,
+                self.directions,
+                self.enqueue,
+                self.candidates,
+            )
+            self._study_id = self.backend.get_study_id_from_name(self.name)
+            self._ids: dict[int, int] = {}  # trial number -> the storage's trial id
+        return self._study
+
+    def __getstate__(self) -> dict:
+        keep = ("name", "storage", "directions", "pruner", "sampler", "enqueue", "candidates")
+        return {k: self.__dict__[k] for k in keep}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _study=None)
+
+    def reseed(self, n_asked: int) -> None:
+        """Ask with the sampler for ``n_asked`` configs asked before (the study loaded again
+        with it): after a restart the draws go on rather than repeat."""
+        backend = self.study and self.backend  # opened first, if it is not
+        self._study = optuna.load_study(
+            study_name=self.name, storage=backend, sampler=self.sampler(n_asked), pruner=self.pruner
+        )
+
+    def ask(self, suggest: Callable[[optuna.Trial], dict], **attrs) -> tuple[int, dict]:
+        """A new config: (trial number, params). A candidate queued with its config
+        (:func:`open_study`) runs as it is; any other trial's params come from
+        ``suggest(trial)``. The params are stored as user attr ``config``, with ``attrs``."""
+        trial = self.study.ask()
+        name = trial.user_attrs.get("candidate")
+        params = {**trial.user_attrs["config"], "candidate": name} if name else suggest(trial)
+        for key, value in {"config": params, **attrs}.items():
+            trial.set_user_attr(key, value)
+        return trial.number, params
+
+    def _trial_id(self, number: int) -> int:
+        _ = self.study  # opened again after unpickling, with its ids
+        if number not in self._ids:
+            get = self.backend.get_trial_id_from_study_id_trial_number
+            self._ids[number] = get(self._study_id, number)
+        return self._ids[number]
+
+    def set_attrs(self, number: int, **attrs) -> None:
+        """User attributes of the running trial ``number``."""
+        for key, value in attrs.items():
+            self.backend.set_trial_user_attr(self._trial_id(number), key, value)
+
+    def report(self, number: int, value: float, step: int) -> None:
+        """An intermediate value (a unit's, at the unit's index) for the pruner."""
+        self.backend.set_trial_intermediate_value(self._trial_id(number), step, float(value))
+
+    def should_prune(self, number: int) -> bool:
+        """The study's pruner on the trial as stored now (what ``Trial.should_prune`` asks)."""
+        trial = self.backend.get_trial(self._trial_id(number))
+        return self.study.pruner.prune(self.study, trial)
+
+    def tell(self, number: int, values: Sequence[float]) -> None:
+        """Complete: one value per objective."""
+        self.study.tell(number, list(values) if len(values) > 1 else values[0])
+
+    def tell_pruned(self, number: int) -> None:
+        self.study.tell(number, state=TrialState.PRUNED)
+
+    def tell_failed(self, number: int) -> None:
+        self.study.tell(number, state=TrialState.FAIL)
+
+    def trials(self, **attrs) -> list[FrozenTrial]:
+        """The study's trials whose user attributes include ``attrs``."""
+        every = self.study.get_trials(deepcopy=False)
+        return [t for t in every if all(t.user_attrs.get(k) == v for k, v in attrs.items())]
+
+    def configs(self, searcher_uid: str, from_params: Callable[[dict], dict]) -> list[StoredConfig]:
+        """The configs one searcher asked (user attr ``searcher_uid``), as stored now: what
+        rebuilds its bookkeeping after a restart. ``from_params`` rebuilds a config from
+        Optuna's params where the ``config`` attribute is missing."""
+        return [
+            StoredConfig(
+                number=t.number,
+                state=STATES.get(t.state, "running" if t.state == TrialState.RUNNING else "failed"),
+                params=t.user_attrs.get("config") or from_params(t.params),
+                unit_values=dict(t.user_attrs.get("unit_values") or {}),
+                failed_units=list(t.user_attrs.get("failed_units") or []),
+                pruned_after=t.user_attrs.get("pruned_after"),
+            )
+            for t in self.trials(searcher_uid=searcher_uid)
+        ]

@@ -1,18 +1,16 @@
-"""The units of a sweep and the searcher's bookkeeping per config.
+"""The units of a sweep.
 
 A *unit* is one (scenario, seed): :class:`Units` fixes their order (unit ``i`` is the Wilcoxon
 pruner's step ``i``), their names (``EMODB-CASIA-arousal/seed0``) and, with several
-objectives, which objective each belongs to. :class:`ConfigState` is what the searcher knows
-about one config (one Optuna trial): the units still to issue, running, done and failed.
+objectives, which objective each belongs to. What the searcher knows about each config's units
+(queued, running, done, failed) is ``sweep.ledger``'s.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from emodna.errors import ConfigError
 from sweep.ranking import scenario_name
@@ -116,79 +114,3 @@ class Units:
             return int(fields["config_id"]), idx
         except (TypeError, ValueError):  # a config id that is not a whole number: not ours
             return None
-
-
-@dataclass
-class ConfigState:
-    """The searcher's bookkeeping for one config (one Optuna trial)."""
-
-    number: int
-    params: dict
-    queue: list[int]  # unit indices still to issue, in issue order
-    running: dict[str, int] = field(default_factory=dict)  # Tune trial id -> unit index
-    values: dict[int, float] = field(default_factory=dict)  # unit index -> final metric
-    failed: list[int] = field(default_factory=list)
-    state: str = "running"  # running | complete | pruned | failed
-    pruned_after: int | None = None
-    told_values: list[float] | None = None
-
-    @property
-    def n_done(self) -> int:
-        return len(self.values) + len(self.failed)
-
-    def record(self, idx: int, value: float | None) -> bool:
-        """A unit's result (None: it failed). False when it is a duplicate of a unit already
-        recorded (re-issued after a restore); a success after a failure replaces it."""
-        if idx in self.values or (idx in self.failed and value is None):
-            return False
-        if idx in self.failed:
-            self.failed.remove(idx)
-        if idx in self.queue:
-            self.queue.remove(idx)
-        if value is None:
-            self.failed.append(idx)
-        else:
-            self.values[idx] = value
-        return True
-
-    def penalised(self, worst, mode: str) -> dict[int, float]:
-        """The unit values, with each failed or diverged unit at ``worst(idx)`` (the worst
-        value any config reached there), else this config's own worst: a config that breaks
-        on a hard scenario is not told the mean of the easier units it survived, and ranks
-        below the configs that completed, as in the summary."""
-        values = dict(self.values)
-        pick = min if mode == "max" else max
-        for idx in self.failed:
-            penalty = worst(idx)
-            if penalty is None and self.values:
-                penalty = pick(self.values.values())
-            if penalty is not None:
-                values[idx] = penalty
-        return values
-
-    def merge_stored(self, trial, units: Units, reissue_unfinished: bool) -> None:
-        """After a restore: take what reached the Optuna storage after the last save (the
-        trial's state, unit values, failed units) and requeue units left in flight."""
-        if trial.state.is_finished():  # told after the last save
-            self.state = {"COMPLETE": "complete", "PRUNED": "pruned"}.get(
-                trial.state.name, "failed"
-            )
-            self.told_values = list(trial.values) if trial.values else None
-            self.pruned_after = trial.user_attrs.get("pruned_after")
-            self.queue.clear()
-            return
-        for key, v in (trial.user_attrs.get("unit_values") or {}).items():
-            if key in units.index:
-                self.values.setdefault(units.index[key], float(v))
-        for step, v in trial.intermediate_values.items():
-            if 0 <= step < len(units) and math.isfinite(v):
-                self.values.setdefault(int(step), float(v))
-        for key in trial.user_attrs.get("failed_units") or []:
-            i = units.index.get(key)
-            if i is not None and i not in self.values and i not in self.failed:
-                self.failed.append(i)
-        done = set(self.values) | set(self.failed)
-        in_flight = [i for i in self.running.values() if i not in done]
-        self.queue = [i for i in self.queue if i not in done]
-        if reissue_unfinished:
-            self.queue = [i for i in dict.fromkeys(in_flight) if i not in self.queue] + self.queue

@@ -171,41 +171,43 @@ def test_a_failed_unit_counts_as_the_worst_any_config_reached_there(space, stora
     assert t1.value == pytest.approx((7 * 0.80 + 0.30) / 8)  # not 0.80, the survivors' mean
 
 
-def test_progress_counts_units_and_names_the_best_config(space, storage, capsys):
-    s = searcher_for(space, storage, budget=3, prune=False)  # 3 configs x 8 units
-    assert (s.units_done(), s.units_left(), s.best_so_far()) == (0, 24, None)
+def test_progress_counts_units_and_names_the_best_config(space, storage):
+    lines = []
+    s = searcher_for(space, storage, budget=3, prune=False, progress=lines.append)  # 3 x 8 units
     issued = [(tid, s.suggest(tid)) for tid in (new_id() for _ in range(16))]  # configs 0, 1
-    assert (s.units_done(), s.units_left()) == (0, 24)  # running units are still left
     assert {cfg["config_id"] for _, cfg in issued[:8]} == {0}
-    # three units of config 0: 0.60, 0.70 and a NaN (a diverged trial)
+    # three units of config 0: 0.60, 0.70 and a NaN (a diverged trial, counted as failed);
+    # the units running are still left
     for (tid, _), value in zip(issued[:3], [0.6, 0.7, float("nan")], strict=True):
         s.on_trial_complete(tid, result={"target_uar": value})
-    assert (s.units_done(), s.units_left()) == (3, 21)
-    assert s.best_so_far() == (0, pytest.approx(0.65), 2)  # the NaN unit counts as failed
-    line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.startswith("[sweep] 3/24 units done (1 failed, 0 configs pruned)")
-    assert (
-        "ETA <= " in line and "best so far: config 0, mean target_uar 65.0% over 2/8 units" in line
-    )
+    assert lines[0].startswith("[sweep] 1/24 units done (0 failed, 0 configs pruned)")
+    assert lines[-1].startswith("[sweep] 3/24 units done (1 failed, 0 configs pruned)")
+    assert "ETA <= " in lines[-1]
+    assert "best so far: config 0, mean target_uar 65.0% over 2/8 units" in lines[-1]
     for tid, _ in issued[8:]:  # every unit of config 1 at 0.55: complete, so it ranks first
         s.on_trial_complete(tid, result={"target_uar": 0.55})
-    assert s.best_so_far() == (1, pytest.approx(0.55), 8)
-    assert (s.units_done(), s.units_left()) == (11, 13)
-    out = capsys.readouterr().out
-    assert (
-        "[sweep] 11/24 units done (1 failed" in out
-        and "config 1, mean target_uar 55.0% over 8/8" in out
-    )
+    assert lines[-1].startswith("[sweep] 11/24 units done (1 failed")
+    assert "config 1, mean target_uar 55.0% over 8/8" in lines[-1]
+
+
+def test_progress_goes_to_logging_by_default(space, storage, caplog):
+    s = searcher_for(space, storage, budget=1, prune=False)
+    tid = new_id()
+    cfg = s.suggest(tid)
+    with caplog.at_level("INFO", logger="sweep.search"):
+        s.on_trial_complete(tid, result={"target_uar": score(cfg)})
+    assert [r.getMessage()[:27] for r in caplog.records] == ["[sweep] 1/8 units done (0 f"]
 
 
 def test_eta_is_the_mean_unit_time_over_the_slots_and_ignores_units_started_elsewhere(
-    space, storage, capsys, monkeypatch
+    space, storage, monkeypatch
 ):
     import sweep.progress as progress_module
 
     clock = [1000.0]
     monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
-    s = searcher_for(space, storage, budget=3, prune=False)  # 24 units
+    lines = []
+    s = searcher_for(space, storage, budget=3, prune=False, progress=lines.append)  # 24 units
     a, b = new_id(), new_id()
     ca, cb = s.suggest(a), s.suggest(b)  # two at once: two slots
     clock[0] += 60
@@ -213,13 +215,20 @@ def test_eta_is_the_mean_unit_time_over_the_slots_and_ignores_units_started_else
     clock[0] += 40
     s.on_trial_complete(b, result={"target_uar": score(cb)})
     # units took 60 s and 100 s: mean 80 s, 22 units left on 2 slots -> 880 s
-    assert "ETA <= 14:40" in capsys.readouterr().out.strip().splitlines()[-1]
-    # a trial this process did not start (Tune resumed it after a restore) finishes at once:
-    # it counts as done, but not in the mean duration
-    s._trial_map["resumed"] = (0, s._configs[0].queue[0])
-    s._configs[0].running["resumed"] = s._configs[0].queue.pop(0)
-    s.on_trial_complete("resumed", result={"target_uar": 0.5})
-    assert "ETA <= 14:00" in capsys.readouterr().out.strip().splitlines()[-1]  # 80 s x 21 / 2
+    assert "ETA <= 14:40" in lines[-1]
+    # a trial this process did not start (Tune resumed it after a restore, so its id is
+    # unknown here; its result names its unit) finishes at once: it counts as done, but not
+    # in the mean duration
+    (other, seed), *_ = [
+        (sc, seed)
+        for sc in space.scenarios(["EMODB", "CASIA"])
+        for seed in (0, 1)
+        if unit_key(sc, seed) not in {unit_of(ca), unit_of(cb)}
+    ]
+    resumed = {**ca, **other, "seed": seed}
+    s.on_trial_complete("resumed", result={"target_uar": 0.5, "config": resumed})
+    assert lines[-1].startswith("[sweep] 3/24 units done")
+    assert "ETA <= 14:00" in lines[-1]  # 80 s x 21 / 2
 
 
 def test_clearly_worse_config_is_pruned(tmp_path):
