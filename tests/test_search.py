@@ -358,6 +358,39 @@ def test_restore_without_reissue_waits_for_resumed_trials(space, storage, tmp_pa
     assert t.value == pytest.approx(statistics.mean(score(c) for _, c in issued + fresh))
 
 
+def test_restore_issues_again_a_unit_issued_after_tunes_last_snapshot(space, storage, tmp_path):
+    s = searcher_for(space, storage, budget=1)
+    as_tune_pickled_it = pickle.dumps(s)  # tuner.pkl: the searcher as the Tuner got it
+    issued = _half_run(s, n_issue=5, n_complete=3)
+    ckpt = tmp_path / "searcher.pkl"
+    s.save(str(ckpt))  # Tune's snapshot: two units in flight
+    late = [(tid, s.suggest(tid)) for tid in (new_id(),)]  # issued after it; the driver dies
+    r = pickle.loads(as_tune_pickled_it)
+    r.reissue_unfinished = False
+    r.restore(str(ckpt))
+    fresh = [(tid, r.suggest(tid)) for tid in (new_id() for _ in range(3))]
+    assert r.suggest(new_id()) is None  # the two Tune resumes are left to it
+    assert {unit_of(c) for _, c in fresh} >= {unit_of(c) for _, c in late}  # Tune never had it
+    assert {unit_of(c) for _, c in fresh}.isdisjoint({unit_of(c) for _, c in issued})
+    for tid, cfg in issued[3:] + fresh:  # Tune's resumed trials report under their old ids
+        r.on_trial_complete(tid, {"target_uar": score(cfg)})
+    assert r.suggest(new_id()) == Searcher.FINISHED and r.n_units_issued == 8
+    (t,) = study_of(r).get_trials()
+    assert t.value == pytest.approx(statistics.mean(score(c) for _, c in issued + fresh))
+
+
+def test_a_searcher_state_of_an_older_version_is_refused(space, storage, tmp_path):
+    old = tmp_path / "searcher-state-old.pkl"
+    old.write_bytes(pickle.dumps({"version": 1, "configs": []}))
+    with pytest.raises(ConfigError, match="older emodna-sweep"):
+        searcher_for(space, storage).restore(str(old))
+
+
+def test_options_are_keyword_only(space, storage):
+    with pytest.raises(TypeError):
+        ScenarioSearcher(space, space.scenarios(["EMODB", "CASIA"]), "name", storage)
+
+
 def test_restore_adopts_a_config_asked_after_the_save(space, storage, tmp_path):
     s = searcher_for(space, storage, budget=2)
     _half_run(s, n_issue=8, n_complete=8)  # config 0 complete
