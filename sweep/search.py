@@ -61,15 +61,23 @@ def check_positive(name: str, value: int) -> None:
         raise ConfigError(f"{name}: must be a positive whole number, got {value!r}")
 
 
+OLDER = "was started by an older emodna-sweep; finish it with that version or start a new sweep"
+
+
 def read_snapshot(path: str) -> dict:
     """What :meth:`ScenarioSearcher.save` wrote: the searcher's id and the units in flight."""
     try:
         with open(path) as f:
             return json.load(f)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ConfigError(
-            f"{path}: searcher state saved by an older emodna-sweep; start a new sweep"
-        ) from None
+        raise ConfigError(f"{path}: the sweep {OLDER}") from None
+
+
+def check_layout(state: dict) -> None:
+    """A searcher pickled by an emodna-sweep before the split (tuner.pkl of a sweep started
+    with it) has none of the parts: refused in words, not with an AttributeError later."""
+    if "ledger" not in state:
+        raise ConfigError(f"the sweep being resumed {OLDER}")
 
 
 def unit_config(space: SearchSpace, cfg: ConfigState, scenario: dict, seed: int) -> dict:
@@ -281,8 +289,8 @@ class ScenarioSearcher(Searcher):
         self.recorder.settle()
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._progress = Progress()  # elapsed time and ETA count from this process's start
+        check_layout(state)
+        self.__dict__.update(state, _progress=Progress())  # the clock starts in this process
 
     # ------------------------------------------------------------------ progress queries
 

@@ -201,8 +201,11 @@ class StudyClient:
             self.backend.set_trial_user_attr(self._trial_id(number), key, value)
 
     def report(self, number: int, value: float, step: int) -> None:
-        """An intermediate value (a unit's, at the unit's index) for the pruner."""
-        self.backend.set_trial_intermediate_value(self._trial_id(number), step, float(value))
+        """An intermediate value (a unit's, at the unit's index) for the pruner; as with
+        ``Trial.report``, a step reported before keeps its first value."""
+        trial_id = self._trial_id(number)
+        if step not in self.backend.get_trial(trial_id).intermediate_values:
+            self.backend.set_trial_intermediate_value(trial_id, step, float(value))
 
     def should_prune(self, number: int) -> bool:
         """The study's pruner on the trial as stored now (what ``Trial.should_prune`` asks)."""

@@ -384,6 +384,9 @@ def test_a_searcher_state_of_an_older_version_is_refused(space, storage, tmp_pat
     old.write_bytes(pickle.dumps({"version": 1, "configs": []}))
     with pytest.raises(ConfigError, match="older emodna-sweep"):
         searcher_for(space, storage).restore(str(old))
+    s = searcher_for(space, storage)
+    with pytest.raises(ConfigError, match="older emodna-sweep"):
+        s.__setstate__({"_configs": {}, "_n_asked": 0})  # the old layout, as tuner.pkl has it
 
 
 def test_options_are_keyword_only(space, storage):
