@@ -10,9 +10,11 @@ killed bench keeps its rows and a rerun skips the runs already there (a run is i
 by method, source, target, task, seed and epochs). Then prints, with pandas:
 
 * Table 2 (arousal) and Table 3 (valence): rows are the source corpora and ``Average``,
-  columns the methods; each cell is WAR and F1 of the positive class (the paper's F1, in %) as mean ± std over seeds, where a
-  seed's value for a source is the mean over that source's targets (and for ``Average`` the
-  mean over all scenarios of the task). With one seed there is no std.
+  columns the methods; each cell is WAR / F1 of the positive class (the paper's F1), in %,
+  built as ``summary.md`` builds its Tables 2 and 3 (``sweep.paper_table``): the mean over
+  the row's scenarios (a source's targets; every scenario of the task for ``Average``) ± the
+  std over seeds of each seed's mean over those scenarios. No ± with one seed; ``*`` where a
+  method misses some of the row's scenarios.
 * Table 4 (ablations): the ablation methods present (V1 = source only, V2-V5, full
   Emo-DNA) with the loss terms each switches on, and their average WAR / F1 per task.
 * The per-scenario WAR of every method, for looking at where a method wins or loses.
@@ -44,6 +46,8 @@ import numpy as np
 import pandas as pd
 
 from emodna.atomic import atomic_write
+from sweep.markdown import frame_table, pm
+from sweep.paper_table import paper_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ["method", "source", "target", "task", "seed", "epochs"]
@@ -186,36 +190,20 @@ def plan(methods, corpora, tasks, seeds, epochs) -> list[dict]:
 
 
 def _cell(values: pd.Series) -> str:
-    values = 100 * values.dropna()
+    """Per-seed values: their mean ± their std over seeds (``sweep.paper_table``'s ±)."""
+    values = values.dropna()
     if values.empty:
         return ""
-    if len(values) == 1:
-        return f"{values.iloc[0]:.1f}"
-    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+    return pm(values.mean(), values.std(ddof=1) if len(values) > 1 else None)
 
 
 def source_table(df: pd.DataFrame, task: str, methods: list[str]) -> pd.DataFrame:
-    """Rows: source corpora + Average; columns: methods; cells 'WAR / F1', mean ± std over seeds."""
-    d = df[df.task == task]
-    per_source = (
-        d.groupby(["method", "source", "seed"])[["target_war", "target_f1_pos"]]
-        .mean()
-        .reset_index()
+    """Rows: source corpora + Average; columns: methods; cells 'WAR / F1' (sweep.paper_table)."""
+    present = [m for m in methods if m in set(df[df.task == task].method)]
+    cells = paper_cells(df, task, [(m, m) for m in present], key="method")
+    return pd.DataFrame(
+        {m: cells[(m, "WAR")] + " / " + cells[(m, "F1 pos")] for m in present}, index=cells.index
     )
-    per_all = d.groupby(["method", "seed"])[["target_war", "target_f1_pos"]].mean().reset_index()
-    per_all["source"] = "Average"
-    both = pd.concat([per_source, per_all])
-    rows = [*sorted(d.source.unique()), "Average"]
-    table = pd.DataFrame(index=pd.Index(rows, name="source"))
-    for m in [m for m in methods if m in set(d.method)]:
-        g = both[both.method == m].groupby("source")
-        table[m] = [
-            f"{_cell(g.get_group(r).target_war)} / {_cell(g.get_group(r).target_f1_pos)}"
-            if r in g.groups
-            else ""
-            for r in rows
-        ]
-    return table
 
 
 def ablation_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -250,18 +238,6 @@ def scenario_table(
     return t
 
 
-def markdown(df: pd.DataFrame) -> str:
-    """A pipe table (pandas' to_markdown needs tabulate, which is not a dependency)."""
-    d = df.reset_index()
-    cols = [str(c) for c in d.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += [
-        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
-        for row in d.itertuples(index=False)
-    ]
-    return "\n".join(lines)
-
-
 def print_tables(df: pd.DataFrame, methods: list[str]) -> None:
     if df.empty:
         print("no results yet")
@@ -271,21 +247,22 @@ def print_tables(df: pd.DataFrame, methods: list[str]) -> None:
     n_seeds = ", ".join(str(int(n)) for n in sorted(seeds.unique()))
     print(
         f"{len(df)} runs; epochs: {epochs}; seeds per method and task: {n_seeds}; "
-        "cells: WAR / F1 (positive class, as the paper) in %, mean ± std over seeds\n"
+        "cells: WAR / F1 (positive class, as the paper) in %, mean ± std over seeds of the "
+        "mean over the row's scenarios\n"
     )
     for number, task in ((2, "arousal"), (3, "valence")):
         if task in set(df.task):
             n = df[df.task == task].groupby(["source", "target"]).ngroups
             print(f"Table {number} ({task}, {n} scenarios)\n")
-            print(markdown(source_table(df, task, methods)) + "\n")
+            print(frame_table(source_table(df, task, methods)) + "\n")
     abl = ablation_table(df)
     if len(abl) > 1:
         print("Table 4 (ablations, and the paper's Table 6 variants; average over all scenarios)\n")
-        print(markdown(abl) + "\n")
+        print(frame_table(abl) + "\n")
     for task in ("arousal", "valence"):
         if task in set(df.task):
             print(f"Per scenario ({task}, target WAR %, mean over seeds)\n")
-            print(markdown(scenario_table(df, task, methods)) + "\n")
+            print(frame_table(scenario_table(df, task, methods)) + "\n")
 
 
 # ---------------------------------------------------------------------------------------

@@ -42,8 +42,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
 _spec = importlib.util.spec_from_file_location("paper_tables", _BENCH / "paper_tables.py")
 paper_tables = sys.modules.setdefault("paper_tables", importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(paper_tables)
-markdown, read_results = paper_tables.markdown, paper_tables.read_results
+read_results = paper_tables.read_results
 
+from sweep.markdown import frame_table, pm  # noqa: E402
 from sweep.ranking import SCORE_LABELS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,10 +90,8 @@ def score_table(df: pd.DataFrame, task: str, variants: list[str]) -> pd.DataFram
         g = d[d.variant == v]
         row = {"variant": v}
         for col, label in SCORES.items():
-            per_seed = g.groupby("seed")[col].mean() * 100
-            row[label] = f"{per_seed.mean():.1f}" + (
-                f" ± {per_seed.std(ddof=1):.1f}" if len(per_seed) > 1 else ""
-            )
+            per_seed = g.groupby("seed")[col].mean()  # ± as in sweep.paper_table
+            row[label] = pm(per_seed.mean(), per_seed.std(ddof=1) if len(per_seed) > 1 else None)
         row["runs"] = len(g)
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant") if rows else pd.DataFrame()
@@ -175,11 +174,11 @@ def print_tables(df: pd.DataFrame, variants: list[str], pairs: list[tuple[str, s
     for task in ("arousal", "valence"):
         if task in set(df.task):
             n = df[df.task == task].groupby(["source", "target"]).ngroups
-            print(f"{task}, {n} scenarios\n\n{markdown(score_table(df, task, variants))}\n")
+            print(f"{task}, {n} scenarios\n\n{frame_table(score_table(df, task, variants))}\n")
     rows = [r for task in ("arousal", "valence") for a, b in pairs if (r := paired(df, task, a, b))]
     if rows:
         print(
-            f"Paired over scenario-seeds, target UAR\n\n{markdown(pd.DataFrame(rows).set_index('task'))}\n"
+            f"Paired over scenario-seeds, target UAR\n\n{frame_table(pd.DataFrame(rows).set_index('task'))}\n"
         )
 
 

@@ -39,7 +39,8 @@ Where the parts live:
 - this module: what the sweep folder holds besides its trials (``sweep.json``, the space, the
   study) and :func:`summarize`;
 - :mod:`sweep.export`: ``best/``; :mod:`sweep.plots`: ``plots/``; :mod:`sweep.report`:
-  ``summary.md``.
+  ``summary.md``, one function per section, its Tables 2 and 3 from :mod:`sweep.paper_table`
+  (shared with the benches).
 """
 
 from __future__ import annotations
