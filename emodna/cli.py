@@ -32,8 +32,6 @@ EXAMPLES = {
     "  emodna train --corpora-dir DATA/ --source EMODB --target CASIA --method functionals_lr\n"
     "  emodna train --corpora-dir DATA/ --source EMODB --target CASIA --normalize speaker --set bn=adabn",
     "methods": "example:\n  emodna methods",
-    "summarize": "examples:\n  emodna summarize runs/emodna\n"
-    "  emodna summarize runs/emodna --metric target_f1_macro --top 5",
     "predict": "examples:\n  emodna predict --model runs/NAME/best/EMODB-CASIA-arousal.yaml clip1.wav clip2.wav\n"
     "  emodna predict --model best/EMODB-CASIA-arousal.yaml --model best/EMODB-CASIA-valence.yaml *.wav\n"
     "  emodna predict --model runs/train/EMODB-CASIA-arousal-emodna-s0 my.wav   # an `emodna train` folder",
@@ -133,21 +131,6 @@ def cmd_methods(args) -> int:
     return 0
 
 
-def cmd_summarize(args) -> int:
-    from sweep.summarize import print_summary, summarize  # reads files only; no Ray
-
-    result = summarize(
-        args.sweep,
-        args.metric,
-        args.mode,
-        top=args.top,
-        export=not args.no_export,
-        plots=not args.no_plots,
-    )
-    print_summary(result)
-    return 0
-
-
 def cmd_predict(args) -> int:
     from emodna.predict import run
 
@@ -165,6 +148,25 @@ def cmd_predict(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------
+
+
+COMMANDS_GROUP = "emodna.commands"
+
+
+def add_plugin_commands(sub) -> None:
+    """The commands other installed packages add (``emodna summarize`` comes from ``sweep``):
+    entry points of the group ``emodna.commands`` (``pyproject.toml``), each a callable that
+    adds its sub-parser to ``sub`` and sets ``func``. So ``emodna`` never imports them by name;
+    one that cannot be loaded is left out with a line on stderr."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            entry.load()(sub)
+        except Exception as exc:  # a broken add-on must not take emodna train down with it
+            print(
+                f"emodna: command {entry.name!r} ({entry.value}) not loaded: {exc}", file=sys.stderr
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,20 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(default runs/train/SOURCE-TARGET-TASK-METHOD-sSEED); an existing one resumes",
     )
 
-    p = command(
-        "summarize", "rank a sweep's configs across scenarios, export the best, write summary.md"
-    )
-    p.add_argument("sweep", type=Path, help="sweep folder, e.g. runs/emodna (holds trials.parquet)")
-    p.add_argument("--metric", help="metric to rank by (default: the space's, e.g. target_uar)")
-    p.add_argument("--mode", choices=["max", "min"], help="max or min (default: the space's)")
-    p.add_argument(
-        "--top", type=int, default=3, help="top configs in the paper-style tables (default 3)"
-    )
-    p.add_argument(
-        "--no-export", action="store_true", help="do not write best/*.yaml and checkpoints"
-    )
-    p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
-
     p = command("predict", "predict arousal/valence of audio files with an exported model")
     p.add_argument(
         "audio",
@@ -312,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one JSON object per file, with every class's probability",
     )
+    add_plugin_commands(sub)
     return parser
 
 
