@@ -37,10 +37,20 @@ def test_a_bad_value_is_one_line_naming_the_key_and_the_rule(values, message):
     assert str(info.value) == f"best.yaml: {message}"
 
 
-def test_choices_come_from_the_field_types_and_keys_from_the_fields():
+def test_choices_come_from_the_field_types():
     assert CHOICES["bn"] == ("separate", "joint", "adabn", "dsbn")
     assert "device" not in CHOICES and "method" not in CHOICES  # checked by rules, not a list
-    assert TRAIN_KEYS == set(TrainConfig().to_dict())
+
+
+def test_train_keys_pass_a_trial_config_to_training_and_leave_the_sweeps_bookkeeping():
+    # a trial's config as a sweep holds it: a config away from the defaults, plus the sweep's keys
+    cfg = TrainConfig.from_dict({"lr": 0.002, "epochs": 7, "method": "dan", "bn": "adabn"})
+    trial = {**cfg.to_dict(), "config_id": 4, "scenario": "EMODB-CASIA-arousal"}
+    kept = {k: v for k, v in trial.items() if k in TRAIN_KEYS}
+    assert TrainConfig.from_dict(kept) == cfg  # nothing training needs is left behind
+    assert set(trial) - set(kept) == {"config_id", "scenario"}
+    with pytest.raises(ConfigError, match="unknown key 'config_id'"):
+        TrainConfig.from_dict(trial)  # what the filter is for
 
 
 def test_a_config_built_in_code_is_checked_only_when_asked():
