@@ -121,7 +121,7 @@ class StudyClient:
         directions: ``maximize``/``minimize``, one per objective.
         pruner: the study's pruner.
         sampler: the sampler for a study whose searcher asked that many configs before (a
-            restart), e.g. ``functools.partial(sweep.samplers.sweep_sampler, ...)``.
+            restart), e.g. a :class:`sweep.samplers.SamplerRecipe`.
         enqueue, candidates: as :func:`open_study` takes them.
 
     The study is opened at once (storage mistakes show up early); a pickled client opens it
