@@ -1,11 +1,12 @@
 """The README's "Your first hour", run as written; and every command's --help.
 
 The first-hour block is read from README.md and run line by line from the repo root, with
-``../shared/corpora`` replaced by the real corpora folder and ``runs/`` by a temporary
-folder. The sweep runs through :func:`tests.test_sweep.run_sweep` (its own session and
-embedded Ray, ``--address local --num-cpus 2``, nothing left behind) and every command
-reads the session's warm feature cache through ``$EMODNA_CACHE``, which the README's
-commands fall back to when they get no ``--cache``.
+``../shared/corpora`` replaced by the real corpora folder and ``runs/`` by the folder of the
+session's smoke sweep (the ``smoke_sweep`` fixture of conftest.py: the README's sweep line,
+run once per session in its own process session and embedded Ray, ``--address local
+--num-cpus 2``; the sweep line here checks it is that one). Every command reads the
+session's warm feature cache through ``$EMODNA_CACHE``, which the README's commands fall
+back to when they get no ``--cache``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 import yaml
 
 from emodna.cli import build_parser
-from tests.helpers import ROOT, RUN, emodna_command, run_sweep, tail
+from tests.helpers import ROOT, RUN, emodna_command, tail
 
 README = ROOT / "README.md"
 FIRST_HOUR = "## Your first hour"
@@ -69,14 +70,14 @@ def event_dirs(logdir: Path) -> list[Path]:
 
 @pytest.mark.slow
 @pytest.mark.corpora
-def test_first_hour_runs_as_written(tmp_path, corpora_dir, warm_cache, monkeypatch):
+def test_first_hour_runs_as_written(smoke_sweep, corpora_dir, warm_cache, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    runs = tmp_path / "runs"
+    runs = smoke_sweep.runs
     monkeypatch.setenv("EMODNA_CACHE", str(warm_cache))
     # one torch thread per process: the machine's cores may be busy with other work
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    log = tmp_path / "sweep.log"
+    log = smoke_sweep.log
     seen = []
     for line in first_hour_commands():
         line = line.replace("../shared/corpora", str(corpora_dir)).replace("runs/", f"{runs}/")
@@ -101,10 +102,10 @@ def test_first_hour_runs_as_written(tmp_path, corpora_dir, warm_cache, monkeypat
             assert {"target/uar", "loss/total", "config/target_uar_mean"} <= tags, sorted(tags)
             continue
 
-        if name == "python sweep/run.py":
+        if name == "python sweep/run.py":  # run once per session by the smoke_sweep fixture
             assert (ROOT / argv[1]).resolve() == RUN, line
-            rc = run_sweep(log, *argv[2:])  # + --address local --num-cpus 2, in its own session
-            assert rc == 0, tail(log)
+            assert argv[2:] == smoke_sweep.argv, (line, smoke_sweep.argv)
+            assert smoke_sweep.rc == 0, tail(log)
             continue
 
         assert argv[0] == "emodna", line

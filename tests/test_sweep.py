@@ -118,13 +118,12 @@ def smoke_args(corpora_dir, cache, epochs, budget, out, *extra):
 
 @pytest.mark.slow
 @pytest.mark.corpora
-def test_smoke_sweep_writes_every_artefact(tmp_path, corpora_dir, warm_cache):
+def test_smoke_sweep_writes_every_artefact(smoke_sweep):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    epochs, budget = 2, 2
-    out, log = tmp_path / "smoke", tmp_path / "smoke.log"
-    rc = run_sweep(log, *smoke_args(corpora_dir, warm_cache, epochs, budget, out))
-    assert rc == 0, tail(log)
+    epochs, budget = 2, 2  # the smoke space's epochs, the first hour's --budget
+    out, log = smoke_sweep.out, smoke_sweep.log
+    assert smoke_sweep.rc == 0, tail(log)
     # quiet by default: the plan, one line per corpus, [sweep] lines; no Tune tables or checkpoint lines
     text = log.read_text()
     assert "plan: 2 configs x 2 units (scenario x seed) = 4 units of 2 epochs" in text
