@@ -90,8 +90,8 @@ def normalise(
             g: _stats([c for c, h in zip(clips, groups, strict=True) if h == g]) for g in groups
         }
         return [
-            apply(x[None], *by_group[g])[0] if isinstance(x, np.ndarray) else x
-            for x, g in zip(xs, groups, strict=True)
+            apply(c.x[None], *by_group[g], [c.frames])[0] if isinstance(c, Clip) else c
+            for c, g in zip(clips, groups, strict=True)
         ]
     if self_stats and (spec.normalize == "speaker" or stored is None):
         own = _stats(clips)
@@ -113,4 +113,4 @@ def normalise(
             "declare the speakers (--speaker NAME for files of one speaker, --speaker-pattern "
             "REGEX or --speakers FILE.csv), or pass --normalize-self, or export the model again"
         )
-    return [apply(x[None], mean, std)[0] if isinstance(x, np.ndarray) else x for x in xs]
+    return [apply(c.x[None], mean, std, [c.frames])[0] if isinstance(c, Clip) else c for c in clips]

@@ -19,8 +19,9 @@ corpus's fixed length is centred in zero padding (``emodna.frontends.fix_length`
 frames of that silence are left out of the statistics (``frames``: each clip's range of real
 frames, ``[start, stop)``, stored in the feature cache by ``emodna.frontends.real_frames``).
 Otherwise a corpus of short clips would get its mean pulled toward silence and its std
-inflated by the silence/speech contrast, and the more so the longer its fixed length. Every
-frame is still normalised, padding included. The one place this is computed;
+inflated by the silence/speech contrast, and the more so the longer its fixed length. The
+padding frames themselves are set to 0 after normalisation (the normalised mean): the same
+clip then reaches the model as the same real frames in zeros, whatever its fixed length. The one place this is computed;
 ``emodna.train.fit`` applies it and saves the target corpus's statistics in the checkpoint,
 and ``emodna.predict`` applies the same to new audio.
 """
@@ -52,11 +53,19 @@ def stats(x: np.ndarray, frames: np.ndarray | None = None) -> tuple[np.ndarray, 
     return x64.mean(axis=1), x64.std(axis=1)
 
 
-def apply(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``(x - mean) / (std + EPS)`` per coefficient, float32, a new array."""
+def apply(x: np.ndarray, mean: np.ndarray, std: np.ndarray, frames=None) -> np.ndarray:
+    """``(x - mean) / (std + EPS)`` per coefficient, float32, a new array; with ``frames``
+    [N, 2], each clip's padding frames (outside its ``[start, stop)``) are set to 0, the
+    normalised mean: padding carries no information, and the mean is what says so."""
     mean = np.asarray(mean, dtype=np.float32)[None, :, None]
     std = np.asarray(std, dtype=np.float32)[None, :, None]
-    return ((x - mean) / (std + EPS)).astype(np.float32)
+    out = ((x - mean) / (std + EPS)).astype(np.float32)
+    if frames is not None:
+        t = np.arange(x.shape[2])
+        frames = np.asarray(frames)
+        padding = (t < frames[:, :1]) | (t >= frames[:, 1:2])  # [N, T]
+        out[np.broadcast_to(padding[:, None, :], out.shape)] = 0.0
+    return out
 
 
 def normalize(x: np.ndarray, mode: str, speakers=None, frames=None) -> np.ndarray:
@@ -71,7 +80,7 @@ def normalize(x: np.ndarray, mode: str, speakers=None, frames=None) -> np.ndarra
         return x
     frames = None if frames is None else np.asarray(frames)
     if mode == "corpus":
-        return apply(x, *stats(x, frames))
+        return apply(x, *stats(x, frames), frames)
     if mode == "speaker":
         if speakers is None:
             speakers = [None] * len(x)
@@ -81,6 +90,7 @@ def normalize(x: np.ndarray, mode: str, speakers=None, frames=None) -> np.ndarra
         out = np.empty(x.shape, dtype=np.float32)
         for g in np.unique(groups):
             rows = np.flatnonzero(groups == g)
-            out[rows] = apply(x[rows], *stats(x[rows], None if frames is None else frames[rows]))
+            rows_frames = None if frames is None else frames[rows]
+            out[rows] = apply(x[rows], *stats(x[rows], rows_frames), rows_frames)
         return out
     raise ValueError(f"unknown normalisation {mode!r}; use one of {', '.join(MODES)}")

@@ -433,6 +433,7 @@ def test_a_short_clips_own_statistics_leave_out_its_zero_padding(real, tmp_path)
     ):
         np.testing.assert_allclose(own[:, 11:33].mean(axis=1), 0, atol=1e-4)
         np.testing.assert_allclose(own[:, 11:33].std(axis=1), 1, atol=1e-3)
+        assert not own[:, :11].any() and not own[:, 33:].any()  # padding: the normalised mean
     everything = (clip.x[0] - clip.x[0].mean()) / clip.x[0].std()
     assert everything[11:33].mean() > 0.5  # the old rule: silence pulled the mean down
 
