@@ -265,7 +265,14 @@ def drive_side(label: str, rev: str, sets: dict, args) -> None:
         raise SystemExit(f"{results} was written by {other}, not {sha} with {sets}")
     command = [
         *(sys.executable, str(Path(__file__).resolve()), "--side", label, "--rev", sha),
-        *("--code", str(code), "--sets", json.dumps(sets), "--results", str(results.resolve())),
+        *(
+            "--code",
+            str(code.resolve()),
+            "--sets",
+            json.dumps(sets),
+            "--results",
+            str(results.resolve()),
+        ),
         *("--corpora-dir", str(args.corpora_dir.resolve()), "--epochs", str(args.epochs)),
         *("--workers", str(args.workers), "--seeds", *map(str, args.seeds)),
         *("--tasks", *args.tasks),
@@ -331,6 +338,7 @@ def main(argv=None) -> int:
     if not args.report:
         if args.before is None:
             p.error("name the BEFORE revision")
+        args.out = args.out.resolve()
         args.out.mkdir(parents=True, exist_ok=True)
         sides = {"before": (args.before, args.set_before), "after": (args.after, args.set_after)}
         for label in args.sides:
