@@ -71,9 +71,11 @@ def summarize(d: np.ndarray, tolerance: float = TOLERANCE, alpha: float = ALPHA)
     d = np.asarray(d, dtype=np.float64)
     n, mean = len(d), float(d.mean()) if len(d) else float("nan")
     low = high = p = float("nan")
-    if n >= 2:
+    if n >= 2 and np.ptp(d) > 1e-9:
         ci = scipy.stats.ttest_1samp(d, 0.0).confidence_interval(0.95)
-        low, high = (float(ci.low), float(ci.high)) if d.std() > 0 else (mean, mean)
+        low, high = float(ci.low), float(ci.high)
+    elif n >= 2:  # every difference the same: no spread to make an interval of
+        low = high = mean
     if n and np.all(d == 0):
         p = 1.0  # identical results: nothing to test (wilcoxon drops every zero)
     elif n:
