@@ -1,14 +1,14 @@
 """Training-step throughput, and how much of a step is spent outside the model.
 
     python bench/train.py [--corpora-dir ../shared/corpora] [--cache DIR] [--steps 30]
-        [--amp off auto bf16] [--compile on] [--baseline REV] [--vmap-seeds 2 4]
+        [--amp off auto bf16] [--compile on] [--clock cpu] [--baseline REV] [--vmap-seeds 2 4]
 
 Scenario: EMODB -> CASIA, arousal, batch 64 (source) + 64 (target), one thread
 (``torch.set_num_threads(1)``), for the methods ``emodna`` and ``source_only``. Features come
 from the Parquet cache (built with ``emodna.features`` when it is cold: a few minutes once).
 
 A step is exactly the body of the loop in ``emodna.train.fit``, split with
-``time.perf_counter`` into five parts:
+``time.perf_counter`` (``--clock cpu``: ``time.thread_time``) into five parts:
 
 * ``batch``: draw the index batches (``_batches``), fancy-index the numpy arrays, wrap them
   with ``torch.from_numpy`` (outside the model);
@@ -65,6 +65,10 @@ from emodna.train import Domain, _batches, _check_steps, fit, split_source
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("batch", "forward", "backward", "optimizer", "bookkeeping")
+# what the steps and the matmul peak are timed with: wall time, or with --clock cpu this
+# thread's CPU time (at one torch thread all of a step's work runs on it), which a loaded
+# machine distorts far less (docs/scaling.md)
+CLOCK = [time.perf_counter]
 
 
 def load_domains(corpora_dir: Path, cache: Path | None, task: str = "arousal"):
@@ -102,33 +106,33 @@ def timed_steps(
     times = {p: [] for p in PARTS}
     rows, first = [], 0.0
     for step in range(total):
-        t0 = time.perf_counter()
+        t0 = CLOCK[0]()
         si, ti = next(src_batches), next(tgt_batches)
         xs = torch.from_numpy(source.x[si])
         ys = torch.from_numpy(source.y[si])
         xt = torch.from_numpy(target.x[ti])
-        t1 = time.perf_counter()
+        t1 = CLOCK[0]()
         with torch.autocast("cpu", torch.bfloat16, enabled=dtype is not None):
             terms = objective(model, xs, ys, xt, progress=step / total)
-        t2 = time.perf_counter()
+        t2 = CLOCK[0]()
         loss = sum(terms.values())
         loss.backward()
-        t3 = time.perf_counter()
+        t3 = CLOCK[0]()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        t4 = time.perf_counter()
+        t4 = CLOCK[0]()
         rows.append(torch.stack([v.detach() for v in terms.values()]))
         _check_steps(rows[-1][None], list(terms), step, 0, cfg)
-        t5 = time.perf_counter()
+        t5 = CLOCK[0]()
         first = first or t5 - t0
         if step >= warmup:
             for part, seconds in zip(
                 PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True
             ):
                 times[part].append(seconds)
-    eval_t0 = time.perf_counter()
+    eval_t0 = CLOCK[0]()
     evaluate(model, objective, source, target, np.arange(0), 2)
-    eval_seconds = time.perf_counter() - eval_t0
+    eval_seconds = CLOCK[0]() - eval_t0
     return {p: statistics.median(v) for p, v in times.items()}, eval_seconds, first
 
 
@@ -155,9 +159,9 @@ def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
 
 
 def _timed(fn) -> float:
-    t0 = time.perf_counter()
+    t0 = CLOCK[0]()
     fn()
-    return time.perf_counter() - t0
+    return CLOCK[0]() - t0
 
 
 def fit_epoch_seconds(method: str, source: Domain, target: Domain) -> tuple[float, int]:
@@ -318,6 +322,12 @@ def main(argv=None) -> None:
         "--compile", choices=["off", "on"], default="off", help="torch.compile the model"
     )
     parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="time steps by the wall clock or by this thread's CPU time (a loaded machine)",
+    )
+    parser.add_argument(
         "--baseline",
         default=BASELINE,
         help=f"git revision whose fit epoch is timed beside today's (default {BASELINE}, the "
@@ -330,10 +340,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
+    CLOCK[0] = time.thread_time if args.clock == "cpu" else time.perf_counter
     source, target = load_domains(args.corpora_dir, args.cache)
     print(
         f"EMODB -> CASIA arousal: source {source.x.shape}, target {target.x.shape}, "
-        f"batch 64 + 64, torch {torch.__version__}, 1 thread, median of {args.steps} steps\n"
+        f"batch 64 + 64, torch {torch.__version__}, 1 thread, median of {args.steps} steps "
+        f"({args.clock} clock)\n"
     )
     header = f"{'method':<12} {'amp':<4} {'step ms':>8} {'samples/s':>10} " + " ".join(
         f"{p:>11}" for p in PARTS
