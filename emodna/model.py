@@ -118,21 +118,6 @@ class Dropout(nn.Dropout):
         return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
 
 
-class MaxPool2(nn.MaxPool1d):
-    """``MaxPool1d(2)`` as the max of each pair of frames (``unflatten`` + ``amax``; an odd
-    last frame is dropped, as MaxPool1d does), faster forward and backward on the CPU than
-    ``max_pool1d_with_indices``. Its gradient splits between exactly tied frames where
-    MaxPool1d's goes to the first; after a ReLU the ties are zeros, whose gradient the ReLU
-    stops anyway."""
-
-    def __init__(self):
-        super().__init__(2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        frames = x.shape[-1] // 2 * 2
-        return x[..., :frames].unflatten(-1, (-1, 2)).amax(-1)
-
-
 def _norm_layer(bn: str) -> Callable[[int], nn.Module]:
     if bn in ("separate", "joint"):
         return nn.BatchNorm1d
@@ -162,7 +147,7 @@ class Backbone(nn.Sequential):
                 norm(channels),
                 nn.ReLU(inplace=True),
                 Dropout(dropout),
-                MaxPool2(),
+                nn.MaxPool1d(2),
             ]
         super().__init__(*layers)
 
