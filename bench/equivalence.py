@@ -299,14 +299,22 @@ def report(out: Path) -> bool:
             sets = df["sets"].iloc[0] or "defaults"
             print(
                 f"{side}: {len(df)} runs of {revs} ({sets}); per run: median "
-                f"{df['seconds'].median():.0f} s wall, CPU {df['cpu_seconds'].sum() / 60:.1f} min "
-                "in all (the sum over runs)"
+                f"{df['seconds'].median():.0f} s wall; CPU {df['cpu_seconds'].sum() / 60:.1f} min "
+                f"over the {df['cpu_seconds'].notna().sum()} runs timed here"
             )
     for row in read_jsonl(out / "sides.jsonl"):
         print(f"  {row['side']} invocation at {row['at']}: {row['wall_s'] / 60:.1f} min wall")
     if not all(len(df) for df in frames.values()):
         print("no pairs yet: a side has no runs")
         return False
+    timed = paired(frames["before"], frames["after"], "cpu_seconds").dropna(subset=["d"])
+    if len(timed):  # the trial-level speed on a loaded machine: CPU time of the same runs
+        ratio = (timed["after"] / timed["before"]).median()
+        print(
+            f"trial CPU time, after / before, over the {len(timed)} runs both sides timed: "
+            f"median {ratio:.2f} ({timed['before'].sum() / 60:.1f} -> "
+            f"{timed['after'].sum() / 60:.1f} CPU-min)"
+        )
     v = verdict(paired(frames["before"], frames["after"]))
     print("\ntarget UAR in points; d = after - before, paired over (scenario, seed)\n")
     print(table(v))
