@@ -114,6 +114,8 @@ class Dropout(nn.Dropout):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
+        if self.p >= 1:  # F.dropout's p = 1: everything dropped (1 / (1 - p) would divide by 0)
+            return x * 0
         keep = torch.rand(x.shape, device=x.device) >= self.p
         return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
 
