@@ -1,14 +1,14 @@
 """Training-step throughput, and how much of a step is spent outside the model.
 
     python bench/train.py [--corpora-dir ../shared/corpora] [--cache DIR] [--steps 30]
-        [--amp off bf16] [--baseline REV] [--vmap-seeds 2 4]
+        [--amp off auto bf16] [--compile on] [--clock cpu] [--baseline REV] [--vmap-seeds 2 4]
 
 Scenario: EMODB -> CASIA, arousal, batch 64 (source) + 64 (target), one thread
 (``torch.set_num_threads(1)``), for the methods ``emodna`` and ``source_only``. Features come
 from the Parquet cache (built with ``emodna.features`` when it is cold: a few minutes once).
 
 A step is exactly the body of the loop in ``emodna.train.fit``, split with
-``time.perf_counter`` into five parts:
+``time.perf_counter`` (``--clock cpu``: ``time.thread_time``) into five parts:
 
 * ``batch``: draw the index batches (``_batches``), fancy-index the numpy arrays, wrap them
   with ``torch.from_numpy`` (outside the model);
@@ -60,10 +60,15 @@ from emodna.corpora import load_corpora
 from emodna.evaluation import evaluate
 from emodna.features import corpus_features
 from emodna.methods import build_model, build_objective
+from emodna.speed import autocast_dtype, compile_model
 from emodna.train import Domain, _batches, _check_steps, fit, split_source
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("batch", "forward", "backward", "optimizer", "bookkeeping")
+# what the steps and the matmul peak are timed with: wall time, or with --clock cpu this
+# thread's CPU time (at one torch thread all of a step's work runs on it), which a loaded
+# machine distorts far less (docs/scaling.md)
+CLOCK = [time.perf_counter]
 
 
 def load_domains(corpora_dir: Path, cache: Path | None, task: str = "arousal"):
@@ -73,14 +78,24 @@ def load_domains(corpora_dir: Path, cache: Path | None, task: str = "arousal"):
 
 
 def timed_steps(
-    method: str, source: Domain, target: Domain, n_steps: int, warmup: int = 3, amp: str = "off"
+    method: str,
+    source: Domain,
+    target: Domain,
+    n_steps: int,
+    warmup: int = 3,
+    amp: str = "off",
+    compile: str = "off",
 ):
-    """Run the body of ``fit``'s loop ``warmup + n_steps`` times; per-part seconds per step."""
-    cfg = TrainConfig(source=source.name, target=target.name, method=method, epochs=1, amp=amp)
+    """Run the body of ``fit``'s loop ``warmup + n_steps`` times; per-part seconds per step
+    (and ``first``: the first step's seconds, which include ``torch.compile``'s)."""
+    cfg = TrainConfig(
+        source=source.name, target=target.name, method=method, epochs=1, amp=amp, compile=compile
+    )
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     train_idx, _ = split_source(source.y, cfg.val_fraction, cfg.seed)
     model = build_model(method, source.x.shape[1], 2, cfg.dropout, cfg.bn)
+    model, dtype = compile_model(model, compile), autocast_dtype(amp, torch.device("cpu"))
     objective = build_objective(cfg, n_classes=2)
     optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
     model.train()
@@ -89,35 +104,36 @@ def timed_steps(
     src_batches = _batches(train_idx, cfg.batch_size, total, gen)
     tgt_batches = _batches(np.arange(len(target.x)), cfg.batch_size, total, gen)
     times = {p: [] for p in PARTS}
-    rows = []
+    rows, first = [], 0.0
     for step in range(total):
-        t0 = time.perf_counter()
+        t0 = CLOCK[0]()
         si, ti = next(src_batches), next(tgt_batches)
         xs = torch.from_numpy(source.x[si])
         ys = torch.from_numpy(source.y[si])
         xt = torch.from_numpy(target.x[ti])
-        t1 = time.perf_counter()
-        with torch.autocast("cpu", torch.bfloat16, enabled=amp == "bf16"):
+        t1 = CLOCK[0]()
+        with torch.autocast("cpu", torch.bfloat16, enabled=dtype is not None):
             terms = objective(model, xs, ys, xt, progress=step / total)
-        t2 = time.perf_counter()
+        t2 = CLOCK[0]()
         loss = sum(terms.values())
         loss.backward()
-        t3 = time.perf_counter()
+        t3 = CLOCK[0]()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        t4 = time.perf_counter()
+        t4 = CLOCK[0]()
         rows.append(torch.stack([v.detach() for v in terms.values()]))
         _check_steps(rows[-1][None], list(terms), step, 0, cfg)
-        t5 = time.perf_counter()
+        t5 = CLOCK[0]()
+        first = first or t5 - t0
         if step >= warmup:
             for part, seconds in zip(
                 PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True
             ):
                 times[part].append(seconds)
-    eval_t0 = time.perf_counter()
+    eval_t0 = CLOCK[0]()
     evaluate(model, objective, source, target, np.arange(0), 2)
-    eval_seconds = time.perf_counter() - eval_t0
-    return {p: statistics.median(v) for p, v in times.items()}, eval_seconds
+    eval_seconds = CLOCK[0]() - eval_t0
+    return {p: statistics.median(v) for p, v in times.items()}, eval_seconds, first
 
 
 def step_flops(method: str, source: Domain, target: Domain) -> int:
@@ -143,9 +159,9 @@ def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
 
 
 def _timed(fn) -> float:
-    t0 = time.perf_counter()
+    t0 = CLOCK[0]()
     fn()
-    return time.perf_counter() - t0
+    return CLOCK[0]() - t0
 
 
 def fit_epoch_seconds(method: str, source: Domain, target: Domain) -> tuple[float, int]:
@@ -295,7 +311,22 @@ def main(argv=None) -> None:
         "--steps", type=int, default=30, help="timed steps per method (after 3 warm-up steps)"
     )
     parser.add_argument("--methods", nargs="+", default=["emodna", "source_only"])
-    parser.add_argument("--amp", nargs="+", default=["off", "bf16"], choices=["off", "bf16"])
+    parser.add_argument(
+        "--amp",
+        nargs="+",
+        default=["off", "auto"],
+        choices=["off", "auto", "bf16"],
+        help="precisions to time (auto: the default, bf16 where the CPU runs it natively)",
+    )
+    parser.add_argument(
+        "--compile", choices=["off", "on"], default="off", help="torch.compile the model"
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="time steps by the wall clock or by this thread's CPU time (a loaded machine)",
+    )
     parser.add_argument(
         "--baseline",
         default=BASELINE,
@@ -309,10 +340,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
+    CLOCK[0] = time.thread_time if args.clock == "cpu" else time.perf_counter
     source, target = load_domains(args.corpora_dir, args.cache)
     print(
         f"EMODB -> CASIA arousal: source {source.x.shape}, target {target.x.shape}, "
-        f"batch 64 + 64, torch {torch.__version__}, 1 thread, median of {args.steps} steps\n"
+        f"batch 64 + 64, torch {torch.__version__}, 1 thread, median of {args.steps} steps "
+        f"({args.clock} clock)\n"
     )
     header = f"{'method':<12} {'amp':<4} {'step ms':>8} {'samples/s':>10} " + " ".join(
         f"{p:>11}" for p in PARTS
@@ -321,7 +354,9 @@ def main(argv=None) -> None:
     results = {}
     for method in args.methods:
         for amp in args.amp:
-            parts, eval_s = timed_steps(method, source, target, args.steps, amp=amp)
+            parts, eval_s, first = timed_steps(
+                method, source, target, args.steps, amp=amp, compile=args.compile
+            )
             step = sum(parts.values())
             outside = (parts["batch"] + parts["optimizer"] + parts["bookkeeping"]) / step
             results[method, amp] = (step, eval_s, parts)
@@ -330,6 +365,8 @@ def main(argv=None) -> None:
                 f"{method:<12} {amp:<4} {1e3 * step:8.1f} {128 / step:10.0f} {shares} "
                 f"{100 * outside:7.1f}%"
             )
+            if args.compile == "on":
+                print(f"{'':<17} first step {first:.1f} s (torch.compile's time + one step)")
     print(
         "\n(each part: ms per step and its share of the step; 'outside' = batch + optimizer + bookkeeping)\n"
     )

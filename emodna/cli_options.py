@@ -98,9 +98,10 @@ def add_compute_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--amp",
-        choices=["off", "bf16"],
+        choices=["auto", "off", "bf16"],
         help="mixed precision: bf16 runs the network under torch.autocast (the contrastive and "
-        "MMD losses stay float32); off (float32) by default. Pays on GPUs with bf16 units",
+        "MMD losses stay float32), off is float32; auto (the default): bf16 on a CPU with "
+        "native bf16 (AVX512-BF16 / AMX), float32 elsewhere",
     )
     p.add_argument(
         "--threads",

@@ -209,9 +209,13 @@ class TrainConfig:
     # where it runs: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
     # "cuda:N". Recorded, never part of what a config means (docs/design.md, decision 10)
     device: str = "auto"
-    # mixed precision of the deep methods' forward pass: "off" (float32) or "bf16"
-    # (torch.autocast; the contrastive logits stay float32, emodna.losses). Recorded like device
-    amp: Literal["off", "bf16"] = "off"
+    # mixed precision of the deep methods' forward pass: "auto" (bf16 on a CPU that runs it
+    # natively, float32 elsewhere; emodna.speed), "off" (float32) or "bf16" (torch.autocast;
+    # the contrastive logits stay float32, emodna.losses). Recorded like device
+    amp: Literal["auto", "off", "bf16"] = "auto"
+    # torch.compile of the model's forward: "off", or "on" (eager with a warning where no
+    # compiler works; emodna.speed). Recorded like device
+    compile: Literal["off", "on"] = "off"
 
     @model_validator(mode="after")
     def _rules(self) -> TrainConfig:

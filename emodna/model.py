@@ -104,6 +104,22 @@ class DomainBatchNorm1d(nn.Module):
         )
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with its training mask drawn as ``torch.rand(shape) >= p`` (float32
+    uniforms whatever the input's dtype), the kept values scaled by 1 / (1 - p): the same
+    distribution as ``F.dropout``, drawn faster than its ``bernoulli_`` on the CPU, but a
+    different random stream, so runs are equivalent in distribution, not bit-identical
+    (bench/equivalence.py, docs/scaling.md)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if self.p >= 1:  # F.dropout's p = 1: everything dropped (1 / (1 - p) would divide by 0)
+            return x * 0
+        keep = torch.rand(x.shape, device=x.device) >= self.p
+        return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
+
+
 def _norm_layer(bn: str) -> Callable[[int], nn.Module]:
     if bn in ("separate", "joint"):
         return nn.BatchNorm1d
@@ -132,7 +148,7 @@ class Backbone(nn.Sequential):
                 nn.Conv1d(in_channels if i == 0 else channels, channels, kernel_size=3, padding=1),
                 norm(channels),
                 nn.ReLU(inplace=True),
-                nn.Dropout(dropout),
+                Dropout(dropout),
                 nn.MaxPool1d(2),
             ]
         super().__init__(*layers)
@@ -172,12 +188,12 @@ class TemporalBlock(nn.Module):
             _Chomp(pad),
             norm(channels),
             nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Conv1d(channels, channels, kernel_size, padding=pad, dilation=dilation),
             _Chomp(pad),
             norm(channels),
             nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
         self.downsample = (
             nn.Conv1d(in_channels, channels, 1) if in_channels != channels else nn.Identity()

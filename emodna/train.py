@@ -39,6 +39,7 @@ from emodna.evaluation import evaluate
 from emodna.labels import CLASSES
 from emodna.losses import check_finite
 from emodna.normalize import normalize, stats
+from emodna.speed import autocast_dtype, compile_model
 from emodna.validators import prediction_table, write_predictions
 
 
@@ -160,6 +161,7 @@ def fit(
     weight = class_weights(source.y[train_idx], n_classes) if cfg.class_balance == "loss" else None
     objective = build_objective(cfg, n_classes=n_classes, class_weight=weight)
     model, objective = model.to(device), objective.to(device)
+    model, amp = compile_model(model, cfg.compile), autocast_dtype(cfg.amp, device)
     optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
     averaged = weight_averager(model, cfg)
     draw_p = None
@@ -192,7 +194,7 @@ def fit(
             if cfg.lr_schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-            with torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp == "bf16"):
+            with torch.autocast(device.type, torch.bfloat16, enabled=amp is not None):
                 terms = objective(model, xs, ys, xt, progress=progress)
             loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)

@@ -101,3 +101,18 @@ def test_corpus_ce_reaches_corpus_branch_only():
     touched = _touched(model)
     assert touched["backbone"] and touched["corpus_encoder"] and touched["corpus_classifier"]
     assert not touched["emotion_encoder"] and not touched["emotion_classifier"]
+
+
+def test_dropout_keeps_1_minus_p_scaled_and_matches_f_dropout_at_the_ends():
+    """emodna.model.Dropout (mask from torch.rand >= p): the kept fraction is 1 - p, kept
+    values are scaled by 1 / (1 - p), eval mode and p = 0 pass x through, p = 1 drops all."""
+    from emodna.model import Dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    y = Dropout(0.1).train()(x)
+    kept = y != 0
+    assert kept.float().mean().item() == pytest.approx(0.9, abs=0.003)
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.9))
+    assert torch.equal(Dropout(0.1).eval()(x), x) and torch.equal(Dropout(0.0).train()(x), x)
+    assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))
