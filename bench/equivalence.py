@@ -155,11 +155,14 @@ def run_one(job: dict) -> dict:
     cfg = TrainConfig.from_dict({**sets, **{k: job[k] for k in KEY}}, origin="equivalence")
     src, tgt = _DATA[cfg.source], _DATA[cfg.target]
     t0, c0 = time.perf_counter(), time.process_time()
-    final = fit(
-        cfg,
-        Domain(src.x, src.labels(cfg.task), cfg.source, src.speakers()),
-        Domain(tgt.x, tgt.labels(cfg.task), cfg.target, tgt.speakers()),
-    )
+    if hasattr(Domain, "of"):  # since 51f303e: with each clip's real frames, as training reads
+        source, target = Domain.of(src, cfg.task), Domain.of(tgt, cfg.task)
+    else:
+        source, target = (
+            Domain(d.x, d.labels(cfg.task), name, d.speakers())
+            for d, name in ((src, cfg.source), (tgt, cfg.target))
+        )
+    final = fit(cfg, source, target)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     keep = {k: v for k, v in final.items() if isinstance(v, (int, float, str))}
     return {**{k: job[k] for k in KEY}, **keep, "seconds": wall, "cpu_seconds": cpu}
