@@ -56,18 +56,21 @@ class Plan:
 
 
 def calibrate_step(
-    method: str, n_mfcc: int, frames: int, batch: int = 64, repeats: int = 3
+    method: str, n_mfcc: int, frames: int, batch: int = 64, repeats: int = 3, amp: str = "auto"
 ) -> float:
-    """Seconds of one training step of ``method`` at one torch thread (the fastest of a few)."""
+    """Seconds of one training step of ``method`` at one torch thread (the fastest of a few),
+    under the autocast training uses on this CPU for ``amp`` (``emodna.speed``)."""
     import torch
 
     from emodna.config import TrainConfig
     from emodna.methods import build_model, build_objective
+    from emodna.speed import autocast_dtype
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        cfg = TrainConfig(method=method)
+        cfg = TrainConfig(method=method, amp=amp)
+        bf16 = autocast_dtype(cfg.amp, torch.device("cpu")) is not None
         model = build_model(method, n_mfcc, 2, cfg.dropout, cfg.bn)
         objective = build_objective(cfg, n_classes=2)
         opt = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
@@ -80,7 +83,8 @@ def calibrate_step(
         best = math.inf
         for _ in range(repeats + 1):  # the first step warms up
             t0 = time.perf_counter()
-            loss = sum(objective(model, xs, ys, xt).values())
+            with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                loss = sum(objective(model, xs, ys, xt).values())
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -109,7 +113,8 @@ def make_plan(
     units = len(scenarios) * len(space.seeds)
     n_mfcc_frames = [f for _, f in sizes.values()]
     frames = int(sorted(n_mfcc_frames)[len(n_mfcc_frames) // 2]) if n_mfcc_frames else 100
-    step = calibrate_step(deep[0], 40, frames, batch_size) if deep else 0.0
+    amp = str(space.fixed.get("amp", "auto"))  # the precision the trials will train at
+    step = calibrate_step(deep[0], 40, frames, batch_size, amp=amp) if deep else 0.0
     model = MEASURED.calibrated(step, frames, batch_size)
     per_unit = [
         model.unit(*sizes[sc["source"]], *sizes[sc["target"]], space.epochs) for sc in scenarios

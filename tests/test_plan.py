@@ -37,6 +37,7 @@ def space(enqueue=()):
         enqueue=list(enqueue),
         seeds=[0, 1],
         epochs=2,
+        fixed={},
     )
 
 
@@ -44,8 +45,8 @@ def space(enqueue=()):
 def calibrated(monkeypatch):
     calls = []
 
-    def calibrate_step(method, n_mfcc, frames, batch=64, repeats=3):
-        calls.append((method, n_mfcc, frames, batch))
+    def calibrate_step(method, n_mfcc, frames, batch=64, repeats=3, amp="auto"):
+        calls.append((method, n_mfcc, frames, batch, amp))
         return 0.4
 
     monkeypatch.setattr(plan, "calibrate_step", calibrate_step)
@@ -55,7 +56,8 @@ def calibrated(monkeypatch):
 
 def test_make_plan_estimates_units_from_the_shared_cost_model(calibrated):
     p = make_plan(space(), SCENARIOS, SIZES, budget=3, slots=2)
-    assert calibrated == [("emodna", 40, 125, 64)]  # the median frames, the space's batch
+    # the median frames, the space's batch, the precision trials train at (amp: auto)
+    assert calibrated == [("emodna", 40, 125, 64, "auto")]
     assert p.units_per_config == 4 and p.units == 12 and p.deep_configs == 3
     assert p.unit_seconds == pytest.approx((UNIT_AB + UNIT_BA) / 2)  # 7.864
     assert p.longest_unit == pytest.approx(UNIT_BA)
