@@ -228,19 +228,6 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def parse_sets(items: list[str]) -> dict:
-    """``KEY=VALUE`` pairs, each value read as YAML (as ``emodna train --set``)."""
-    import yaml
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set {item!r}: write it as KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def export(rev: str, dest: Path) -> str:
     """``git archive`` of ``rev`` into ``dest`` (kept for a resume); the full commit id."""
     sha = subprocess.run(
@@ -353,10 +340,17 @@ def main(argv=None) -> int:
             p.error("name the BEFORE revision")
         args.out = args.out.resolve()
         args.out.mkdir(parents=True, exist_ok=True)
+        # emodna train --set's reading, from the driver's code (a side imports its own)
+        from emodna.cli_options import parse_sets
+        from emodna.errors import ConfigError
+
         sides = {"before": (args.before, args.set_before), "after": (args.after, args.set_after)}
+        try:
+            sets = {label: parse_sets(sides[label][1]) for label in args.sides}
+        except ConfigError as exc:
+            p.error(str(exc))
         for label in args.sides:
-            rev, sets = sides[label]
-            drive_side(label, rev, parse_sets(sets), args)
+            drive_side(label, sides[label][0], sets[label], args)
     return 0 if report(args.out) else 1
 
 
