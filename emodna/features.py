@@ -141,6 +141,13 @@ class Features:
         """Class indices (int64) for ``task``, from the emotion labels and a mapping."""
         return encode(self.meta["label"].tolist(), task, mapping)
 
+    def clips(self) -> np.ndarray | None:
+        """Each clip's file name, which keys its kept predictions (None for a store without
+        paths: row numbers do)."""
+        if "path" not in self.meta:
+            return None
+        return self.meta["path"].map(lambda p: Path(p).name).to_numpy(dtype=str)
+
     def frames(self) -> np.ndarray | None:
         """Each clip's real frames ``[start, stop)``, [N, 2] int (``emodna.normalize.real``);
         None for a store without them (every frame then counts as real)."""

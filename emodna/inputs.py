@@ -86,8 +86,9 @@ def normalise(
         return xs
     stored = (np.asarray(spec.mean), np.asarray(spec.std)) if spec.mean is not None else None
     if spec.normalize == "speaker" and groups is not None:
-        by_group = {
-            g: _stats([c for c, h in zip(clips, groups, strict=True) if h == g]) for g in groups
+        by_group = {  # each group's statistics once, however many files it holds
+            g: _stats([c for c, h in zip(clips, groups, strict=True) if h == g])
+            for g in dict.fromkeys(groups)
         }
         return [
             apply(c.x[None], *by_group[g], [c.frames])[0] if isinstance(c, Clip) else c

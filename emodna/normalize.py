@@ -21,9 +21,9 @@ frames, ``[start, stop)``, stored in the feature cache by ``emodna.frontends.rea
 Otherwise a corpus of short clips would get its mean pulled toward silence and its std
 inflated by the silence/speech contrast, and the more so the longer its fixed length. The
 padding frames themselves are set to 0 after normalisation (the normalised mean): the same
-clip then reaches the model as the same real frames in zeros, whatever its fixed length. The one place this is computed;
-``emodna.train.fit`` applies it and saves the target corpus's statistics in the checkpoint,
-and ``emodna.predict`` applies the same to new audio.
+clip then reaches the model as the same real frames in zeros, whatever its fixed length.
+The one place this is computed; ``emodna.train.fit`` applies it and saves the target
+corpus's statistics in the checkpoint, and ``emodna.predict`` applies the same to new audio.
 """
 
 from __future__ import annotations
@@ -68,29 +68,37 @@ def apply(x: np.ndarray, mean: np.ndarray, std: np.ndarray, frames=None) -> np.n
     return out
 
 
+def speaker_groups(x: np.ndarray, speakers=None, frames=None):
+    """Per speaker group of ``x`` [N, F, T]: (rows, their frames or None, mean, std), the
+    statistics over the group's real frames. ``speakers`` holds one id per clip; clips with an
+    unknown speaker (None or "") form one group of their own, so without any speaker ids
+    (``speakers=None``) the whole corpus is one group."""
+    if speakers is None:
+        speakers = [None] * len(x)
+    groups = np.asarray([str(s) if s not in (None, "") else "" for s in speakers])
+    if len(groups) != len(x):
+        raise ValueError(f"{len(groups)} speaker ids for {len(x)} clips")
+    frames = None if frames is None else np.asarray(frames)
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        rows_frames = None if frames is None else frames[rows]
+        yield (rows, rows_frames, *stats(x[rows], rows_frames))
+
+
 def normalize(x: np.ndarray, mode: str, speakers=None, frames=None) -> np.ndarray:
     """``x`` [N, F, T] normalised per ``mode``, by statistics over each clip's real frames
     (``frames`` [N, 2], see :func:`real`); returns ``x`` itself for ``none``.
 
-    For ``speaker``, ``speakers`` holds one id per clip; clips with an unknown speaker (None
-    or "") form one group of their own, so without any speaker ids (``speakers=None``) the
-    whole corpus is one group, i.e. ``corpus`` normalisation.
+    For ``speaker``, each group of :func:`speaker_groups` by its own statistics, so without
+    any speaker ids (``speakers=None``) it is ``corpus`` normalisation.
     """
     if mode == "none":
         return x
-    frames = None if frames is None else np.asarray(frames)
     if mode == "corpus":
         return apply(x, *stats(x, frames), frames)
     if mode == "speaker":
-        if speakers is None:
-            speakers = [None] * len(x)
-        groups = np.asarray([str(s) if s not in (None, "") else "" for s in speakers])
-        if len(groups) != len(x):
-            raise ValueError(f"{len(groups)} speaker ids for {len(x)} clips")
         out = np.empty(x.shape, dtype=np.float32)
-        for g in np.unique(groups):
-            rows = np.flatnonzero(groups == g)
-            rows_frames = None if frames is None else frames[rows]
-            out[rows] = apply(x[rows], *stats(x[rows], rows_frames), rows_frames)
+        for rows, rows_frames, mean, std in speaker_groups(x, speakers, frames):
+            out[rows] = apply(x[rows], mean, std, rows_frames)
         return out
     raise ValueError(f"unknown normalisation {mode!r}; use one of {', '.join(MODES)}")

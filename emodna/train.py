@@ -38,7 +38,7 @@ from emodna.errors import TrainingError
 from emodna.evaluation import evaluate
 from emodna.labels import CLASSES
 from emodna.losses import check_finite
-from emodna.normalize import normalize, stats
+from emodna.normalize import normalize, speaker_groups, stats
 from emodna.speed import autocast_dtype, compile_model
 from emodna.validators import prediction_table, write_predictions
 
@@ -59,16 +59,12 @@ class Domain:
     @classmethod
     def of(cls, features, task: str, mapping: dict | None = None) -> Domain:
         """One corpus's cached features (:class:`emodna.features.Features`) for ``task``."""
-        meta = features.meta
-        clip = (
-            meta["path"].map(lambda p: Path(p).name).to_numpy(dtype=str) if "path" in meta else None
-        )
         return cls(
             features.x,
             features.labels(task, mapping),
             features.corpus,
             features.speakers(),
-            clip,
+            features.clips(),
             features.frames(),
         )
 
@@ -92,22 +88,14 @@ def norm_state(target: Domain, mode: str) -> dict:
     """
     if mode == "none":
         return {"mode": mode}
-    frames = None if target.frames is None else np.asarray(target.frames)
     if mode == "corpus":
-        mean, std = stats(target.x, frames)
+        mean, std = stats(target.x, target.frames)
     else:
-        groups = np.asarray(
-            [str(s) if s not in (None, "") else "" for s in target.speaker]
-            if target.speaker is not None
-            else [""] * len(target.x)
-        )
         total_mean, total_var = np.zeros(target.x.shape[1]), np.zeros(target.x.shape[1])
-        for g in np.unique(groups):
-            rows = np.flatnonzero(groups == g)
-            m, s = stats(target.x[rows], None if frames is None else frames[rows])
+        for rows, _, m, s in speaker_groups(target.x, target.speaker, target.frames):
             total_mean += len(rows) * m
             total_var += len(rows) * s**2
-        mean, std = total_mean / len(groups), np.sqrt(total_var / len(groups))
+        mean, std = total_mean / len(target.x), np.sqrt(total_var / len(target.x))
     return {"mode": mode, "mean": torch.from_numpy(mean), "std": torch.from_numpy(std)}
 
 

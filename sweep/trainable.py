@@ -47,10 +47,7 @@ def corpus_payload(features, mapping=None) -> dict:
         "x": features.x,
         "y": {task: features.labels(task, mapping) for task in TASKS},
         "speaker": features.speakers(),
-        # each clip's file name keys its kept predictions (None: row numbers do)
-        "clip": features.meta["path"].map(lambda p: Path(p).name).to_numpy(dtype=str)
-        if "path" in features.meta
-        else None,
+        "clip": features.clips(),
         "frames": features.frames(),
     }
 
