@@ -30,9 +30,11 @@ GFLOP/s they achieve, and a float32 matmul's GFLOP/s measured in the same run at
 row runs once in float32 and once under ``amp: bf16`` (``torch.autocast``; FLOPs counted in
 float32, so the bf16 row's ratio can pass 1 on a CPU with bf16 units).
 
-Old and new: one real ``fit`` epoch with the code at ``--baseline`` (``git archive`` into a
-temp folder, default the commit before issue 15's device work) and with this checkout, each in
-its own process, alternating, so a loaded machine slows both alike.
+Old and new (issue 23's bar): the default step of each method (its ``TrainConfig``
+defaults: float32 before issue 23, ``amp: auto`` since) with the code at ``--baseline``
+(``git archive`` into a temp folder; default b1ce44c, the step when issue 23 was filed) and
+with this checkout, each in its own process at one thread, alternating, so a loaded machine
+slows both alike; the median over process pairs of each process's median step.
 
 vmap over seeds (issue 15, item 4): S seeds as one ``torch.func.vmap``-ed model against S
 models stepped one after the other; the figures decide whether it is worth building.
@@ -173,31 +175,62 @@ def fit_epoch_seconds(method: str, source: Domain, target: Domain) -> tuple[floa
     return fit(cfg, source, target)["epoch_seconds"], steps
 
 
-# The step as it was when issue 15 was filed: the commit before the device work (81abf2e)
-BASELINE = "81abf2e~1"
-EPOCH_SNIPPET = """
-import json, sys
+# The step as it was when issue 23 was filed: float32, F.dropout, MaxPool1d, RAdam's for-loop
+BASELINE = "b1ce44c"
+# One process's median step at one thread: the loop body of `fit` written with the APIs every
+# revision since issue 15 has, so the same text times this checkout and the baseline
+STEP_SNIPPET = """
+import json, statistics, sys, time
 import numpy as np, torch
 import emodna
 from emodna.config import TrainConfig
-from emodna.train import Domain, fit
+from emodna.methods import build_model, build_objective
+from emodna.train import _batches, split_source
 torch.set_num_threads(1)
 d = np.load(sys.argv[1])
-source, target = Domain(d["xs"], d["ys"], "EMODB"), Domain(d["xt"], d["yt"], "CASIA")
-cfg = TrainConfig(source="EMODB", target="CASIA", method=sys.argv[2], epochs=2, normalize="none")
-history = []
-fit(cfg, source, target, on_epoch=history.append)
-print(json.dumps({"code": emodna.__file__, "epoch_s": history[-1]["epoch_seconds"]}))
+method, n_steps, clock = sys.argv[2], int(sys.argv[3]), getattr(time, sys.argv[4])
+cfg = TrainConfig(source="EMODB", target="CASIA", method=method, epochs=1)
+try:  # the revision's own precision for its defaults
+    from emodna.speed import autocast_dtype
+    bf16 = autocast_dtype(cfg.amp, torch.device("cpu")) is not None
+except ImportError:  # before issue 23: float32 only
+    bf16 = False
+torch.manual_seed(0)
+gen = torch.Generator().manual_seed(0)
+model = build_model(method, d["xs"].shape[1], 2, cfg.dropout, cfg.bn).train()
+objective = build_objective(cfg, n_classes=2).train()
+try:
+    from emodna.train import make_optimizer
+    optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
+except ImportError:  # before issue 23
+    optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
+train_idx, _ = split_source(d["ys"], cfg.val_fraction, 0)
+src = _batches(train_idx, cfg.batch_size, n_steps + 3, gen)
+tgt = _batches(np.arange(len(d["xt"])), cfg.batch_size, n_steps + 3, gen)
+times = []
+for si, ti in zip(src, tgt):
+    t0 = clock()
+    xs, ys, xt = (torch.from_numpy(d[k][i]) for k, i in (("xs", si), ("ys", si), ("xt", ti)))
+    with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        terms = objective(model, xs, ys, xt)
+    optimizer.zero_grad(set_to_none=True)
+    sum(terms.values()).backward()
+    optimizer.step()
+    torch.stack([v.detach() for v in terms.values()]).isfinite().all().item()
+    times.append(clock() - t0)
+print(json.dumps({"code": emodna.__file__, "bf16": bf16, "step_s": statistics.median(times[3:])}))
 """
 
 
-def epoch_seconds_old_and_new(
-    method: str, source: Domain, target: Domain, rev: str, rounds: int
-) -> tuple[float, float]:
-    """The second epoch of a real ``fit`` (steps and the target evaluation) with the code at
-    ``rev`` (``git archive`` into a temp folder) and with this checkout's, each in a fresh
-    process at one thread, alternating ``rounds`` times; the median seconds of each."""
-    times: dict[str, list[float]] = {"old": [], "new": []}
+def step_seconds_old_and_new(
+    method: str, source: Domain, target: Domain, rev: str, rounds: int, steps: int
+) -> tuple[dict, dict]:
+    """The default step of ``method`` with the code at ``rev`` (``git archive`` into a temp
+    folder) and with this checkout's, each in a fresh process at one thread, alternating
+    ``rounds`` times; per side the median over rounds of each process's median step seconds
+    (``step_s``) and whether it ran in bf16."""
+    runs: dict[str, list[dict]] = {"old": [], "new": []}
+    clock = "thread_time" if CLOCK[0] is time.thread_time else "perf_counter"
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "old"
         old.mkdir()
@@ -206,22 +239,24 @@ def epoch_seconds_old_and_new(
         )
         subprocess.run(["tar", "-x", "-C", old], input=archive.stdout, check=True)
         data = Path(tmp) / "data.npz"
-        np.savez(data, xs=source.x, ys=source.y, xt=target.x, yt=target.y)
+        np.savez(data, xs=source.x, ys=source.y, xt=target.x)
         for _ in range(rounds):
             for label, code in (("old", old), ("new", ROOT)):
-                env = {**os.environ, "PYTHONPATH": str(code)}
                 out = subprocess.run(
-                    [sys.executable, "-c", EPOCH_SNIPPET, str(data), method],
+                    [sys.executable, "-c", STEP_SNIPPET, str(data), method, str(steps), clock],
                     cwd=code,
-                    env=env,
+                    env={**os.environ, "PYTHONPATH": str(code)},
                     capture_output=True,
                     text=True,
                     check=True,
                 )
                 result = json.loads(out.stdout.strip().splitlines()[-1])
                 assert Path(result["code"]).is_relative_to(code), result  # the code we meant
-                times[label].append(result["epoch_s"])
-    return statistics.median(times["old"]), statistics.median(times["new"])
+                runs[label].append(result)
+    return tuple(
+        {"step_s": statistics.median(r["step_s"] for r in runs[k]), "bf16": runs[k][0]["bf16"]}
+        for k in ("old", "new")
+    )
 
 
 def vmap_seeds(source: Domain, target: Domain, n_seeds: int, n_steps: int = 5) -> dict:
@@ -330,10 +365,10 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--baseline",
         default=BASELINE,
-        help=f"git revision whose fit epoch is timed beside today's (default {BASELINE}, the "
-        "step before issue 15; 'none' skips it)",
+        help=f"git revision whose default step is timed beside this checkout's (default "
+        f"{BASELINE}, the step when issue 23 was filed; 'none' skips it)",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="old/new epoch pairs, alternating")
+    parser.add_argument("--rounds", type=int, default=3, help="old/new process pairs, alternating")
     parser.add_argument(
         "--vmap-seeds", type=int, nargs="*", default=[2, 4], help="seed counts for the vmap test"
     )
@@ -392,14 +427,17 @@ def main(argv=None) -> None:
             f"/step after taking off the target evaluation ({eval_s:.2f} s); timed loop: {1e3 * step:.1f} ms/step"
         )
     if args.baseline != "none":
-        print(
-            f"\nfit epoch (steps + evaluation, normalize none), code at {args.baseline} vs today's:"
-        )
+        print(f"\nthe default step, code at {args.baseline} vs this checkout ({args.clock} clock):")
         for method in args.methods:
-            old, new = epoch_seconds_old_and_new(method, source, target, args.baseline, args.rounds)
+            old, new = step_seconds_old_and_new(
+                method, source, target, args.baseline, args.rounds, args.steps
+            )
+            precision = {True: "bf16", False: "float32"}
             print(
-                f"{method:<12} old {old:5.2f} s, new {new:5.2f} s: new/old {new / old:.2f} "
-                f"(median of {args.rounds}, alternating)"
+                f"{method:<12} old {1e3 * old['step_s']:6.1f} ms ({precision[old['bf16']]}), "
+                f"new {1e3 * new['step_s']:6.1f} ms ({precision[new['bf16']]}): new/old "
+                f"{new['step_s'] / old['step_s']:.2f} (median of {args.rounds} process pairs, "
+                "alternating)"
             )
     for n_seeds in args.vmap_seeds:
         r = vmap_seeds(source, target, n_seeds)
