@@ -15,8 +15,12 @@ from emodna.losses import in_float32
 
 
 def sq_dists(z: Tensor) -> Tensor:
-    """Pairwise squared Euclidean distances of the rows of ``z``, exact (no cancellation), ``[N, N]``."""
-    return (z.unsqueeze(0) - z.unsqueeze(1)).pow(2).sum(dim=-1)
+    """Pairwise squared Euclidean distances of the rows of ``z``, ``[N, N]``.
+
+    Exact (no cancellation: ``cdist``'s direct form, not ``|a|^2 + |b|^2 - 2ab``), so the
+    diagonal is exactly 0; the same values as ``(z_i - z_j)^2`` summed over a broadcast
+    ``[N, N, D]`` tensor, about 4x faster forward + backward (docs/scaling.md)."""
+    return torch.cdist(z, z, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
 
 
 def gaussian_kernel_matrix(
