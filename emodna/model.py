@@ -120,6 +120,17 @@ class Dropout(nn.Dropout):
         return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
 
 
+class PairMaxPool(nn.Module):
+    """``MaxPool1d(2)`` as the max of each pair of frames, ``x.unflatten(-1, (-1, 2)).max(-1)``:
+    the same values, and the same gradient (to the first of a tied pair, as MaxPool1d), from
+    kernels about 1.3x faster forward + backward on the CPU than ``max_pool1d``'s
+    (docs/scaling.md). An odd last frame is dropped, as by MaxPool1d(2)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        pairs = x[..., : x.shape[-1] // 2 * 2].unflatten(-1, (-1, 2))
+        return pairs.max(dim=-1).values
+
+
 def _norm_layer(bn: str) -> Callable[[int], nn.Module]:
     if bn in ("separate", "joint"):
         return nn.BatchNorm1d
@@ -149,7 +160,7 @@ class Backbone(nn.Sequential):
                 norm(channels),
                 nn.ReLU(inplace=True),
                 Dropout(dropout),
-                nn.MaxPool1d(2),
+                PairMaxPool(),
             ]
         super().__init__(*layers)
 
