@@ -105,18 +105,28 @@ class DomainBatchNorm1d(nn.Module):
 
 
 class Dropout(nn.Dropout):
-    """``nn.Dropout`` with its training mask drawn as ``torch.rand(shape) >= p`` (float32
-    uniforms whatever the input's dtype), the kept values scaled by 1 / (1 - p): the same
-    distribution as ``F.dropout``, drawn faster than its ``bernoulli_`` on the CPU, but a
-    different random stream, so runs are equivalent in distribution, not bit-identical
-    (bench/equivalence.py, docs/scaling.md)."""
+    """``nn.Dropout`` with its training mask drawn from 15-bit random integers: the same
+    distribution as ``F.dropout`` up to p rounded to a multiple of 2**-15 (0.1 becomes
+    0.100006), kept values scaled by 1 / (1 - p), but a different random stream, so runs are
+    equivalent in distribution, not bit-identical (bench/equivalence.py, docs/scaling.md).
+
+    Why: drawing the random numbers is most of dropout's cost on the CPU, one generator call
+    per mask element for ``F.dropout``'s ``bernoulli_`` and for ``torch.rand``. ``random_()``
+    on int32 gives 31 random bits per call (uniform on [0, 2**31)); with bit 15 cleared, each
+    int32 read as two int16 is two independent integers uniform on [0, 2**15), so one call
+    serves two mask elements, and a mask element is dropped when its integer is below
+    ``round(p * 2**15)``.
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
         if self.p >= 1:  # F.dropout's p = 1: everything dropped (1 / (1 - p) would divide by 0)
             return x * 0
-        keep = torch.rand(x.shape, device=x.device) >= self.p
+        n = x.numel()
+        bits = torch.empty((n + 1) // 2, dtype=torch.int32, device=x.device).random_()
+        halves = bits.bitwise_and_(0x7FFF7FFF).view(torch.int16)[:n]  # each on [0, 2**15)
+        keep = halves.view(x.shape) >= round(self.p * 2**15)
         return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
 
 
