@@ -63,7 +63,7 @@ from emodna.evaluation import evaluate
 from emodna.features import corpus_features
 from emodna.methods import build_model, build_objective
 from emodna.speed import autocast_dtype, compile_model
-from emodna.train import Domain, _batches, _check_steps, fit, split_source
+from emodna.train import Domain, _batches, _check_steps, fit, make_optimizer, split_source
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("batch", "forward", "backward", "optimizer", "bookkeeping")
@@ -99,7 +99,7 @@ def timed_steps(
     model = build_model(method, source.x.shape[1], 2, cfg.dropout, cfg.bn)
     model, dtype = compile_model(model, compile), autocast_dtype(amp, torch.device("cpu"))
     objective = build_objective(cfg, n_classes=2)
-    optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
+    optimizer = make_optimizer(model, objective, cfg)
     model.train()
     objective.train()
     total = warmup + n_steps
@@ -201,7 +201,7 @@ model = build_model(method, d["xs"].shape[1], 2, cfg.dropout, cfg.bn).train()
 objective = build_objective(cfg, n_classes=2).train()
 try:
     from emodna.train import make_optimizer
-    optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
+    optimizer = make_optimizer(model, objective, cfg)
 except ImportError:  # before issue 23
     optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
 train_idx, _ = split_source(d["ys"], cfg.val_fraction, 0)

@@ -150,7 +150,7 @@ def fit(
     objective = build_objective(cfg, n_classes=n_classes, class_weight=weight)
     model, objective = model.to(device), objective.to(device)
     model, amp = compile_model(model, cfg.compile), autocast_dtype(cfg.amp, device)
-    optimizer = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
+    optimizer = make_optimizer(model, objective, cfg)
     averaged = weight_averager(model, cfg)
     draw_p = None
     if cfg.class_balance == "sampler":  # P(clip) proportional to 1 / its class's count
@@ -226,6 +226,14 @@ def fit(
             evaluate(kept_model(model, kept), objective, source, target, val_idx, n_classes, probs)
         write_predictions(predictions_path, prediction_table(source, target, val_idx, probs))
     return dict(metrics)
+
+
+def make_optimizer(model, objective, cfg) -> torch.optim.RAdam:
+    """RAdam over the model's and the objective's parameters. ``foreach``: one multi-tensor
+    kernel per update op instead of a Python loop over the ~70 parameters, the same update
+    (torch's default only on GPUs; on the CPU 1.7x faster, docs/scaling.md)."""
+    params = [*model.parameters(), *objective.parameters()]
+    return torch.optim.RAdam(params, lr=cfg.lr, foreach=True)
 
 
 def kept_model(model, kept: dict | None):

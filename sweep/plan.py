@@ -65,6 +65,7 @@ def calibrate_step(
     from emodna.config import TrainConfig
     from emodna.methods import build_model, build_objective
     from emodna.speed import autocast_dtype
+    from emodna.train import make_optimizer
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -73,7 +74,7 @@ def calibrate_step(
         bf16 = autocast_dtype(cfg.amp, torch.device("cpu")) is not None
         model = build_model(method, n_mfcc, 2, cfg.dropout, cfg.bn)
         objective = build_objective(cfg, n_classes=2)
-        opt = torch.optim.RAdam([*model.parameters(), *objective.parameters()], lr=cfg.lr)
+        opt = make_optimizer(model, objective, cfg)
         gen = torch.Generator().manual_seed(0)
         xs, xt = (
             torch.randn(batch, n_mfcc, frames, generator=gen),
