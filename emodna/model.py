@@ -130,15 +130,33 @@ class Dropout(nn.Dropout):
         return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
 
 
+class _PairMax(torch.autograd.Function):
+    """max(x[2k], x[2k+1]) over the last axis, with MaxPool1d's gradient: all of it to the
+    first of the pair unless the second is larger (so a tie goes to the first)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        even = x.shape[-1] // 2 * 2  # an odd last frame is dropped, as by MaxPool1d(2)
+        first, second = x[..., 0:even:2], x[..., 1:even:2]
+        ctx.save_for_backward(first < second)
+        ctx.frames = x.shape[-1]
+        return torch.maximum(first, second)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (to_second,) = ctx.saved_tensors
+        pairs = grad.new_zeros(*grad.shape, 2)  # [..., T // 2, 2]: each pair's two gradients
+        pairs.scatter_(-1, to_second.unsqueeze(-1).long(), grad.unsqueeze(-1))
+        return F.pad(pairs.flatten(-2), (0, ctx.frames - 2 * grad.shape[-1]))
+
+
 class PairMaxPool(nn.Module):
-    """``MaxPool1d(2)`` as the max of each pair of frames, ``x.unflatten(-1, (-1, 2)).max(-1)``:
-    the same values, and the same gradient (to the first of a tied pair, as MaxPool1d), from
-    kernels about 1.3x faster forward + backward on the CPU than ``max_pool1d``'s
-    (docs/scaling.md). An odd last frame is dropped, as by MaxPool1d(2)."""
+    """``MaxPool1d(2)`` as the elementwise max of the even and the odd frames: the same values,
+    and the same gradient, ties included; about 1.7x faster forward + backward on the CPU than
+    ``max_pool1d``'s kernel, whose cost is its indices (docs/scaling.md)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        pairs = x[..., : x.shape[-1] // 2 * 2].unflatten(-1, (-1, 2))
-        return pairs.max(dim=-1).values
+        return _PairMax.apply(x)
 
 
 def _norm_layer(bn: str) -> Callable[[int], nn.Module]:
