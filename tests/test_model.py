@@ -64,13 +64,46 @@ def test_submodule_names_are_stable(model):
 def test_tcn_is_causal():
     torch.manual_seed(0)
     tcn = TCN(channels=8).eval()
-    x = torch.randn(2, 8, 40)
+    x = torch.randn(2, 40, 8)  # the blocks run on [B, T, C]
     y = x.clone()
-    y[:, :, 25:] = torch.randn(2, 8, 15)  # change only the future of frame 24
+    y[:, 25:] = torch.randn(2, 15, 8)  # change only the future of frame 24
     with torch.no_grad():
         hx, hy = tcn.blocks(x), tcn.blocks(y)
-    assert torch.allclose(hx[:, :, :25], hy[:, :, :25])
-    assert not torch.allclose(hx[:, :, 25:], hy[:, :, 25:])
+    assert torch.allclose(hx[:, :25], hy[:, :25])
+    assert not torch.allclose(hx[:, 25:], hy[:, 25:])
+
+
+def test_tcn_computes_conv1d_with_its_last_frames_cut():
+    """The [B, T, C] matmul form of the TCN (causal_conv) gives the numbers of the textbook
+    form: Conv1d with padding (k-1) d on [B, C, T], the last (k-1) d outputs cut off; and a
+    state dict with the old names (net.0 / net.2 / net.5 / net.7) loads into the new block."""
+    torch.manual_seed(0)
+    tcn = TCN(channels=8).double().eval()
+    x = torch.randn(3, 8, 30, dtype=torch.float64)
+
+    def conv_then_cut(conv, z):
+        pad = (conv.kernel_size[0] - 1) * conv.dilation[0]
+        out = torch.nn.functional.conv1d(
+            z, conv.weight, conv.bias, padding=pad, dilation=conv.dilation
+        )
+        return out[:, :, : z.shape[2]]
+
+    h = x
+    for b in tcn.blocks:
+        y = torch.relu(b.norm1(conv_then_cut(b.conv1, h)))
+        h = torch.relu(torch.relu(b.norm2(conv_then_cut(b.conv2, y))) + h)
+    with torch.no_grad():
+        assert torch.allclose(tcn(x), h.mean(dim=2), atol=1e-12)
+    names = {"conv1.": "net.0.", "norm1.": "net.2.", "conv2.": "net.5.", "norm2.": "net.7."}
+    old = {}
+    for key, value in tcn.state_dict().items():
+        for new_name, old_name in names.items():
+            key = key.replace(new_name, old_name)
+        old[key] = value.clone()
+    assert any(".net.5.weight" in key for key in old)
+    fresh = TCN(channels=8).double()
+    fresh.load_state_dict(old)  # strict: every old name found its parameter
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in tcn.state_dict().items())
 
 
 def _touched(model: EmoDNA) -> dict[str, bool]:
