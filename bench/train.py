@@ -187,7 +187,7 @@ from emodna.config import TrainConfig
 from emodna.methods import build_model, build_objective
 from emodna.train import _batches, split_source
 torch.set_num_threads(1)
-d = np.load(sys.argv[1])
+d = dict(np.load(sys.argv[1]))  # the arrays in memory: an NpzFile reads them on each access
 method, n_steps, clock = sys.argv[2], int(sys.argv[3]), getattr(time, sys.argv[4])
 cfg = TrainConfig(source="EMODB", target="CASIA", method=method, epochs=1)
 try:  # the revision's own precision for its defaults
