@@ -137,15 +137,42 @@ def test_corpus_ce_reaches_corpus_branch_only():
 
 
 def test_dropout_keeps_1_minus_p_scaled_and_matches_f_dropout_at_the_ends():
-    """emodna.model.Dropout (mask from torch.rand >= p): the kept fraction is 1 - p, kept
+    """emodna.model.Dropout (masks from 15-bit integers, two per int32 draw): the kept
+    fraction is 1 - p at even and at odd positions alike (the two halves of each draw), kept
     values are scaled by 1 / (1 - p), eval mode and p = 0 pass x through, p = 1 drops all."""
     from emodna.model import Dropout
 
     torch.manual_seed(0)
-    x = torch.ones(200_000)
+    x = torch.ones(400_001)  # odd: the last draw's second half is unused
+    for p in (0.1, 0.5):
+        y = Dropout(p).train()(x)
+        kept = y != 0
+        # binomial sd over 200,000 draws is at most 0.0012: 0.004 is more than 3 sd
+        assert kept[0::2].float().mean().item() == pytest.approx(1 - p, abs=0.004)
+        assert kept[1::2].float().mean().item() == pytest.approx(1 - p, abs=0.004)
+        assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / (1 - p)))
+    # neighbours come from one draw's two halves, and are independent: P(both kept) = 0.81
     y = Dropout(0.1).train()(x)
-    kept = y != 0
-    assert kept.float().mean().item() == pytest.approx(0.9, abs=0.003)
-    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.9))
+    both = (y[0:-1:2] != 0) & (y[1::2] != 0)
+    assert both.float().mean().item() == pytest.approx(0.81, abs=0.004)
     assert torch.equal(Dropout(0.1).eval()(x), x) and torch.equal(Dropout(0.0).train()(x), x)
     assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))
+    assert Dropout(0.1).train()(torch.ones(3, 5, 7, dtype=torch.bfloat16)).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("frames", [188, 47, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_pair_max_pool_is_maxpool1d_values_and_gradients_ties_included(frames, dtype):
+    """PairMaxPool against nn.MaxPool1d(2) after a ReLU (many tied zero pairs): the same
+    values and the same input gradient, bit for bit; an odd last frame gets no gradient."""
+    from emodna.model import PairMaxPool
+
+    torch.manual_seed(0)
+    x = torch.relu(torch.randn(4, 8, frames)).to(dtype).requires_grad_()
+    ours = x.detach().clone().requires_grad_()
+    ref, out = torch.nn.MaxPool1d(2)(x), PairMaxPool()(ours)
+    grad = torch.randn_like(ref)
+    ref.backward(grad)
+    out.backward(grad)
+    assert torch.equal(out, ref) and torch.equal(ours.grad, x.grad)
+    assert (ref == 0).any()  # the ties were there to be routed
