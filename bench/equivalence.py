@@ -275,6 +275,8 @@ def drive_side(label: str, rev: str, sets: dict, args) -> None:
     t0 = time.perf_counter()
     subprocess.run(command, cwd=code, env=env, check=True)
     wall = time.perf_counter() - t0
+    if len(read_jsonl(results)) == len(rows):
+        return  # nothing was left to run: no invocation to time
     with (args.out / "sides.jsonl").open("a") as f:
         f.write(json.dumps({"side": label, "rev": sha, "sets": sets, "wall_s": wall,
                             "at": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")  # fmt: skip
