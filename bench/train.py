@@ -152,9 +152,9 @@ def step_flops(method: str, source: Domain, target: Domain) -> int:
     return counter.get_total_flops()
 
 
-def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
-    """float32 matmul GFLOP/s at the current thread count: the practical peak to compare with."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 1024, repeats: int = 5, dtype=torch.float32) -> float:
+    """Matmul GFLOP/s at the current thread count: the practical peak to compare with."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b  # warm-up
     best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
@@ -407,6 +407,10 @@ def main(argv=None) -> None:
     )
     peak = matmul_gflops()
     print(f"float32 matmul peak at 1 thread: {peak:.1f} GFLOP/s (the roofline used below)")
+    print(
+        f"bfloat16 matmul peak at 1 thread: {matmul_gflops(dtype=torch.bfloat16):.1f} GFLOP/s "
+        "(what a bf16 step could reach on this CPU)"
+    )
     for method in args.methods:
         flops = step_flops(method, source, target)
         for amp in args.amp:
