@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.stats
+from revision import export
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ["source", "target", "task", "seed", "epochs"]
@@ -226,22 +227,6 @@ def read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def export(rev: str, dest: Path) -> str:
-    """``git archive`` of ``rev`` into ``dest`` (kept for a resume); the full commit id."""
-    sha = subprocess.run(
-        ["git", "-C", ROOT, "rev-parse", "--verify", f"{rev}^{{commit}}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    stamp = dest / ".commit"
-    if stamp.exists() and stamp.read_text() == sha:
-        return sha
-    dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", ROOT, "archive", sha], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", dest], input=archive.stdout, check=True)
-    stamp.write_text(sha)
-    return sha
 
 
 def drive_side(label: str, rev: str, sets: dict, args) -> None:

@@ -29,23 +29,13 @@ import sys
 import time
 from pathlib import Path
 
+from revision import export
+
 ROOT = Path(__file__).resolve().parents[1]
 MAIN_JOB = [  # README.md, "Two commands": the main job, with --out set per side
     *("sweep/run.py", "--corpora-dir", str(ROOT.parent / "shared" / "corpora")),
     *("--space", "search_spaces/transfer.yaml", "--budget", "8", "--no-prune"),
 ]
-
-
-def export(rev: str, dest: Path) -> str:
-    """``rev``'s tree in ``dest`` (``git archive``); its full sha."""
-    sha = subprocess.run(
-        ["git", "-C", ROOT, "rev-parse", rev], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", ROOT, "archive", sha], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", dest], input=archive.stdout, check=True)
-    return sha
 
 
 def run_side(label: str, rev: str, out: Path, corpora_dir: Path) -> dict:

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from revision import export
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,11 +79,7 @@ def step_seconds_old_and_new(
     runs: dict[str, list[dict]] = {"old": [], "new": []}
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "old"
-        old.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", ROOT, "archive", rev], capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", old], input=archive.stdout, check=True)
+        export(rev, old)
         data = Path(tmp) / "data.npz"
         np.savez(data, xs=source.x, ys=source.y, xt=target.x)
         for _ in range(rounds):

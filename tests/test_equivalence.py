@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-_spec = importlib.util.spec_from_file_location(
-    "equivalence", Path(__file__).resolve().parents[1] / "bench" / "equivalence.py"
-)
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+_spec = importlib.util.spec_from_file_location("equivalence", BENCH / "equivalence.py")
 eq = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(eq)
+sys.path.append(str(BENCH))  # it imports its sibling revision by name, as the script does
+try:
+    _spec.loader.exec_module(eq)
+finally:
+    sys.path.remove(str(BENCH))
 
 
 def test_mean_t_interval_and_exact_wilcoxon_by_hand():
