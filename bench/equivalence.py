@@ -36,7 +36,7 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from itertools import permutations
 from multiprocessing import get_context
 from pathlib import Path
@@ -200,22 +200,18 @@ def run_side(args) -> int:
     with ProcessPoolExecutor(
         args.workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(paths,)
     ) as pool:
-        pending = {pool.submit(run_one, j) for j in jobs}
-        finished = 0
-        while pending:
-            complete, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in complete:
-                row = {"side": args.label, "rev": args.rev, "sets": sets, **fut.result()}
-                with results.open("a") as f:  # one line per run, as it ends
-                    f.write(json.dumps(row) + "\n")
-                finished += 1
-                print(
-                    f"[{args.label} {finished}/{len(jobs)} {time.perf_counter() - t0:6.0f} s] "
-                    f"{row['source']}->{row['target']} {row['task']} seed {row['seed']}: "
-                    f"UAR {row['target_uar']:.4f} ({row['seconds']:.0f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        futures = [pool.submit(run_one, j) for j in jobs]
+        for finished, fut in enumerate(as_completed(futures), start=1):
+            row = {"side": args.label, "rev": args.rev, "sets": sets, **fut.result()}
+            with results.open("a") as f:  # one line per run, as it ends
+                f.write(json.dumps(row) + "\n")
+            print(
+                f"[{args.label} {finished}/{len(jobs)} {time.perf_counter() - t0:6.0f} s] "
+                f"{row['source']}->{row['target']} {row['task']} seed {row['seed']}: "
+                f"UAR {row['target_uar']:.4f} ({row['seconds']:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     return 0
 
 

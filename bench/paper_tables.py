@@ -37,7 +37,7 @@ import argparse
 import os
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from itertools import permutations
 from multiprocessing import get_context
 from pathlib import Path
@@ -152,25 +152,21 @@ def run_jobs(
         initializer=_init_worker,
         initargs=(paths,),
     ) as pool:
-        pending = {pool.submit(run_one, j) for j in jobs}
-        finished = 0
-        while pending:
-            complete, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in complete:
-                row = fut.result()
-                results = (
-                    pd.concat([results, pd.DataFrame([row])], ignore_index=True)
-                    if len(results)
-                    else pd.DataFrame([row])
-                )
-                write_results(results, path)
-                finished += 1
-                print(
-                    f"[{finished}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {describe(row)} "
-                    f"({row['seconds']:.0f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        futures = [pool.submit(run_one, j) for j in jobs]
+        for finished, fut in enumerate(as_completed(futures), start=1):
+            row = fut.result()
+            results = (
+                pd.concat([results, pd.DataFrame([row])], ignore_index=True)
+                if len(results)
+                else pd.DataFrame([row])
+            )
+            write_results(results, path)
+            print(
+                f"[{finished}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {describe(row)} "
+                f"({row['seconds']:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     return results
 
 
