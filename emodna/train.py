@@ -182,12 +182,7 @@ def fit(
             if cfg.lr_schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-            with torch.autocast(device.type, torch.bfloat16, enabled=amp is not None):
-                terms = objective(model, xs, ys, xt, progress=progress)
-            loss = sum(terms.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            terms = train_step(model, objective, optimizer, (xs, ys, xt), amp, progress)
             if cfg.weight_average == "ema":
                 averaged.update_parameters(model)
             rows.append(torch.stack([v.detach() for v in terms.values()]))
@@ -226,6 +221,21 @@ def fit(
             evaluate(kept_model(model, kept), objective, source, target, val_idx, n_classes, probs)
         write_predictions(predictions_path, prediction_table(source, target, val_idx, probs))
     return dict(metrics)
+
+
+def train_step(model, objective, optimizer, batch, amp, progress: float = 0.0) -> dict:
+    """One optimisation step on ``batch`` = (source x, source y, target x): the method's loss
+    terms (the forward under bf16 autocast when ``amp`` is ``torch.bfloat16``, as
+    ``emodna.speed.autocast_dtype`` says), their sum, Eq. (11), minimised by one ``optimizer``
+    step. Returns the terms by name. ``fit``'s loop body, and the step the sweep's plan times."""
+    xs, ys, xt = batch
+    with torch.autocast(xs.device.type, torch.bfloat16, enabled=amp is not None):
+        terms = objective(model, xs, ys, xt, progress=progress)
+    loss = sum(terms.values())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return terms
 
 
 def make_optimizer(model, objective, cfg) -> torch.optim.RAdam:

@@ -65,13 +65,13 @@ def calibrate_step(
     from emodna.config import TrainConfig
     from emodna.methods import build_model, build_objective
     from emodna.speed import autocast_dtype
-    from emodna.train import make_optimizer
+    from emodna.train import make_optimizer, train_step
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         cfg = TrainConfig(method=method, amp=amp)
-        bf16 = autocast_dtype(cfg.amp, torch.device("cpu")) is not None
+        amp_dtype = autocast_dtype(cfg.amp, torch.device("cpu"))
         model = build_model(method, n_mfcc, 2, cfg.dropout, cfg.bn)
         objective = build_objective(cfg, n_classes=2)
         opt = make_optimizer(model, objective, cfg)
@@ -84,11 +84,7 @@ def calibrate_step(
         best = math.inf
         for _ in range(repeats + 1):  # the first step warms up
             t0 = time.perf_counter()
-            with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-                loss = sum(objective(model, xs, ys, xt).values())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            train_step(model, objective, opt, (xs, ys, xt), amp_dtype)
             best = min(best, time.perf_counter() - t0)
         return best
     finally:
