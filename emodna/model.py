@@ -126,8 +126,10 @@ class Dropout(nn.Dropout):
         n = x.numel()
         bits = torch.empty((n + 1) // 2, dtype=torch.int32, device=x.device).random_()
         halves = bits.bitwise_and_(0x7FFF7FFF).view(torch.int16)[:n]  # each on [0, 2**15)
-        keep = halves.view(x.shape) >= round(self.p * 2**15)
-        return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        # the comparison writes 1.0 / 0.0 straight into x's dtype: converting a bool mask
+        # with .to() is a slow path that cost more than the comparison (docs/scaling.md)
+        keep = torch.ge(halves.view(x.shape), round(self.p * 2**15), out=torch.empty_like(x))
+        return x * keep.mul_(1.0 / (1.0 - self.p))
 
 
 class _PairMax(torch.autograd.Function):
