@@ -173,6 +173,10 @@ class Backbone(nn.Sequential):
     """Three blocks of Conv1d(k=3, padding=1) -> BatchNorm1d -> ReLU -> Dropout -> MaxPool1d(2).
 
     ``[B, in_channels, T] -> [B, channels, T // 8]``; T must be at least 8.
+
+    Each block runs as Conv1d -> BatchNorm1d -> Dropout -> MaxPool1d(2) -> ReLU: the same
+    values and gradients, since ReLU commutes with dropout's scaling by 0 or 1 / (1 - p) and
+    with a max, and it then runs on half the frames (docs/scaling.md).
     """
 
     def __init__(
@@ -188,9 +192,9 @@ class Backbone(nn.Sequential):
             layers += [
                 nn.Conv1d(in_channels if i == 0 else channels, channels, kernel_size=3, padding=1),
                 norm(channels),
-                nn.ReLU(inplace=True),
                 Dropout(dropout),
                 PairMaxPool(),
+                nn.ReLU(inplace=True),
             ]
         super().__init__(*layers)
 

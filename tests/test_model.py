@@ -176,3 +176,30 @@ def test_pair_max_pool_is_maxpool1d_values_and_gradients_ties_included(frames, d
     out.backward(grad)
     assert torch.equal(out, ref) and torch.equal(ours.grad, x.grad)
     assert (ref == 0).any()  # the ties were there to be routed
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_backbone_is_conv_bn_relu_dropout_maxpool_values_and_gradients(dtype):
+    """The backbone runs ReLU after the pool; in the paper's order (Conv -> BN -> ReLU ->
+    Dropout -> MaxPool1d(2)) with the same dropout draws it gives the same values and the
+    same gradients, bit for bit."""
+    from emodna.model import Backbone
+
+    torch.manual_seed(0)
+    backbone = Backbone(in_channels=6, channels=8, dropout=0.3).train().to(dtype)
+    reference = torch.nn.Sequential()
+    for conv, norm, drop, pool, relu in zip(*[iter(backbone)] * 5, strict=True):
+        assert isinstance(relu, torch.nn.ReLU)  # the block is conv, norm, drop, pool, relu
+        reference.extend([conv, norm, torch.nn.ReLU(), drop, torch.nn.MaxPool1d(2)])
+    x = torch.randn(5, 6, 64, dtype=dtype)
+    xs = [x.clone().requires_grad_() for _ in range(2)]
+    outs = []
+    for net, xi in zip((backbone, reference), xs, strict=True):
+        torch.manual_seed(1)  # the same dropout draws: masks depend on shapes, not values
+        outs.append(net(xi))
+    grad = torch.randn_like(outs[0])
+    for out in outs:
+        out.backward(grad)
+    assert outs[0].shape == (5, 8, 8)
+    assert torch.equal(outs[0], outs[1]) and torch.equal(xs[0].grad, xs[1].grad)
+    assert (outs[0] == 0).float().mean() > 0.2  # ReLU and dropout zeros were there
