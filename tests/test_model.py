@@ -183,13 +183,13 @@ def test_backbone_is_conv_bn_relu_dropout_maxpool_values_and_gradients(dtype):
     """The backbone runs ReLU after the pool; in the paper's order (Conv -> BN -> ReLU ->
     Dropout -> MaxPool1d(2)) with the same dropout draws it gives the same values and the
     same gradients, bit for bit."""
-    from emodna.model import Backbone
+    from emodna.model import Backbone, PairMaxPool
 
     torch.manual_seed(0)
     backbone = Backbone(in_channels=6, channels=8, dropout=0.3).train().to(dtype)
     reference = torch.nn.Sequential()
     for conv, norm, drop, pool, relu in zip(*[iter(backbone)] * 5, strict=True):
-        assert isinstance(relu, torch.nn.ReLU)  # the block is conv, norm, drop, pool, relu
+        assert isinstance(pool, PairMaxPool) and isinstance(relu, torch.nn.ReLU)
         reference.extend([conv, norm, torch.nn.ReLU(), drop, torch.nn.MaxPool1d(2)])
     x = torch.randn(5, 6, 64, dtype=dtype)
     xs = [x.clone().requires_grad_() for _ in range(2)]
