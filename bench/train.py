@@ -58,7 +58,7 @@ from emodna.corpora import load_corpora
 from emodna.evaluation import evaluate
 from emodna.features import corpus_features
 from emodna.methods import build_model, build_objective
-from emodna.speed import autocast_dtype, compile_model
+from emodna.speed import autocast_dtype, compile_model, keep_freed_memory
 from emodna.train import Domain, _batches, _check_steps, fit, make_optimizer, split_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +92,7 @@ def timed_steps(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     train_idx, _ = split_source(source.y, cfg.val_fraction, cfg.seed)
+    keep_freed_memory()  # as fit does
     model = build_model(method, source.x.shape[1], 2, cfg.dropout, cfg.bn)
     model, dtype = compile_model(model, compile), autocast_dtype(amp, torch.device("cpu"))
     objective = build_objective(cfg, n_classes=2)

@@ -39,7 +39,7 @@ from emodna.evaluation import evaluate
 from emodna.labels import CLASSES
 from emodna.losses import check_finite
 from emodna.normalize import normalize, speaker_groups, stats
-from emodna.speed import autocast_dtype, compile_model
+from emodna.speed import autocast_dtype, compile_model, keep_freed_memory
 from emodna.validators import prediction_table, write_predictions
 
 
@@ -145,6 +145,7 @@ def fit(
         )
 
     device = resolve_device(cfg.device)
+    keep_freed_memory()  # no page faults on every step's tensors (emodna.speed)
     model = build_model(cfg.method, source.x.shape[1], n_classes, cfg.dropout, cfg.bn)
     weight = class_weights(source.y[train_idx], n_classes) if cfg.class_balance == "loss" else None
     objective = build_objective(cfg, n_classes=n_classes, class_weight=weight)

@@ -64,9 +64,10 @@ def calibrate_step(
 
     from emodna.config import TrainConfig
     from emodna.methods import build_model, build_objective
-    from emodna.speed import autocast_dtype
+    from emodna.speed import autocast_dtype, keep_freed_memory
     from emodna.train import make_optimizer, train_step
 
+    keep_freed_memory()  # as fit does: the trials' steps run without page faults
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -71,3 +75,45 @@ def test_the_compiler_check_names_what_failed(monkeypatch):
         assert speed.compiler_problem() == "RuntimeError: inductor missing"
     finally:
         speed.compiler_problem.cache_clear()
+
+
+FAULTS_SNIPPET = """
+import resource, sys, torch
+from emodna.config import TrainConfig
+from emodna.methods import build_model, build_objective
+from emodna.train import make_optimizer, train_step
+torch.set_num_threads(1)
+if sys.argv[1] == "keep":
+    from emodna.speed import keep_freed_memory
+    assert keep_freed_memory()
+torch.manual_seed(0)
+cfg = TrainConfig(amp="off")
+model = build_model("emodna", 40, 2, cfg.dropout, cfg.bn)
+objective = build_objective(cfg, n_classes=2)
+optimizer = make_optimizer(model, objective, cfg)
+batch = (torch.randn(64, 40, 188), torch.randint(0, 2, (64,)), torch.randn(64, 40, 172))
+for _ in range(4):  # the heap reaches its working size
+    train_step(model, objective, optimizer, batch, None)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    train_step(model, objective, optimizer, batch, None)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
+"""
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt"
+)
+def test_keep_freed_memory_stops_most_page_faults_of_a_training_step():
+    """Emo-DNA steps at batch 64 (float32), each in a fresh process: by default glibc hands
+    the step's freed tensors back to the kernel and the next step faults them in again (about
+    2,000 to 3,000 page faults per step measured here); after keep_freed_memory() the heap
+    keeps them (about 200 to 500 remain)."""
+    faults = {}
+    for mode in ("default", "keep"):
+        out = subprocess.run(
+            [sys.executable, "-c", FAULTS_SNIPPET, mode], capture_output=True, text=True, check=True
+        )
+        faults[mode] = float(out.stdout.split()[-1])
+    assert faults["default"] > 1000, faults
+    assert faults["keep"] < faults["default"] / 3, faults
