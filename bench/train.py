@@ -336,12 +336,11 @@ def main(argv=None) -> None:
     print()
     for method in args.methods:
         seconds, steps = fit_epoch_seconds(method, source, target)
-        step, eval_s, _ = (
-            results[method, "off"] if "off" in args.amp else results[method, args.amp[0]]
-        )
+        amp = TrainConfig().amp if TrainConfig().amp in args.amp else args.amp[0]  # fit's own
+        step, eval_s, _ = results[method, amp]
         print(
             f"{method:<12} real fit epoch: {seconds:5.2f} s for {steps} steps = {1e3 * (seconds - eval_s) / steps:.1f} ms"
-            f"/step after taking off the target evaluation ({eval_s:.2f} s); timed loop: {1e3 * step:.1f} ms/step"
+            f"/step after taking off the target evaluation ({eval_s:.2f} s); timed loop ({amp}): {1e3 * step:.1f} ms/step"
         )
     if args.baseline != "none":
         print(f"\nthe default step, code at {args.baseline} vs this checkout ({args.clock} clock):")
