@@ -81,12 +81,12 @@ def keep_freed_memory() -> bool:
     By default glibc serves an allocation of more than 128 KiB (a step's activations and
     gradients: 0.1 to 3 MiB each) with a fresh ``mmap`` and unmaps it on free, and returns
     the top of the heap to the kernel past 128 KiB free. Every step then faults its tensors
-    in again, page by page, each page zeroed by the kernel: about 3,000 to 5,000 page
-    faults per Emo-DNA step at batch 64. With allocations up to 32 MiB (glibc's maximum
+    in again, page by page, each page zeroed by the kernel: 2,700 to 5,500 page faults per
+    default Emo-DNA step at batch 64. With allocations up to 32 MiB (glibc's maximum
     threshold) taken from the heap and up to 1 GiB of freed heap kept, a step reuses the
-    previous step's pages: no page fault, and the step about 0.9x. The process keeps its
-    peak heap (the peak resident memory does not change). Computed values are untouched.
-    Once per process; elsewhere (macOS, musl) nothing happens.
+    previous step's pages: 0 to 24 faults a step, and the step 0.95x (docs/scaling.md). The
+    process keeps its peak heap (the step bench's peak resident memory is the same).
+    Computed values are untouched. Once per process; elsewhere (macOS, musl) nothing happens.
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
