@@ -56,10 +56,11 @@ class Plan:
 
 
 def calibrate_step(
-    method: str, n_mfcc: int, frames: int, batch: int = 64, repeats: int = 3, amp: str = "auto"
+    method: str, n_mfcc: int, frames: int, batch: int = 64, repeats: int = 3, amp: str | None = None
 ) -> float:
     """Seconds of one training step of ``method`` at one torch thread (the fastest of a few),
-    under the autocast training uses on this CPU for ``amp`` (``emodna.speed``)."""
+    under the autocast training uses on this CPU for ``amp`` (``emodna.speed``; None is
+    ``TrainConfig``'s default)."""
     import torch
 
     from emodna.config import TrainConfig
@@ -71,7 +72,7 @@ def calibrate_step(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        cfg = TrainConfig(method=method, amp=amp)
+        cfg = TrainConfig(method=method) if amp is None else TrainConfig(method=method, amp=amp)
         amp_dtype = autocast_dtype(cfg.amp, torch.device("cpu"))
         model = build_model(method, n_mfcc, 2, cfg.dropout, cfg.bn)
         objective = build_objective(cfg, n_classes=2)
@@ -101,7 +102,7 @@ def make_plan(
     batch_size: int = 64,
 ) -> Plan:
     """``sizes``: corpus -> (clips, frames). Measures one step of the space's deep method."""
-    from emodna.config import METHODS
+    from emodna.config import METHODS, TrainConfig
 
     deep = [m for m in space.methods if not METHODS[m].classical]
     # candidates are asked first, then the enqueued configs: both count within the budget
@@ -111,7 +112,7 @@ def make_plan(
     units = len(scenarios) * len(space.seeds)
     n_mfcc_frames = [f for _, f in sizes.values()]
     frames = int(sorted(n_mfcc_frames)[len(n_mfcc_frames) // 2]) if n_mfcc_frames else 100
-    amp = str(space.fixed.get("amp", "auto"))  # the precision the trials will train at
+    amp = str(space.fixed.get("amp", TrainConfig().amp))  # the precision the trials train at
     step = calibrate_step(deep[0], 40, frames, batch_size, amp=amp) if deep else 0.0
     model = MEASURED.calibrated(step, frames, batch_size)
     per_unit = [
