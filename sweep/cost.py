@@ -73,12 +73,22 @@ class CostModel:
         """Seconds of one trial of ``epochs`` epochs on one core."""
         return epochs * self.epoch(n_s, f_s, n_t, f_t)
 
-    def calibrated(self, step_seconds: float, frames: float, batch: int = BATCH) -> CostModel:
+    def calibrated(
+        self,
+        step_seconds: float,
+        frames: float,
+        batch: int = BATCH,
+        evaluation: float | None = None,
+    ) -> CostModel:
         """This model's shape at ``batch``, scaled so a step of ``frames`` + ``frames`` frames
-        takes ``step_seconds`` (one measured step: the plan's ``calibrate_step``)."""
+        takes ``step_seconds`` (one measured step: the plan's ``calibrate_step``). ``c`` is
+        ``evaluation`` where it was measured (seconds per clip-frame: the plan's
+        ``calibrate_evaluation``), else scaled like the step: a step under bf16 autocast
+        speeds up, the float32 evaluation does not."""
         shaped = replace(self, batch=batch)
         k = step_seconds / shaped.step(frames, frames)
-        return replace(shaped, a=k * self.a, b=k * self.b, c=k * self.c)
+        c = k * self.c if evaluation is None else evaluation
+        return replace(shaped, a=k * self.a, b=k * self.b, c=c)
 
     @classmethod
     def fit(cls, timings: Iterable[Timing], batch: int = BATCH) -> CostModel:

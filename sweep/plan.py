@@ -5,7 +5,9 @@ epochs: per epoch, ``fit``'s steps (``ceil(max(N_s - n_val, N_t) / batch)``, eac
 plus a part that grows with the clips' frames) and one evaluation (the whole target and the
 source hold-out). Its shape is the bench's measured fit (``cost.MEASURED``); its scale comes
 from one training step measured here (``calibrate_step``: a few steps of the space's deep
-method at one thread on random inputs of the corpora's median length). Configs of a
+method at one thread on random inputs of the corpora's median length), and its evaluation
+from predictions timed apart (``calibrate_evaluation``: float32, which the step's bf16
+autocast does not speed up). Configs of a
 classical method (seconds) are counted as free. The sum over the budget's configs, divided
 by the trial slots and never under the longest unit, is an upper bound: the Wilcoxon pruner
 stops configs that are clearly worse.
@@ -93,6 +95,36 @@ def calibrate_step(
         torch.set_num_threads(threads)
 
 
+def calibrate_evaluation(method: str, n_mfcc: int, frames: int, clips: int = 256) -> float:
+    """Seconds per clip-frame of ``fit``'s evaluation: ``emodna.evaluation.predict_proba``
+    (float32, eval mode, at its batch of 256) over ``clips`` random clips of ``frames`` frames
+    at one torch thread, the faster of two passes. Evaluation does not run under the training
+    step's autocast, so it cannot be scaled from the step (``CostModel.calibrated``)."""
+    import numpy as np
+    import torch
+
+    from emodna.config import TrainConfig
+    from emodna.evaluation import predict_proba
+    from emodna.methods import build_model
+    from emodna.speed import keep_freed_memory
+
+    keep_freed_memory()  # as fit does
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = TrainConfig(method=method)
+        model = build_model(method, n_mfcc, 2, cfg.dropout, cfg.bn)
+        x = np.random.default_rng(0).standard_normal((clips, n_mfcc, frames), dtype=np.float32)
+        best = math.inf
+        for _ in range(2):
+            t0 = time.perf_counter()
+            predict_proba(model, x)
+            best = min(best, time.perf_counter() - t0)
+        return best / (clips * frames)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def make_plan(
     space,
     scenarios: list[dict],
@@ -114,7 +146,8 @@ def make_plan(
     frames = int(sorted(n_mfcc_frames)[len(n_mfcc_frames) // 2]) if n_mfcc_frames else 100
     amp = str(space.fixed.get("amp", TrainConfig().amp))  # the precision the trials train at
     step = calibrate_step(deep[0], 40, frames, batch_size, amp=amp) if deep else 0.0
-    model = MEASURED.calibrated(step, frames, batch_size)
+    evaluation = calibrate_evaluation(deep[0], 40, frames) if deep else 0.0
+    model = MEASURED.calibrated(step, frames, batch_size, evaluation=evaluation)
     per_unit = [
         model.unit(*sizes[sc["source"]], *sizes[sc["target"]], space.epochs) for sc in scenarios
     ]

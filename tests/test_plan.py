@@ -49,7 +49,12 @@ def calibrated(monkeypatch):
         calls.append((method, n_mfcc, frames, batch, amp))
         return 0.4
 
+    def calibrate_evaluation(method, n_mfcc, frames, clips=256):
+        calls.append((method, n_mfcc, frames))
+        return 2e-6  # seconds per clip-frame: what the x 2 scaling gives, so one set of sums
+
     monkeypatch.setattr(plan, "calibrate_step", calibrate_step)
+    monkeypatch.setattr(plan, "calibrate_evaluation", calibrate_evaluation)
     monkeypatch.setattr(plan, "MEASURED", SHAPE)
     return calls
 
@@ -57,7 +62,7 @@ def calibrated(monkeypatch):
 def test_make_plan_estimates_units_from_the_shared_cost_model(calibrated):
     p = make_plan(space(), SCENARIOS, SIZES, budget=3, slots=2)
     # the median frames, the space's batch, the precision trials train at (amp: auto)
-    assert calibrated == [("emodna", 40, 125, 64, "auto")]
+    assert calibrated == [("emodna", 40, 125, 64, "auto"), ("emodna", 40, 125)]
     assert p.units_per_config == 4 and p.units == 12 and p.deep_configs == 3
     assert p.unit_seconds == pytest.approx((UNIT_AB + UNIT_BA) / 2)  # 7.864
     assert p.longest_unit == pytest.approx(UNIT_BA)
@@ -86,3 +91,20 @@ def test_hms():
 def test_calibrate_step_times_a_real_step():
     seconds = plan.calibrate_step("emodna", 40, 32, batch=8, repeats=1)
     assert 0 < seconds < 30
+
+
+def test_calibrate_evaluation_times_real_predictions_per_clip_frame():
+    """Seconds per clip-frame of predict_proba: 64 clips of 32 frames are a few ms of work,
+    so the figure is between 0 and 1e-4 s (a clip-frame is about 1e-6 s on one core)."""
+    per_clip_frame = plan.calibrate_evaluation("emodna", 40, 32, clips=64)
+    assert 0 < per_clip_frame < 1e-4
+
+
+def test_an_evaluation_measured_apart_replaces_the_scaled_one(calibrated, monkeypatch):
+    """A plan whose evaluation measures 4e-6 s per clip-frame, twice the scaled 2e-6: each
+    epoch's evaluation doubles. A->B: 4e-6 * (320 * 125 + 64 * 125) = 0.192 (was 0.096);
+    B->A: 4e-6 * (640 * 125 + 32 * 125) = 0.336 (was 0.168); units 2 * (9 * 0.4 + 0.192)
+    = 7.584 and 2 * (10 * 0.4 + 0.336) = 8.672."""
+    monkeypatch.setattr(plan, "calibrate_evaluation", lambda *args, **kwargs: 4e-6)
+    p = make_plan(space(), SCENARIOS, SIZES, budget=3, slots=2)
+    assert p.unit_seconds == pytest.approx((7.584 + 8.672) / 2)

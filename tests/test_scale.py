@@ -35,6 +35,9 @@ def test_calibrated_keeps_the_shape_and_takes_the_measured_step():
     # at batch 50 a step of 100 + 100 frames is 0.1 + 1e-5 * 50 * 200 = 0.2: all x 2
     assert (m.a, m.b, m.c, m.batch) == pytest.approx((0.2, 2e-5, 4e-6, 50))
     assert m.step(100, 100) == pytest.approx(0.4)
+    # an evaluation measured apart (float32, not the step's autocast) is taken as it is
+    m = CostModel(a=0.1, b=1e-5, c=2e-6).calibrated(0.4, frames=100, batch=50, evaluation=7e-6)
+    assert (m.a, m.b, m.c) == pytest.approx((0.2, 2e-5, 7e-6))
 
 
 def test_fit_splits_a_fixed_part_from_the_frames():
