@@ -178,8 +178,24 @@ def vmap_seeds(source: Domain, target: Domain, n_seeds: int, n_steps: int = 5) -
     per seed, seconds per step of all seeds (forward + backward of the emotion and corpus
     cross-entropies). ``nn.LSTM`` (the corpus encoder) has no batching rule, so the full model
     fails under vmap (reported); the rest is measured with the corpus encoder replaced by a
-    mean over time and a linear layer, an upper bound on what vmap could give."""
+    mean over time and a linear layer, an upper bound on what vmap could give.
+
+    ``emodna.model.Dropout`` draws its packed masks with an in-place ``random_()``, which
+    vmap's ``randomness="different"`` refuses, and ``PairMaxPool``'s autograd.Function has no
+    vmap rule; here every model (both sides alike) uses torch's ``nn.Dropout`` and
+    ``nn.MaxPool1d(2)`` in their place."""
     import copy
+
+    from emodna.model import Dropout, PairMaxPool
+
+    def torch_modules(model):  # the same layers with torch's own dropout and pool
+        for parent in list(model.modules()):
+            for name, child in parent.named_children():
+                if isinstance(child, Dropout):
+                    setattr(parent, name, torch.nn.Dropout(child.p))
+                elif isinstance(child, PairMaxPool):
+                    setattr(parent, name, torch.nn.MaxPool1d(2))
+        return model
 
     from torch.func import functional_call, stack_module_state, vmap
 
@@ -210,7 +226,8 @@ def vmap_seeds(source: Domain, target: Domain, n_seeds: int, n_steps: int = 5) -
         out = []
         for seed in range(n_seeds):
             torch.manual_seed(seed)
-            model = build_model("emodna", source.x.shape[1], 2, 0.1, "adabn").train()
+            model = torch_modules(build_model("emodna", source.x.shape[1], 2, 0.1, "adabn"))
+            model.train()
             if not lstm:
                 model.corpus_encoder = MeanEncoder()
             out.append(model)
