@@ -3,6 +3,7 @@ command, synthetic domains. Fixtures are in ``conftest.py``."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -85,6 +86,20 @@ def tail(log: Path, n: int = 40) -> str:
 def emodna_command() -> list[str]:
     script = Path(sys.executable).with_name("emodna")
     return [str(script)] if script.exists() else [sys.executable, "-m", "emodna.cli"]
+
+
+def load_bench(name: str):
+    """``bench/<name>.py`` as a module, imported with ``bench/`` on the path while it loads
+    (its scripts import their siblings by name, as they do when run)."""
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", bench / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.append(str(bench))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(bench))
+    return module
 
 
 def domain(

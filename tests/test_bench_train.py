@@ -3,22 +3,11 @@ model's dropout and pool became emodna's own), on small synthetic corpora."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
 
-from tests.helpers import domain
+from tests.helpers import domain, load_bench
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-_spec = importlib.util.spec_from_file_location("bench_train", BENCH / "train.py")
-bench_train = importlib.util.module_from_spec(_spec)
-sys.path.append(str(BENCH))  # it imports its sibling step_baseline by name, as the script does
-try:
-    _spec.loader.exec_module(bench_train)
-finally:
-    sys.path.remove(str(BENCH))
+bench_train = load_bench("train")
 
 
 def test_vmap_seeds_times_both_sides_and_names_the_lstm_as_what_fails():

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-_spec = importlib.util.spec_from_file_location("equivalence", BENCH / "equivalence.py")
-eq = importlib.util.module_from_spec(_spec)
-sys.path.append(str(BENCH))  # it imports its sibling revision by name, as the script does
-try:
-    _spec.loader.exec_module(eq)
-finally:
-    sys.path.remove(str(BENCH))
+from tests.helpers import load_bench
+
+eq = load_bench("equivalence")
 
 
 def test_mean_t_interval_and_exact_wilcoxon_by_hand():
