@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sweep.cost import MEASURED, wall_seconds
@@ -57,6 +58,23 @@ class Plan:
         )
 
 
+@contextmanager
+def _as_a_trial():
+    """Time work as a trial runs it: at one torch thread, and with freed memory kept from the
+    kernel as ``fit`` keeps it (``emodna.speed.keep_freed_memory``)."""
+    import torch
+
+    from emodna.speed import keep_freed_memory
+
+    keep_freed_memory()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def calibrate_step(
     method: str, n_mfcc: int, frames: int, batch: int = 64, repeats: int = 3, amp: str | None = None
 ) -> float:
@@ -67,13 +85,10 @@ def calibrate_step(
 
     from emodna.config import TrainConfig
     from emodna.methods import build_model, build_objective
-    from emodna.speed import autocast_dtype, keep_freed_memory
+    from emodna.speed import autocast_dtype
     from emodna.train import make_optimizer, train_step
 
-    keep_freed_memory()  # as fit does: the trials' steps run without page faults
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with _as_a_trial():
         cfg = TrainConfig(method=method) if amp is None else TrainConfig(method=method, amp=amp)
         amp_dtype = autocast_dtype(cfg.amp, torch.device("cpu"))
         model = build_model(method, n_mfcc, 2, cfg.dropout, cfg.bn)
@@ -91,8 +106,6 @@ def calibrate_step(
             train_step(model, objective, opt, (xs, ys, xt), amp_dtype)
             best = min(best, time.perf_counter() - t0)
         return best
-    finally:
-        torch.set_num_threads(threads)
 
 
 def calibrate_evaluation(method: str, n_mfcc: int, frames: int, clips: int = 256) -> float:
@@ -101,17 +114,12 @@ def calibrate_evaluation(method: str, n_mfcc: int, frames: int, clips: int = 256
     at one torch thread, the faster of two passes. Evaluation does not run under the training
     step's autocast, so it cannot be scaled from the step (``CostModel.calibrated``)."""
     import numpy as np
-    import torch
 
     from emodna.config import TrainConfig
     from emodna.evaluation import predict_proba
     from emodna.methods import build_model
-    from emodna.speed import keep_freed_memory
 
-    keep_freed_memory()  # as fit does
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with _as_a_trial():
         cfg = TrainConfig(method=method)
         model = build_model(method, n_mfcc, 2, cfg.dropout, cfg.bn)
         x = np.random.default_rng(0).standard_normal((clips, n_mfcc, frames), dtype=np.float32)
@@ -121,8 +129,6 @@ def calibrate_evaluation(method: str, n_mfcc: int, frames: int, clips: int = 256
             predict_proba(model, x)
             best = min(best, time.perf_counter() - t0)
         return best / (clips * frames)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def make_plan(
