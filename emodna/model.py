@@ -149,7 +149,8 @@ class _PairMax(torch.autograd.Function):
         (to_second,) = ctx.saved_tensors
         pairs = grad.new_zeros(*grad.shape, 2)  # [..., T // 2, 2]: each pair's two gradients
         pairs.scatter_(-1, to_second.unsqueeze(-1).long(), grad.unsqueeze(-1))
-        return F.pad(pairs.flatten(-2), (0, ctx.frames - 2 * grad.shape[-1]))
+        dropped = ctx.frames - 2 * grad.shape[-1]  # 1 for an odd length, else 0
+        return F.pad(pairs.flatten(-2), (0, dropped)) if dropped else pairs.flatten(-2)
 
 
 class PairMaxPool(nn.Module):
