@@ -186,6 +186,8 @@ def vmap_seeds(source: Domain, target: Domain, n_seeds: int, n_steps: int = 5) -
     ``nn.MaxPool1d(2)`` in their place."""
     import copy
 
+    from torch.func import functional_call, stack_module_state, vmap
+
     from emodna.model import Dropout, PairMaxPool
 
     def torch_modules(model):  # the same layers with torch's own dropout and pool
@@ -196,8 +198,6 @@ def vmap_seeds(source: Domain, target: Domain, n_seeds: int, n_steps: int = 5) -
                 elif isinstance(child, PairMaxPool):
                     setattr(parent, name, torch.nn.MaxPool1d(2))
         return model
-
-    from torch.func import functional_call, stack_module_state, vmap
 
     class MeanEncoder(torch.nn.Module):  # stands in for the Bi-LSTM
         def __init__(self):
