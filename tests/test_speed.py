@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import platform
 import subprocess
 import sys
@@ -77,43 +78,42 @@ def test_the_compiler_check_names_what_failed(monkeypatch):
         speed.compiler_problem.cache_clear()
 
 
-FAULTS_SNIPPET = """
-import resource, sys, torch
-from emodna.config import TrainConfig
-from emodna.methods import build_model, build_objective
-from emodna.train import make_optimizer, train_step
-torch.set_num_threads(1)
+HEAP_SNIPPET = """
+import ctypes, sys, torch
+class MallInfo2(ctypes.Structure):  # glibc's struct mallinfo2 (malloc.h)
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
 if sys.argv[1] == "keep":
     from emodna.speed import keep_freed_memory
     assert keep_freed_memory()
-torch.manual_seed(0)
-cfg = TrainConfig(amp="off")
-model = build_model("emodna", 40, 2, cfg.dropout, cfg.bn)
-objective = build_objective(cfg, n_classes=2)
-optimizer = make_optimizer(model, objective, cfg)
-batch = (torch.randn(64, 40, 188), torch.randint(0, 2, (64,)), torch.randn(64, 40, 172))
-for _ in range(4):  # the heap reaches its working size
-    train_step(model, objective, optimizer, batch, None)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(4):
-    train_step(model, objective, optimizer, batch, None)
-print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
+mapped = libc.mallinfo2().hblkhd
+x = torch.empty(4 * 2**20).fill_(1.0)  # 16 MiB, like a big activation
+mapped_while_alive = libc.mallinfo2().hblkhd - mapped
+del x
+print(mapped_while_alive / 2**20, libc.mallinfo2().fordblks / 2**20)
 """
 
 
 @pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt"
 )
-def test_keep_freed_memory_stops_most_page_faults_of_a_training_step():
-    """Emo-DNA steps at batch 64 (float32), each in a fresh process: by default glibc hands
-    the step's freed tensors back to the kernel and the next step faults them in again (about
-    2,000 to 3,000 page faults per step measured here); after keep_freed_memory() the heap
-    keeps them (about 200 to 500 remain)."""
-    faults = {}
+def test_keep_freed_memory_serves_a_16_mib_tensor_from_the_heap_and_keeps_it_when_freed():
+    """A 16 MiB tensor in a fresh process, read through glibc's mallinfo2: by default it is
+    mmapped (past the 128 KiB threshold) and handed back to the kernel when freed, so the
+    next one is faulted in afresh, page by page; after keep_freed_memory() it comes from the
+    heap (the threshold is 32 MiB) and stays there, free for the next allocation. (The
+    training step's page faults this stops are measured in bench/train.py, docs/scaling.md:
+    in one process they depend on what glibc's adaptive threshold has seen, so a test on
+    them would be flaky.)"""
+    if not hasattr(ctypes.CDLL("libc.so.6"), "mallinfo2"):
+        pytest.skip("glibc older than 2.33 has no mallinfo2")
+    seen = {}
     for mode in ("default", "keep"):
         out = subprocess.run(
-            [sys.executable, "-c", FAULTS_SNIPPET, mode], capture_output=True, text=True, check=True
+            [sys.executable, "-c", HEAP_SNIPPET, mode], capture_output=True, text=True, check=True
         )
-        faults[mode] = float(out.stdout.split()[-1])
-    assert faults["default"] > 1000, faults
-    assert faults["keep"] < faults["default"] / 3, faults
+        seen[mode] = [float(v) for v in out.stdout.split()]  # MiB mmapped while alive, MiB free
+    assert seen["default"][0] >= 16 and seen["default"][1] < 16, seen
+    assert seen["keep"][0] == 0 and seen["keep"][1] >= 16, seen
