@@ -209,12 +209,16 @@ def vmap_seeds(source: Domain, target: Domain, n_seeds: int, n_steps: int = 5) -
     ``emodna.model.Dropout`` draws its packed masks with an in-place ``random_()``, which
     vmap's ``randomness="different"`` refuses, and ``PairMaxPool``'s autograd.Function has no
     vmap rule; here every model (both sides alike) uses torch's ``nn.Dropout`` and
-    ``nn.MaxPool1d(2)`` in their place."""
+    ``max_pool1d`` in their place."""
     import copy
 
     from torch.func import functional_call, stack_module_state, vmap
 
     from emodna.model import Dropout, PairMaxPool
+
+    class FramePool(torch.nn.Module):  # MaxPool1d(2) over the frames of [B, T, C]
+        def forward(self, x):
+            return torch.nn.functional.max_pool1d(x.transpose(1, 2), 2).transpose(1, 2)
 
     def torch_modules(model):  # the same layers with torch's own dropout and pool
         for parent in list(model.modules()):
@@ -222,7 +226,7 @@ def vmap_seeds(source: Domain, target: Domain, n_seeds: int, n_steps: int = 5) -
                 if isinstance(child, Dropout):
                     setattr(parent, name, torch.nn.Dropout(child.p))
                 elif isinstance(child, PairMaxPool):
-                    setattr(parent, name, torch.nn.MaxPool1d(2))
+                    setattr(parent, name, FramePool())
         return model
 
     class MeanEncoder(torch.nn.Module):  # stands in for the Bi-LSTM
@@ -231,7 +235,7 @@ def vmap_seeds(source: Domain, target: Domain, n_seeds: int, n_steps: int = 5) -
             self.fc = torch.nn.Linear(64, 64)
 
         def forward(self, x):
-            return self.fc(x.mean(dim=2))
+            return self.fc(x.mean(dim=1))  # x [B, T, C]
 
     def step_loss(model, run, xs, ys, xt):  # run(x): the model's forward (or a functional one)
         model.set_domain(0)

@@ -3,7 +3,7 @@
 Shapes, with ``B`` the batch, ``F`` the MFCC count (40) and ``T`` the MFCC frame count::
 
     x [B, F, T]
-      └─ backbone: 3 x (Conv1d k=3 -> BatchNorm1d -> ReLU -> Dropout -> MaxPool1d(2))   [B, 64, T//8]
+      └─ backbone: 3 x (Conv1d k=3 -> BatchNorm1d -> ReLU -> Dropout -> MaxPool1d(2))   [B, T//8, 64]
            ├─ emotion_encoder: TCN, 5 residual blocks, k=2, dilations 1..16, mean over time -> E [B, 64]
            └─ corpus_encoder: Bi-LSTM(64 per direction), mean over time, Linear(128, 64)      -> C [B, 64]
     projection g (shared):   E -> proj_e,  C -> proj_c   (L2-normalised, [B, proj_dim])
@@ -133,33 +133,61 @@ class Dropout(nn.Dropout):
 
 
 class _PairMax(torch.autograd.Function):
-    """max(x[2k], x[2k+1]) over the last axis, with MaxPool1d's gradient: all of it to the
-    first of the pair unless the second is larger (so a tie goes to the first)."""
+    """max(x[:, 2k], x[:, 2k+1]) over the frames of ``x [B, T, C]`` (time before channels),
+    with MaxPool1d's gradient: all of it to the first frame of a pair unless the second is
+    larger (so a tie goes to the first). An odd last frame is dropped, as by MaxPool1d(2)."""
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        even = x.shape[-1] // 2 * 2  # an odd last frame is dropped, as by MaxPool1d(2)
-        first, second = x[..., 0:even:2], x[..., 1:even:2]
-        ctx.save_for_backward(first < second)
-        ctx.frames = x.shape[-1]
+        batch, frames, channels = x.shape
+        pairs = x[:, : frames // 2 * 2].view(batch, frames // 2, 2, channels)
+        first, second = pairs[:, :, 0], pairs[:, :, 1]  # each a run of C contiguous values
+        # 1.0 where the second frame wins, in x's dtype (a bool mask's .to() is a slow path)
+        ctx.save_for_backward(torch.lt(first, second, out=torch.empty_like(first)))
+        ctx.frames = frames
         return torch.maximum(first, second)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
         (to_second,) = ctx.saved_tensors
-        pairs = grad.new_zeros(*grad.shape, 2)  # [..., T // 2, 2]: each pair's two gradients
-        pairs.scatter_(-1, to_second.unsqueeze(-1).long(), grad.unsqueeze(-1))
-        dropped = ctx.frames - 2 * grad.shape[-1]  # 1 for an odd length, else 0
-        return F.pad(pairs.flatten(-2), (0, dropped)) if dropped else pairs.flatten(-2)
+        batch, half, channels = grad.shape
+        out = grad.new_empty(batch, ctx.frames, channels)
+        if ctx.frames % 2:
+            out[:, -1] = 0
+        pairs = out[:, : 2 * half].view(batch, half, 2, channels)
+        # exact: grad * 1 or grad * 0 to the second, and grad minus that (grad or 0) to the first
+        torch.mul(grad, to_second, out=pairs[:, :, 1])
+        torch.sub(grad, pairs[:, :, 1], out=pairs[:, :, 0])
+        return out
 
 
 class PairMaxPool(nn.Module):
-    """``MaxPool1d(2)`` as the elementwise max of the even and the odd frames: the same values,
-    and the same gradient, ties included; about 1.7x faster forward + backward on the CPU than
-    ``max_pool1d``'s kernel, whose cost is its indices (docs/scaling.md)."""
+    """``MaxPool1d(2)`` over the frames of ``[B, T, C]`` as the elementwise max of the even and
+    the odd frames: the same values, and the same gradient, ties included. With time before
+    channels, each frame is C contiguous values, so both passes run on whole vectors: about
+    4x faster forward + backward on the CPU than the same max over the last axis of
+    ``[B, C, T]`` (strided pairs), itself 1.7x faster than ``max_pool1d``'s kernel, whose cost
+    is its indices (docs/scaling.md)."""
 
     def forward(self, x: Tensor) -> Tensor:
         return _PairMax.apply(x)
+
+
+def time_major_conv(conv: nn.Conv1d, x: Tensor) -> Tensor:
+    """``conv`` (its own padding and dilation) over the frames of ``x [B, T, C_in]`` (time
+    before channels, contiguous), ``-> [B, T', C_out]`` contiguous: the numbers of
+    ``conv(x.transpose(1, 2)).transpose(1, 2)``, computed as a 2-D convolution on the
+    channels-last view of x, so oneDNN reads and writes that layout without reordering it
+    (docs/scaling.md)."""
+    nhwc = x.permute(0, 2, 1).unsqueeze(2)  # [B, C_in, 1, T] in channels-last memory
+    out = F.conv2d(
+        nhwc,
+        conv.weight.unsqueeze(2),
+        conv.bias,
+        padding=(0, conv.padding[0]),
+        dilation=(1, conv.dilation[0]),
+    )
+    return out.squeeze(2).permute(0, 2, 1)
 
 
 def _norm_layer(bn: str) -> Callable[[int], nn.Module]:
@@ -173,11 +201,16 @@ def _norm_layer(bn: str) -> Callable[[int], nn.Module]:
 class Backbone(nn.Sequential):
     """Three blocks of Conv1d(k=3, padding=1) -> BatchNorm1d -> ReLU -> Dropout -> MaxPool1d(2).
 
-    ``[B, in_channels, T] -> [B, channels, T // 8]``; T must be at least 8.
+    ``[B, in_channels, T] -> [B, T // 8, channels]``: the output has time before channels, the
+    layout the TCN and the LSTM read. T must be at least 8.
 
     Each block runs as Conv1d -> BatchNorm1d -> Dropout -> MaxPool1d(2) -> ReLU: the same
     values and gradients, since ReLU commutes with dropout's scaling by 0 or 1 / (1 - p) and
-    with a max, and it then runs on half the frames (docs/scaling.md).
+    with a max, and it then runs on half the frames. All three blocks run on ``[B, T, C]``
+    (:func:`time_major_conv`, BatchNorm over ``B*T`` rows, the pool over pairs of frames):
+    per channel the same statistics and the same numbers as on ``[B, C, T]``, faster on the
+    CPU (docs/scaling.md). The layers are this Sequential's children, so the state-dict
+    names are those of the ``[B, C, T]`` form.
     """
 
     def __init__(
@@ -198,6 +231,12 @@ class Backbone(nn.Sequential):
                 nn.ReLU(inplace=True),
             ]
         super().__init__(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x.transpose(1, 2).contiguous()  # [B, T, F]
+        for conv, norm, drop, pool, relu in zip(*[iter(self)] * 5, strict=True):
+            h = relu(pool(drop(_rows(norm, time_major_conv(conv, h)))))
+        return h
 
 
 def causal_conv(conv: nn.Conv1d, x: Tensor) -> Tensor:
@@ -225,7 +264,7 @@ def _rows(norm: nn.Module, x: Tensor) -> Tensor:
 
 class TemporalBlock(nn.Module):
     """Residual TCN block (Bai et al. 2018) with BatchNorm in place of weight norm, on
-    ``[B, T, C]`` (time before channels; :class:`TCN` transposes once for all blocks).
+    ``[B, T, C]`` (time before channels, as the backbone gives it).
 
     Two rounds of causal dilated conv -> BatchNorm1d -> ReLU -> Dropout, plus the input
     (through a 1x1 conv when the channel count changes), then ReLU. Length is kept. The
@@ -269,7 +308,7 @@ class TemporalBlock(nn.Module):
 
 
 class TCN(nn.Module):
-    """Emotion encoder: TCN blocks with dilations ``2**i`` then a mean over time. ``[B, C, T] -> [B, C]``."""
+    """Emotion encoder: TCN blocks with dilations ``2**i`` then a mean over time. ``[B, T, C] -> [B, C]``."""
 
     def __init__(
         self,
@@ -288,11 +327,11 @@ class TCN(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.blocks(x.transpose(1, 2).contiguous()).mean(dim=1)  # blocks on [B, T, C]
+        return self.blocks(x).mean(dim=1)
 
 
 class CorpusEncoder(nn.Module):
-    """Corpus encoder: Bi-LSTM, mean over time of both directions, Linear(2*hidden, out). ``[B, C, T] -> [B, out]``."""
+    """Corpus encoder: Bi-LSTM, mean over time of both directions, Linear(2*hidden, out). ``[B, T, C] -> [B, out]``."""
 
     def __init__(self, channels: int = 64, hidden: int = 64, out_dim: int = 64):
         super().__init__()
@@ -300,7 +339,7 @@ class CorpusEncoder(nn.Module):
         self.fc = nn.Linear(2 * hidden, out_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        h, _ = self.lstm(x.transpose(1, 2))  # [B, T, 2*hidden]
+        h, _ = self.lstm(x)  # [B, T, 2*hidden]
         return self.fc(h.mean(dim=1))
 
 

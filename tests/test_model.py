@@ -92,8 +92,8 @@ def test_tcn_computes_conv1d_with_its_last_frames_cut():
     for b in tcn.blocks:
         y = torch.relu(b.norm1(conv_then_cut(b.conv1, h)))
         h = torch.relu(torch.relu(b.norm2(conv_then_cut(b.conv2, y))) + h)
-    with torch.no_grad():
-        assert torch.allclose(tcn(x), h.mean(dim=2), atol=1e-12)
+    with torch.no_grad():  # the TCN takes [B, T, C], as the backbone gives it
+        assert torch.allclose(tcn(x.transpose(1, 2).contiguous()), h.mean(dim=2), atol=1e-12)
     names = {"conv1.": "net.0.", "norm1.": "net.2.", "conv2.": "net.5.", "norm2.": "net.7."}
     old = {}
     for key, value in tcn.state_dict().items():
@@ -163,34 +163,54 @@ def test_dropout_keeps_1_minus_p_scaled_and_matches_f_dropout_at_the_ends():
 @pytest.mark.parametrize("frames", [188, 47, 2])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_pair_max_pool_is_maxpool1d_values_and_gradients_ties_included(frames, dtype):
-    """PairMaxPool against nn.MaxPool1d(2) after a ReLU (many tied zero pairs): the same
-    values and the same input gradient, bit for bit; an odd last frame gets no gradient."""
+    """PairMaxPool over the frames of [B, T, C] against nn.MaxPool1d(2) over the last axis of
+    [B, C, T], after a ReLU (many tied zero pairs): the same values and the same input
+    gradient, bit for bit; an odd last frame gets no gradient."""
     from emodna.model import PairMaxPool
 
     torch.manual_seed(0)
     x = torch.relu(torch.randn(4, 8, frames)).to(dtype).requires_grad_()
-    ours = x.detach().clone().requires_grad_()
+    ours = x.detach().transpose(1, 2).contiguous().requires_grad_()  # [B, T, C]
     ref, out = torch.nn.MaxPool1d(2)(x), PairMaxPool()(ours)
+    assert out.shape == (4, frames // 2, 8)
     grad = torch.randn_like(ref)
     ref.backward(grad)
-    out.backward(grad)
-    assert torch.equal(out, ref) and torch.equal(ours.grad, x.grad)
+    out.backward(grad.transpose(1, 2))
+    assert torch.equal(out.transpose(1, 2), ref) and torch.equal(ours.grad.transpose(1, 2), x.grad)
     assert (ref == 0).any()  # the ties were there to be routed
+
+
+@pytest.mark.parametrize("dilation", [1, 4])
+def test_time_major_conv_is_conv1d_on_the_transposed_input(dilation):
+    from emodna.model import time_major_conv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(6, 5, kernel_size=3, padding=2, dilation=dilation).double()
+    x = torch.randn(3, 6, 40, dtype=torch.float64)
+    out = time_major_conv(conv, x.transpose(1, 2).contiguous())
+    assert out.is_contiguous()
+    assert torch.allclose(out, conv(x).transpose(1, 2), atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_backbone_is_conv_bn_relu_dropout_maxpool_values_and_gradients(dtype):
     """The backbone runs ReLU after the pool; in the paper's order (Conv -> BN -> ReLU ->
-    Dropout -> MaxPool1d(2)) with the same dropout draws it gives the same values and the
-    same gradients, bit for bit."""
-    from emodna.model import Backbone, PairMaxPool
+    Dropout -> MaxPool1d(2)) with the same dropout draws (drawn on [B, T, C], as the
+    backbone does) it gives the same values and the same gradients, bit for bit, and its
+    output has time before channels."""
+    from emodna.model import Backbone, PairMaxPool, _rows, time_major_conv
 
     torch.manual_seed(0)
-    backbone = Backbone(in_channels=6, channels=8, dropout=0.3).train().to(dtype)
-    reference = torch.nn.Sequential()
-    for conv, norm, drop, pool, relu in zip(*[iter(backbone)] * 5, strict=True):
-        assert isinstance(pool, PairMaxPool) and isinstance(relu, torch.nn.ReLU)
-        reference.extend([conv, norm, torch.nn.ReLU(), drop, torch.nn.MaxPool1d(2)])
+    backbone = Backbone(in_channels=6, channels=16, dropout=0.3).train().to(dtype)
+
+    def reference(x):  # [B, F, T] -> [B, T // 8, C], the paper's order
+        h = x.transpose(1, 2).contiguous()
+        for conv, norm, drop, pool, relu in zip(*[iter(backbone)] * 5, strict=True):
+            assert isinstance(pool, PairMaxPool) and isinstance(relu, torch.nn.ReLU)
+            h = drop(torch.relu(_rows(norm, time_major_conv(conv, h))))
+            h = torch.nn.MaxPool1d(2)(h.transpose(1, 2)).transpose(1, 2).contiguous()
+        return h
+
     x = torch.randn(5, 6, 64, dtype=dtype)
     xs = [x.clone().requires_grad_() for _ in range(2)]
     outs = []
@@ -200,6 +220,6 @@ def test_backbone_is_conv_bn_relu_dropout_maxpool_values_and_gradients(dtype):
     grad = torch.randn_like(outs[0])
     for out in outs:
         out.backward(grad)
-    assert outs[0].shape == (5, 8, 8)
+    assert outs[0].shape == (5, 8, 16)  # [B, T // 8, C]
     assert torch.equal(outs[0], outs[1]) and torch.equal(xs[0].grad, xs[1].grad)
     assert (outs[0] == 0).float().mean() > 0.2  # ReLU and dropout zeros were there
