@@ -208,8 +208,9 @@ class Backbone(nn.Sequential):
     values and gradients, since ReLU commutes with dropout's scaling by 0 or 1 / (1 - p) and
     with a max, and it then runs on half the frames. All three blocks run on ``[B, T, C]``
     (:func:`time_major_conv`, BatchNorm over ``B*T`` rows, the pool over pairs of frames):
-    per channel the same statistics and the same numbers as on ``[B, C, T]``, faster on the
-    CPU (docs/scaling.md). The layers are this Sequential's children, so the state-dict
+    the same function as on ``[B, C, T]``, per channel the same statistics, faster on the CPU
+    (docs/scaling.md); only the rounding order of the convolutions and the positions that
+    dropout's draws land on differ. The layers are this Sequential's children, so the state-dict
     names are those of the ``[B, C, T]`` form.
     """
 

@@ -177,6 +177,7 @@ def test_pair_max_pool_is_maxpool1d_values_and_gradients_ties_included(frames, d
     ref.backward(grad)
     out.backward(grad.transpose(1, 2))
     assert torch.equal(out.transpose(1, 2), ref) and torch.equal(ours.grad.transpose(1, 2), x.grad)
+    assert torch.equal(PairMaxPool()(x.detach().transpose(1, 2)), out)  # a non-contiguous view
     assert (ref == 0).any()  # the ties were there to be routed
 
 
